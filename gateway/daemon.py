@@ -1,0 +1,155 @@
+"""The daemon: one asyncio loop with SMTP intake, the processor, the outbox and the timers.
+
+Blocking work (SQLAlchemy, smtplib, later IMAPClient) runs in worker threads through
+`run_blocking`, never inline in a coroutine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import signal
+import socket
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from aiosmtpd.smtp import SMTP
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from gateway import outbox
+from gateway.config import Config, ConfigError, load_config
+from gateway.intake import GroupCommitter, SmtpHandler
+from gateway.logs import log_event
+from gateway.processor import Context, process_pending
+from gateway.relay import relay_for
+from gateway.storage import StorageUnavailable, Store
+from gateway.templates import Templates
+
+log = logging.getLogger("gateway.daemon")
+T = TypeVar("T")
+
+PROCESS_EVERY_SECONDS = 2  # picks up mail stored by `ingest` or another daemon
+DELIVER_EVERY_SECONDS = 1  # retries become due at their own times
+
+
+class Daemon:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.context = Context(config, Templates(config.templates_folder))
+        self.store = Store(config.storage.url)
+        self.relay = relay_for(config.outbound)
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gateway")
+        self._stop = asyncio.Event()
+        self._processing_wanted = asyncio.Event()
+        self._delivery_wanted = asyncio.Event()
+        self._handler: SmtpHandler | None = None
+
+    async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(function, *args))
+
+    async def run(self) -> None:
+        await self.run_blocking(self.store.migrate)
+        committer = GroupCommitter(self.store, self.run_blocking)
+        committer.on_commit = self._processing_wanted.set
+        committer.start()
+        server = await self._start_smtp(committer)
+        scheduler = self._start_scheduler()
+        workers = [
+            asyncio.create_task(self._processing_loop(), name="processor"),
+            asyncio.create_task(self._delivery_loop(), name="outbox"),
+        ]
+        self._install_signals()
+        log_event(log, "daemon.started", smtp=self._listen_text(), relay=self.config.outbound.relay)
+        await self._stop.wait()
+        log_event(log, "daemon.stopping")
+        if server:
+            server.close()
+        scheduler.shutdown(wait=False)
+        for task in workers:
+            task.cancel()
+        await committer.stop()
+        await asyncio.gather(*workers, return_exceptions=True)
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self.store.close()
+        log_event(log, "daemon.stopped")
+
+    def _listen_text(self) -> str:
+        smtp = self.config.smtp
+        return f"{smtp.host}:{smtp.port}" if smtp else "off"
+
+    async def _start_smtp(self, committer: GroupCommitter) -> asyncio.Server | None:
+        smtp = self.config.smtp
+        if smtp is None:
+            return None
+        self._handler = SmtpHandler(self.config, committer)
+        hostname = socket.gethostname()  # getfqdn() may wait on DNS, which may not be there
+        factory = functools.partial(SMTP, self._handler, data_size_limit=smtp.max_size,
+                                    enable_SMTPUTF8=True, hostname=hostname, ident="gatewayd")  # fmt: skip
+        loop = asyncio.get_running_loop()
+        return await loop.create_server(factory, host=smtp.host, port=smtp.port)
+
+    def _start_scheduler(self) -> AsyncIOScheduler:
+        scheduler = AsyncIOScheduler()
+        scheduler.add_job(self._processing_wanted.set, "interval", seconds=PROCESS_EVERY_SECONDS)
+        scheduler.add_job(self._delivery_wanted.set, "interval", seconds=DELIVER_EVERY_SECONDS)
+        scheduler.start()
+        self._processing_wanted.set()  # the backlog left by the last run, or by a crash
+        self._delivery_wanted.set()
+        return scheduler
+
+    async def _processing_loop(self) -> None:
+        while True:
+            await self._processing_wanted.wait()
+            self._processing_wanted.clear()
+            try:
+                while await self.run_blocking(process_pending, self.store, self.context, 50):
+                    self._delivery_wanted.set()
+            except StorageUnavailable as exc:
+                log_event(log, "processor.storage_unavailable", level=logging.ERROR, error=str(exc))
+            except Exception:
+                log.exception("processor.failed")
+
+    async def _delivery_loop(self) -> None:
+        while True:
+            await self._delivery_wanted.wait()
+            self._delivery_wanted.clear()
+            try:
+                settings = self.config.outbound
+                while await self.run_blocking(outbox.deliver_due, self.store, self.relay, settings):
+                    pass
+            except StorageUnavailable as exc:
+                log_event(log, "outbox.storage_unavailable", level=logging.ERROR, error=str(exc))
+            except Exception:
+                log.exception("outbox.failed")
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self._stop.set)
+        loop.add_signal_handler(signal.SIGINT, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+
+    def reload(self) -> None:
+        """SIGHUP: use the new config if it is valid; else keep the running one and say why."""
+        try:
+            new = load_config(self.config.path, create_secret=True)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log_event(log, "config.invalid", level=logging.ERROR, problem=problem)
+            log_event(log, "config.kept", level=logging.ERROR, path=str(self.config.path))
+            return
+        for part in ("storage", "smtp"):
+            if getattr(new, part) != getattr(self.config, part):
+                log_event(log, "config.restart_needed", level=logging.WARNING, section=part)
+        self.config = new
+        self.context = Context(new, Templates(new.templates_folder))
+        self.relay = relay_for(new.outbound)
+        if self._handler:
+            self._handler.config = new
+        log_event(log, "config.reloaded", path=str(new.path))
+
+
+def run_daemon(config: Config) -> None:
+    asyncio.run(Daemon(config).run())

@@ -1,0 +1,112 @@
+"""Intake: store raw bytes durably and answer quickly. SMTP here; the pipe is `gatewayd ingest`.
+
+Messages of concurrent SMTP sessions are committed together (group commit): each session waits
+for the one transaction that holds its message, then gets 250. No 250 before the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from gateway.config import Config
+from gateway.logs import log_event
+from gateway.storage import IncomingRaw, StorageUnavailable, Store
+
+log = logging.getLogger("gateway.intake")
+
+RunBlocking = Callable[..., Awaitable[Any]]
+_BATCH_LIMIT = 256
+
+
+class GroupCommitter:
+    """Collects raw messages from many sessions and commits them in one transaction."""
+
+    def __init__(self, store: Store, run_blocking: RunBlocking) -> None:
+        self._store = store
+        self._run_blocking = run_blocking
+        self._queue: asyncio.Queue[tuple[IncomingRaw, asyncio.Future[int | None]]] = (
+            asyncio.Queue()
+        )
+        self._task: asyncio.Task[None] | None = None
+        self.on_commit: Callable[[], None] = lambda: None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="group-commit")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+
+    async def store(self, item: IncomingRaw) -> int | None:
+        """The raw row id once committed (None for a redelivery); StorageUnavailable if not."""
+        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((item, future))
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty() and len(batch) < _BATCH_LIMIT:
+                batch.append(self._queue.get_nowait())
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[tuple[IncomingRaw, asyncio.Future[int | None]]]) -> None:
+        try:
+            ids = await self._run_blocking(self._store.insert_raw, [item for item, _ in batch])
+        except Exception as exc:  # every sender in the batch retries later
+            error = exc if isinstance(exc, StorageUnavailable) else StorageUnavailable(str(exc))
+            log_event(log, "intake.store_failed", level=logging.ERROR, messages=len(batch),
+                      error=str(exc))  # fmt: skip
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for (_, future), raw_id in zip(batch, ids, strict=True):
+            if not future.done():
+                future.set_result(raw_id)
+        self.on_commit()
+
+
+class SmtpHandler:
+    """aiosmtpd hooks: refuse foreign recipients at RCPT, store at DATA, 250 after the commit."""
+
+    def __init__(self, config: Config, committer: GroupCommitter) -> None:
+        self.config = config
+        self.committer = committer
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        domain = address.rpartition("@")[2].lower().rstrip(".")
+        if domain not in self.config.partner.domains:
+            log_event(log, "smtp.relay_refused", peer=_peer(session), rcpt=address)
+            return "550 5.7.1 Relaying denied: this server only takes mail for its own domains"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        data = envelope.original_content or b""
+        item = IncomingRaw(
+            data=data,
+            via="smtp",
+            source=_peer(session),
+            mail_from=envelope.mail_from or "",
+            rcpt_to=tuple(r.lower() for r in envelope.rcpt_tos),
+        )
+        try:
+            raw_id = await self.committer.store(item)
+        except StorageUnavailable:
+            return "451 4.3.0 Temporary storage failure, please try again later"
+        log_event(log, "smtp.accepted", peer=item.source, raw=raw_id if raw_id else "duplicate",
+                  size=len(data))  # fmt: skip
+        return "250 2.0.0 OK: queued"
+
+
+def _peer(session: Session) -> str:
+    peer = session.peer
+    return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)

@@ -1,0 +1,111 @@
+"""The outbox: built messages wait here until the relay takes them, retried with backoff.
+
+A message is enqueued in the same transaction as the ticket change that caused it, so a crash
+never loses or doubles it; its bytes (and Message-ID) stay the same on every attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gateway.config import Outbound
+from gateway.logs import log_event
+from gateway.relay import PermanentDeliveryError, Relay, TemporaryDeliveryError
+from gateway.sender import OutgoingMail
+from gateway.storage import OutboxMessage, Store, utcnow
+
+log = logging.getLogger("gateway.outbox")
+
+
+def enqueue(session: Session, mail: OutgoingMail, ticket_id: int | None) -> OutboxMessage:
+    now = utcnow()
+    row = OutboxMessage(
+        ticket_id=ticket_id,
+        purpose=mail.purpose,
+        rate_key=mail.rate_key,
+        message_id=mail.message_id,
+        envelope_from=mail.envelope_from,
+        recipients=list(mail.recipients),
+        subject=mail.subject,
+        data=mail.data,
+        state="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(row)
+    return row
+
+
+def sent_recently(session: Session, rate_key: str, within: timedelta) -> int:
+    statement = select(func.count(OutboxMessage.id)).where(
+        OutboxMessage.rate_key == rate_key, OutboxMessage.created_at >= utcnow() - within
+    )
+    return int(session.scalar(statement) or 0)
+
+
+def retry_delay(attempts: int, settings: Outbound) -> timedelta:
+    """Exponential backoff from retry_initial, capped at retry_max."""
+    delay = settings.retry_initial * (2 ** max(attempts - 1, 0))
+    return min(delay, settings.retry_max)
+
+
+def deliver_due(store: Store, relay: Relay, settings: Outbound, limit: int = 50) -> int:
+    """Try every message that is due; returns how many were tried."""
+    with store.session() as session:
+        due = session.scalars(
+            select(OutboxMessage.id)
+            .where(OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= utcnow())
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(limit)
+        ).all()
+    for outbox_id in due:
+        _deliver_one(store, relay, settings, outbox_id)
+    return len(due)
+
+
+def _deliver_one(store: Store, relay: Relay, settings: Outbound, outbox_id: int) -> None:
+    with store.session() as session:
+        row = session.get(OutboxMessage, outbox_id)
+        if row is None or row.state != "pending":
+            return
+        envelope_from, recipients, data = row.envelope_from, list(row.recipients), row.data
+    try:
+        relay.deliver(envelope_from, recipients, data)
+    except TemporaryDeliveryError as exc:
+        _record_failure(store, outbox_id, str(exc), settings, permanent=False)
+    except PermanentDeliveryError as exc:
+        _record_failure(store, outbox_id, str(exc), settings, permanent=True)
+    else:
+        with store.session() as session:
+            row = session.get_one(OutboxMessage, outbox_id)
+            row.state, row.sent_at, row.attempts = "sent", utcnow(), row.attempts + 1
+            row.last_error = None
+        log_event(log, "outbox.sent", id=outbox_id, purpose=row.purpose, to=len(recipients))
+
+
+def _record_failure(
+    store: Store, outbox_id: int, error: str, settings: Outbound, permanent: bool
+) -> None:
+    now = utcnow()
+    with store.session() as session:
+        row = session.get_one(OutboxMessage, outbox_id)
+        row.attempts += 1
+        row.last_error = error[:2000]
+        expired = now - row.created_at >= settings.give_up_after
+        if permanent or expired:
+            row.state = "failed"
+            log_event(log, "outbox.failed", level=logging.ERROR, id=outbox_id,
+                      purpose=row.purpose, attempts=row.attempts, error=error)  # fmt: skip
+        else:
+            row.next_attempt_at = now + retry_delay(row.attempts, settings)
+            log_event(log, "outbox.retry", level=logging.WARNING, id=outbox_id,
+                      attempts=row.attempts, next_attempt=_iso(row.next_attempt_at), error=error)  # fmt: skip
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")

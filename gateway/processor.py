@@ -1,0 +1,236 @@
+"""Processing, apart from intake: parse → identify → thread → route → act, for each stored raw
+message. The stages are listed in `process_raw`; each is a function of typed inputs.
+
+Outcomes are decided here, in one place: a message the parser cannot read, or one that makes a
+stage fail, is quarantined with its reason and traceback and kept for `gatewayd replay`; a
+storage fault is temporary and the message stays `new` for the next round.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway import outbox, sender, tickets
+from gateway.config import Config, Customer
+from gateway.identity import Sender, agents_to_notify, identify
+from gateway.logs import log_event
+from gateway.storage import RawMessage, Store, StorageUnavailable, Ticket, utcnow
+from gateway.templates import Templates
+from gateway.threader import ThreadMatch, find_ticket
+from parsers.message import ParsedMessage, Unparseable, parse_message
+from routing import Decision, Facts, decide
+
+log = logging.getLogger("gateway.processor")
+
+ROBOT_KINDS = ("auto_reply", "bounce", "list")
+_HOUR = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Context:
+    config: Config
+    templates: Templates
+
+
+def process_pending(store: Store, context: Context, limit: int = 100) -> int:
+    """Process up to `limit` new messages in one transaction; returns how many were handled."""
+    with store.session() as session:
+        ids = session.scalars(
+            select(RawMessage.id).where(RawMessage.state == "new").order_by(RawMessage.id).limit(limit)
+        ).all()
+        _process_ids(session, ids, context, ("new",))
+    return len(ids)
+
+
+def process_again(store: Store, context: Context, ids: list[int], states: tuple[str, ...]) -> int:
+    """`gatewayd replay`: process the given messages again if they are still in `states`."""
+    with store.session() as session:
+        return _process_ids(session, ids, context, states)
+
+
+def _process_ids(session: Session, ids: list[int], context: Context, states: tuple[str, ...]) -> int:
+    handled = 0
+    for raw_id in ids:
+        raw = session.get_one(RawMessage, raw_id)
+        if raw.state in states:  # another process may have taken it meanwhile
+            _process_contained(session, raw, context)
+            handled += 1
+        session.flush()
+        session.expunge(raw)  # a batch of large messages must not pile up in memory
+    return handled
+
+
+def _process_contained(session: Session, raw: RawMessage, context: Context) -> None:
+    try:
+        with session.begin_nested():
+            outcome = process_raw(session, raw, context)
+    except StorageUnavailable:
+        raise
+    except Unparseable as exc:
+        _quarantine(session, raw, str(exc))
+    except Exception as exc:  # any bug or odd input: keep the message, keep the daemon running
+        if _is_storage_fault(exc):
+            raise
+        _quarantine(session, raw, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+    else:
+        raw.state, raw.processed_at, raw.error = "done", utcnow(), None
+        raw.attempts += 1
+        log_event(log, "message.processed", raw=raw.id, outcome=outcome)
+
+
+def _is_storage_fault(exc: Exception) -> bool:
+    from sqlalchemy.exc import OperationalError
+
+    return isinstance(exc, OperationalError)
+
+
+def _quarantine(session: Session, raw: RawMessage, reason: str) -> None:
+    raw = session.get_one(RawMessage, raw.id)
+    raw.state, raw.error, raw.processed_at = "quarantined", reason, utcnow()
+    raw.attempts += 1
+    log_event(log, "message.quarantined", level=logging.WARNING, raw=raw.id,
+              reason=reason.splitlines()[0])  # fmt: skip
+
+
+def process_raw(session: Session, raw: RawMessage, context: Context) -> str:
+    """The stages, in order. Returns a short description of what was done."""
+    message = parse_message(raw.data)
+    who = identify(message.from_addr, context.config)
+    customer_id = who.customer.id if who.customer else None
+    match = find_ticket(session, message, raw.rcpt_to, customer_id, context.config)
+    kind = "bounce" if raw.mail_from == "" and raw.via == "smtp" else message.kind
+    if kind in ROBOT_KINDS:
+        return _keep_robot_mail(session, raw, message, match, kind)
+    if who.role == "partner":
+        return "own mail came back; kept, nothing sent"  # a loop through a forwarding rule
+    if match and match.by == "reply_address" and who.role == "agent":
+        return _hold_agent_reply(session, raw, message, match)
+    if match:
+        return _follow_up(session, raw, message, match.ticket, who, context)
+    if who.role == "upstream":
+        return "upstream mail without a ticket; kept"
+    return _new_ticket(session, raw, message, who, context)
+
+
+def _keep_robot_mail(
+    session: Session, raw: RawMessage, message: ParsedMessage, match: ThreadMatch | None, kind: str
+) -> str:
+    """Auto-replies, bounces and list mail never open a ticket and never get an answer."""
+    if match is None:
+        return f"{kind}; kept, no ticket"
+    _record_incoming(session, match.ticket, raw, message, "system")
+    tickets.add_event(session, match.ticket, kind, recipients=list(message.bounced_recipients))
+    return f"{kind}; attached to ticket {match.ticket.number}"
+
+
+def _hold_agent_reply(
+    session: Session, raw: RawMessage, message: ParsedMessage, match: ThreadMatch
+) -> str:
+    # Relaying agent answers to the customer needs the checks of the authorisation work (roles,
+    # authenticity); until then the answer is kept on the ticket and nothing is sent.
+    _record_incoming(session, match.ticket, raw, message, "agent")
+    tickets.add_event(session, match.ticket, "agent_reply_held", agent=message.from_addr)
+    return f"agent reply kept on ticket {match.ticket.number}"
+
+
+def _follow_up(
+    session: Session,
+    raw: RawMessage,
+    message: ParsedMessage,
+    ticket: Ticket,
+    who: Sender,
+    context: Context,
+) -> str:
+    kind = "upstream" if who.role == "upstream" else "customer"
+    _record_incoming(session, ticket, raw, message, kind)
+    if ticket.status in ("closed", "waiting_customer"):
+        tickets.set_status(session, ticket, "open", f"{kind} wrote")
+    _notify_agents(session, ticket, message, context, followup=True)
+    return f"follow-up on ticket {ticket.number}"
+
+
+def _new_ticket(
+    session: Session, raw: RawMessage, message: ParsedMessage, who: Sender, context: Context
+) -> str:
+    config = context.config
+    customer = who.customer
+    decision = route(message, who, config)
+    ticket = tickets.open_ticket(
+        session, message.subject, message.from_addr, customer.id if customer else None, decision
+    )
+    _record_incoming(session, ticket, raw, message, "customer")
+    tickets.add_event(session, ticket, "routed", action=decision.action, target=decision.target,
+                      rule=decision.rule)  # fmt: skip
+    _acknowledge(session, ticket, message, context)
+    _notify_agents(session, ticket, message, context, followup=False)
+    return f"new ticket {ticket.number}"
+
+
+def route(message: ParsedMessage, who: Sender, config: Config) -> Decision:
+    customer = who.customer
+    facts = Facts(
+        subject=message.subject,
+        text=message.text,
+        sender=message.from_addr,
+        customer=customer.id if customer else None,
+        billing=customer.billing if customer else None,
+        provider=customer.provider if customer else None,
+        has_attachment=bool(message.attachments),
+        headers=message.headers,
+    )
+    return decide(facts, config.rules)
+
+
+def _acknowledge(session: Session, ticket: Ticket, message: ParsedMessage, context: Context) -> None:
+    config = context.config
+    mail = sender.acknowledgement(config, context.templates, ticket, message, customer_of(ticket, config))
+    # Two auto-responders answering each other would loop forever; a cap per sender ends it.
+    if outbox.sent_recently(session, mail.rate_key or "", _HOUR) >= config.support.acks_per_hour:
+        tickets.add_event(session, ticket, "acknowledgement_suppressed", reason="rate limit")
+        return
+    _send(session, ticket, mail)
+
+
+def _notify_agents(
+    session: Session,
+    ticket: Ticket,
+    message: ParsedMessage,
+    context: Context,
+    followup: bool,
+) -> None:
+    config = context.config
+    customer = customer_of(ticket, config)
+    agents = agents_to_notify(ticket.customer_id, ticket.queue, config)
+    for agent in agents:
+        mail = sender.agent_notification(config, context.templates, ticket, message,
+                                         customer, agent, followup)  # fmt: skip
+        _send(session, ticket, mail)
+    if agents:
+        tickets.add_event(session, ticket, "notified", agents=[a.address for a in agents])
+
+
+def customer_of(ticket: Ticket, config: Config) -> Customer | None:
+    return next((c for c in config.customers if c.id == ticket.customer_id), None)
+
+
+def _send(session: Session, ticket: Ticket, mail: sender.OutgoingMail) -> None:
+    outbox.enqueue(session, mail, ticket.id)
+    tickets.add_message(session, ticket, direction="out", kind="system",
+                        from_addr=mail.envelope_from, to=mail.recipients, subject=mail.subject,
+                        message_id=mail.message_id, text=f"({mail.purpose})")  # fmt: skip
+
+
+def _record_incoming(
+    session: Session, ticket: Ticket, raw: RawMessage, message: ParsedMessage, kind: str
+) -> None:
+    tickets.add_message(session, ticket, direction="in", kind=kind, from_addr=message.from_addr,
+                        to=[*message.to, *message.cc], subject=message.subject,
+                        message_id=message.message_id, text=message.text, date=message.date,
+                        raw_message_id=raw.id)  # fmt: skip
+

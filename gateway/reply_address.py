@@ -1,0 +1,57 @@
+"""Signed reply addresses: `support+<ticket>.<tag>.<signature>@partner-domain`.
+
+The HMAC (partner.secret) proves that the gateway made the address, for this ticket and this
+agent, so a reply to it can be threaded without trusting From: or the subject.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+
+from gateway.config import Config
+
+# 80 bits: far beyond guessing by mail, short enough for a local part (RFC 5321: 64 octets).
+_SIGNATURE_LENGTH = 16
+CUSTOMER_TAG = "c"
+
+
+@dataclass(frozen=True)
+class ReplyTarget:
+    ticket_number: int
+    tag: str  # an agent's tag, or CUSTOMER_TAG
+
+
+def agent_tag(agent_address: str) -> str:
+    """A stable, opaque tag for an agent: the agent's address never shows in the reply address."""
+    return hashlib.sha256(agent_address.lower().encode()).hexdigest()[:8]
+
+
+def _signature(secret: bytes, ticket_number: int, tag: str) -> str:
+    mac = hmac.new(secret, f"{ticket_number}.{tag}".encode(), hashlib.sha256).digest()
+    return base64.b32encode(mac).decode("ascii").lower()[:_SIGNATURE_LENGTH]
+
+
+def signed_reply_address(config: Config, ticket_number: int, tag: str) -> str:
+    local, _, domain = config.partner.address.partition("@")
+    signature = _signature(config.partner.secret, ticket_number, tag)
+    return f"{local}+{ticket_number}.{tag}.{signature}@{domain}"
+
+
+def verify_reply_address(config: Config, address: str) -> ReplyTarget | None:
+    """The ticket and tag of a correctly signed address of ours; None for anything else."""
+    local_base = re.escape(config.partner.address.partition("@")[0])
+    domains = "|".join(re.escape(d) for d in config.partner.domains)
+    match = re.fullmatch(
+        rf"{local_base}\+(\d{{1,12}})\.([a-z0-9]{{1,16}})\.([a-z2-7]{{{_SIGNATURE_LENGTH}}})@({domains})",
+        address.lower(),
+    )
+    if not match:
+        return None
+    number, tag, signature = int(match[1]), match[2], match[3]
+    if not hmac.compare_digest(signature, _signature(config.partner.secret, number, tag)):
+        return None
+    return ReplyTarget(number, tag)

@@ -1,0 +1,176 @@
+"""The one module that builds outgoing mail. It alone sets From:, the envelope sender,
+Auto-Submitted, the threading headers and the signed reply address; everything else asks it.
+
+Every message is From: the partner address, so customers only ever hear from the partner.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid
+
+from gateway.config import Agent, Config, Customer, KnownIssue
+from gateway.reply_address import agent_tag, signed_reply_address
+from gateway.storage import Ticket, utcnow
+from gateway.templates import Templates
+from parsers.message import ParsedMessage
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    purpose: str  # acknowledgement | notification | ...
+    recipients: tuple[str, ...]
+    envelope_from: str
+    message_id: str
+    subject: str
+    data: bytes
+    rate_key: str | None = None  # outgoing mail of one key is counted for rate limits
+
+
+def ticket_tag(config: Config, number: int) -> str:
+    return f"[{config.partner.ticket_tag}#{number}]"
+
+
+def tagged_subject(config: Config, number: int, subject: str) -> str:
+    tag = ticket_tag(config, number)
+    subject = _clean(subject) or "(no subject)"
+    return subject if tag.lower() in subject.lower() else f"{tag} {subject}"
+
+
+def acknowledgement(
+    config: Config,
+    templates: Templates,
+    ticket: Ticket,
+    message: ParsedMessage,
+    customer: Customer | None,
+    known_issue: KnownIssue | None = None,
+) -> OutgoingMail:
+    body = templates.render(
+        "acknowledgement",
+        customer.language if customer else "en",
+        tag=ticket_tag(config, ticket.number),
+        ticket=ticket,
+        partner=config.partner,
+        support=config.support,
+        first_response=describe_duration(
+            config.support.first_response, customer.language if customer else "en"
+        ),
+        known_issue=known_issue,
+    )
+    return _build(
+        config,
+        purpose="acknowledgement",
+        to=[ticket.requester],
+        subject=tagged_subject(config, ticket.number, message.subject),
+        body=body,
+        replying_to=message,
+        # RFC 3834 §5: an automatic answer to a person's mail is "auto-replied".
+        auto_submitted="auto-replied",
+        rate_key=f"acknowledgement:{ticket.requester}",
+    )
+
+
+def agent_notification(
+    config: Config,
+    templates: Templates,
+    ticket: Ticket,
+    message: ParsedMessage,
+    customer: Customer | None,
+    agent: Agent,
+    followup: bool,
+) -> OutgoingMail:
+    body = templates.render(
+        "notification",
+        "en",
+        tag=ticket_tag(config, ticket.number),
+        ticket=ticket,
+        customer=customer,
+        sender=message.from_addr,
+        subject=message.subject,
+        text=message.text or message.full_text,
+        attachments=[a.filename for a in message.attachments],
+        partner=config.partner,
+        followup=followup,
+    )
+    return _build(
+        config,
+        purpose="notification",
+        to=[agent.address],
+        subject=tagged_subject(config, ticket.number, message.subject),
+        body=body,
+        reply_to=signed_reply_address(config, ticket.number, agent_tag(agent.address)),
+        auto_submitted="auto-generated",
+    )
+
+
+def _build(
+    config: Config,
+    *,
+    purpose: str,
+    to: Sequence[str],
+    subject: str,
+    body: str,
+    auto_submitted: str,
+    reply_to: str | None = None,
+    replying_to: ParsedMessage | None = None,
+    rate_key: str | None = None,
+) -> OutgoingMail:
+    domain = config.partner.address.partition("@")[2]
+    message = EmailMessage(policy=SMTP)
+    message["From"] = f'"{_quoted(config.partner.name)}" <{config.partner.address}>'
+    message["To"] = ", ".join(to)
+    message["Subject"] = subject
+    message["Date"] = format_datetime(utcnow())
+    message_id = make_msgid(domain=domain)
+    message["Message-ID"] = message_id
+    if reply_to:
+        message["Reply-To"] = reply_to
+    if replying_to and replying_to.message_id:
+        message["In-Reply-To"] = replying_to.message_id
+        message["References"] = " ".join([*replying_to.references, replying_to.message_id][-20:])
+    message["Auto-Submitted"] = auto_submitted
+    # Exchange and Outlook: no out-of-office or read receipts back to the gateway.
+    message["X-Auto-Response-Suppress"] = "All"
+    message.set_content(body)
+    return OutgoingMail(
+        purpose=purpose,
+        recipients=tuple(to),
+        envelope_from=config.partner.address,
+        message_id=message_id,
+        subject=subject,
+        data=message.as_bytes(),
+        rate_key=rate_key,
+    )
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _clean(text: str) -> str:
+    """One line, no control characters: a subject can never add a header (CR LF injection)."""
+    return " ".join(_CONTROL.sub(" ", text).split())[:900]
+
+
+def _quoted(text: str) -> str:
+    return _clean(text).replace("\\", "\\\\").replace('"', '\\"')
+
+
+_UNITS = {
+    "en": (("day", "days", 86400), ("hour", "hours", 3600), ("minute", "minutes", 60)),
+    "nl": (("dag", "dagen", 86400), ("uur", "uur", 3600), ("minuut", "minuten", 60)),
+}
+
+
+def describe_duration(duration: timedelta, language: str = "en") -> str:
+    """'4 hours', '4 uur': the largest unit that divides the duration evenly."""
+    seconds = int(duration.total_seconds())
+    for one, many, size in _UNITS.get(language, _UNITS["en"]):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {one if count == 1 else many}"
+    return f"{seconds} s"

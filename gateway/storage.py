@@ -1,0 +1,329 @@
+"""The one storage module: SQLAlchemy models, the engine, sessions, and the raw-message intake.
+
+Alembic owns the schema (gateway/migrations); `Store.migrate()` brings a database up to date and
+runs when the daemon starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+
+class StorageUnavailable(Exception):
+    """The database cannot be reached or is locked: a temporary fault, the sender should retry."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps stored as UTC and read back time-zone aware (SQLite forgets the zone)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class RawMessage(Base):
+    """Bytes exactly as received; the durable record that intake commits before saying 250."""
+
+    __tablename__ = "raw_messages"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", "content_hash", name="uq_raw_messages_dedupe"),
+        Index("ix_raw_messages_state", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    via: Mapped[str] = mapped_column(String(16))  # smtp | imap | pipe
+    source: Mapped[str] = mapped_column(String(255), default="")  # peer address or mailbox
+    mail_from: Mapped[str] = mapped_column(String(998), default="")  # envelope sender; "" = null
+    rcpt_to: Mapped[list[str]] = mapped_column(JSON, default=list)
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    # Message-ID (or "" without one) + content hash: a redelivery is the same pair, a different
+    # message that reuses a Message-ID is not.
+    dedupe_key: Mapped[str] = mapped_column(String(998))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(16), default="new")  # new | done | quarantined
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Counter(Base):
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, unique=True)
+    subject: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    customer_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    requester: Mapped[str] = mapped_column(String(998))
+    queue: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    route_action: Mapped[str] = mapped_column(String(16))
+    route_target: Mapped[str] = mapped_column(String(64))
+    route_rule: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TicketMessage(Base):
+    __tablename__ = "ticket_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    raw_message_id: Mapped[int | None] = mapped_column(ForeignKey("raw_messages.id"), unique=True)
+    direction: Mapped[str] = mapped_column(String(8))  # in | out
+    kind: Mapped[str] = mapped_column(String(16))  # customer | agent | upstream | note | system
+    from_addr: Mapped[str] = mapped_column(String(998))
+    to_addrs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    subject: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    date: Mapped[datetime] = mapped_column(UTCDateTime)
+    text: Mapped[str] = mapped_column(Text)
+
+
+class Event(Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    what: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class OutboxMessage(Base):
+    """A built message waiting for the relay; its bytes (and so its Message-ID) never change."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "state", "next_attempt_at"),
+        Index("ix_outbox_rate", "rate_key", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(32))  # acknowledgement | notification | ...
+    rate_key: Mapped[str | None] = mapped_column(String(998))
+    message_id: Mapped[str] = mapped_column(String(998))
+    envelope_from: Mapped[str] = mapped_column(String(998))
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    subject: Mapped[str] = mapped_column(Text)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# --- raw intake ---
+
+
+@dataclass(frozen=True)
+class IncomingRaw:
+    data: bytes
+    via: str
+    source: str = ""
+    mail_from: str = ""
+    rcpt_to: tuple[str, ...] = ()
+
+
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+# Header fields that identify a message's content. Trace fields (Received, Return-Path,
+# Delivered-To, Authentication-Results, ARC-*) differ between two deliveries of one message,
+# e.g. by SMTP and from the IMAP mailbox, so they are left out of the content hash.
+_IDENTITY_FIELDS = (b"message-id", b"date", b"from", b"to", b"cc", b"subject")
+
+
+def message_identity(data: bytes) -> tuple[str | None, str]:
+    """(Message-ID, content hash) of raw bytes, cheaply: no MIME parse on the intake path."""
+    match = _HEADER_END.search(data)
+    head, body = (data[: match.start()], data[match.end() :]) if match else (data, b"")
+    fields: dict[bytes, bytes] = {}
+    for line in re.split(rb"\r?\n(?![ \t])", head):
+        name, sep, value = line.partition(b":")
+        name = name.strip().lower()
+        if sep and name in _IDENTITY_FIELDS and name not in fields:
+            fields[name] = b" ".join(value.split())
+    digest = hashlib.sha256()
+    for name in _IDENTITY_FIELDS:
+        digest.update(name + b":" + fields.get(name, b"") + b"\n")
+    digest.update(b"\n".join(line.rstrip() for line in body.splitlines()).rstrip())
+    message_id = fields.get(b"message-id", b"").decode("ascii", "replace").strip() or None
+    return message_id, digest.hexdigest()
+
+
+def _raw_row(item: IncomingRaw, now: datetime) -> dict[str, Any]:
+    message_id, content_hash = message_identity(item.data)
+    return {
+        "received_at": now,
+        "via": item.via,
+        "source": item.source[:255],
+        "mail_from": item.mail_from,
+        "rcpt_to": list(item.rcpt_to),
+        "message_id": message_id[:998] if message_id else None,
+        "dedupe_key": (message_id or "")[:998],
+        "content_hash": content_hash,
+        "sha256": hashlib.sha256(item.data).hexdigest(),
+        "size": len(item.data),
+        "data": item.data,
+        "state": "new",
+        "attempts": 0,
+    }
+
+
+# --- the store ---
+
+
+class Store:
+    """Engine and session factory; every transaction of the program goes through `session()`."""
+
+    def __init__(self, url: str, echo: bool = False) -> None:
+        self.url = url
+        self.engine: Engine = _make_engine(url, echo)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: committed on success, rolled back on error; DB faults are temporary."""
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        except OperationalError as exc:
+            raise StorageUnavailable(_describe(exc)) from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise StorageUnavailable(_describe(exc)) from exc
+            raise
+
+    def migrate(self) -> None:
+        from gateway.migrations import upgrade
+
+        try:
+            upgrade(self.engine)
+        except OperationalError as exc:
+            raise StorageUnavailable(_describe(exc)) from exc
+
+    def insert_raw(self, items: Sequence[IncomingRaw]) -> list[int | None]:
+        """Store raw messages in one transaction (group commit); a redelivery gives None."""
+        now = utcnow()
+        rows = [_raw_row(item, now) for item in items]
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        ids: list[int | None] = []
+        with self.session() as session:
+            for row in rows:
+                statement = insert(RawMessage).values(row).on_conflict_do_nothing()
+                ids.append(session.execute(statement.returning(RawMessage.id)).scalar())
+        return ids
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _describe(exc: DBAPIError) -> str:
+    return str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+
+
+def _make_engine(url: str, echo: bool) -> Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, echo=echo, connect_args={"timeout": 5})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, echo=echo, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(connection: Any, record: Any) -> None:
+    # pysqlite's own transaction handling breaks SAVEPOINT; SQLAlchemy's documented recipe is to
+    # switch it off and emit BEGIN ourselves (see _sqlite_begin).
+    connection.isolation_level = None
+    # WAL lets readers (the CLI) work while the daemon writes; synchronous=FULL makes a commit
+    # survive power loss, which is what a 250 promises.
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # IMMEDIATE takes the write lock at once: two processes (daemon, `ingest`, `replay`) that
+    # read then write would otherwise deadlock on the lock upgrade, which busy_timeout cannot fix.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def next_ticket_number(session: Session) -> int:
+    statement = (
+        update(Counter)
+        .where(Counter.name == "ticket")
+        .values(value=Counter.value + 1)
+        .returning(Counter.value)
+    )
+    return int(session.execute(statement).scalar_one())
+
+
+def pending_raw_ids(session: Session, limit: int, states: Sequence[str] = ("new",)) -> list[int]:
+    statement = (
+        select(RawMessage.id).where(RawMessage.state.in_(states)).order_by(RawMessage.id).limit(limit)
+    )
+    return list(session.scalars(statement))

@@ -1,0 +1,34 @@
+"""Jinja2 templates of every text the gateway writes, per language, overridable by admins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+SHIPPED = Path(__file__).parent / "templates"
+
+
+class Templates:
+    def __init__(self, override_folder: Path | None = None) -> None:
+        self._environments: dict[str, jinja2.Environment] = {}
+        self._override = override_folder
+
+    def _environment(self, language: str) -> jinja2.Environment:
+        if language not in self._environments:
+            folders = [SHIPPED / language, SHIPPED / "en"]
+            if self._override:
+                folders[:0] = [self._override / language, self._override / "en"]
+            self._environments[language] = jinja2.Environment(
+                loader=jinja2.FileSystemLoader([str(f) for f in folders]),
+                undefined=jinja2.StrictUndefined,  # a typo in a template fails loudly, once
+                keep_trailing_newline=True,
+                trim_blocks=True,
+                lstrip_blocks=True,
+                autoescape=False,  # plain-text mail
+            )
+        return self._environments[language]
+
+    def render(self, name: str, language: str, **values: Any) -> str:
+        return self._environment(language).get_template(f"{name}.txt").render(**values)

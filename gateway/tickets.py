@@ -1,0 +1,137 @@
+"""Tickets, their messages and events: creation, changes, and the JSON that admins read."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.storage import Event, Ticket, TicketMessage, next_ticket_number, utcnow
+from routing import Decision
+
+STATUSES = ("new", "open", "waiting_customer", "waiting_upstream", "closed")
+
+
+def open_ticket(
+    session: Session, subject: str, requester: str, customer_id: str | None, decision: Decision
+) -> Ticket:
+    now = utcnow()
+    ticket = Ticket(
+        number=next_ticket_number(session),
+        subject=subject,
+        status="new",
+        customer_id=customer_id,
+        requester=requester,
+        queue=decision.queue,
+        priority=decision.priority,
+        route_action=decision.action,
+        route_target=decision.target,
+        route_rule=decision.rule,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(ticket)
+    session.flush()
+    return ticket
+
+
+def add_message(
+    session: Session,
+    ticket: Ticket,
+    *,
+    direction: str,
+    kind: str,
+    from_addr: str,
+    to: Sequence[str],
+    subject: str,
+    message_id: str | None,
+    text: str,
+    date: datetime | None = None,
+    raw_message_id: int | None = None,
+) -> TicketMessage:
+    entry = TicketMessage(
+        ticket_id=ticket.id,
+        raw_message_id=raw_message_id,
+        direction=direction,
+        kind=kind,
+        from_addr=from_addr,
+        to_addrs=list(to),
+        subject=subject,
+        message_id=message_id,
+        date=date or utcnow(),
+        text=text,
+    )
+    session.add(entry)
+    ticket.updated_at = utcnow()
+    return entry
+
+
+def add_event(session: Session, ticket: Ticket, what: str, **detail: Any) -> None:
+    session.add(Event(ticket_id=ticket.id, at=utcnow(), what=what, detail=detail))
+
+
+def set_status(session: Session, ticket: Ticket, status: str, why: str) -> None:
+    if ticket.status != status:
+        add_event(session, ticket, "status", old=ticket.status, new=status, why=why)
+        ticket.status = status
+
+
+def find_tickets(
+    session: Session, status: str | None = None, customer: str | None = None
+) -> Sequence[Ticket]:
+    statement = select(Ticket).order_by(Ticket.number)
+    if status:
+        statement = statement.where(Ticket.status == status)
+    if customer:
+        statement = statement.where(Ticket.customer_id == customer)
+    return session.scalars(statement).all()
+
+
+def ticket_numbered(session: Session, number: int) -> Ticket | None:
+    return session.scalar(select(Ticket).where(Ticket.number == number))
+
+
+def ticket_json(session: Session, ticket: Ticket, full: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "number": ticket.number,
+        "subject": ticket.subject,
+        "status": ticket.status,
+        "customer": ticket.customer_id,
+        "requester": ticket.requester,
+        "queue": ticket.queue,
+        "priority": ticket.priority,
+        "route": {"action": ticket.route_action, "target": ticket.route_target,
+                  "rule": ticket.route_rule},  # fmt: skip
+        "created_at": ticket.created_at.isoformat(),
+        "updated_at": ticket.updated_at.isoformat(),
+    }
+    if full:
+        data["messages"] = [_message_json(m) for m in _messages(session, ticket)]
+        data["events"] = [{"at": e.at.isoformat(), "what": e.what, **e.detail}
+                          for e in _events(session, ticket)]  # fmt: skip
+    return data
+
+
+def _messages(session: Session, ticket: Ticket) -> Sequence[TicketMessage]:
+    statement = select(TicketMessage).where(TicketMessage.ticket_id == ticket.id)
+    return session.scalars(statement.order_by(TicketMessage.id)).all()
+
+
+def _events(session: Session, ticket: Ticket) -> Sequence[Event]:
+    return session.scalars(select(Event).where(Event.ticket_id == ticket.id).order_by(Event.id)).all()
+
+
+def _message_json(entry: TicketMessage) -> dict[str, Any]:
+    return {
+        "direction": entry.direction,
+        "kind": entry.kind,
+        "from": entry.from_addr,
+        "to": entry.to_addrs,
+        "subject": entry.subject,
+        "message_id": entry.message_id,
+        "date": entry.date.isoformat(),
+        "text": entry.text,
+    }

@@ -1,0 +1,49 @@
+"""What kind of sender wrote a message: a person, an auto-responder, a bounce, or a list."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from email.message import EmailMessage
+
+_ROBOT_PRECEDENCE = {"bulk", "junk", "auto_reply"}
+
+
+def classify(message: EmailMessage, headers: Sequence[tuple[str, str]]) -> str:
+    """normal | auto_reply | bounce | list."""
+    fields = {name.lower(): value.strip().lower() for name, value in reversed(headers)}
+    if _is_bounce(message, fields):
+        return "bounce"
+    precedence = fields.get("precedence", "")
+    if "list-id" in fields or precedence == "list":
+        return "list"
+    # RFC 3834: anything but "no" means a machine wrote it.
+    if fields.get("auto-submitted", "no") != "no":
+        return "auto_reply"
+    if precedence in _ROBOT_PRECEDENCE or "x-autoreply" in fields or "x-autorespond" in fields:
+        return "auto_reply"
+    if fields.get("x-auto-response-suppress") and fields.get("x-ms-exchange-generated-message-source"):
+        return "auto_reply"
+    return "normal"
+
+
+def _is_bounce(message: EmailMessage, fields: dict[str, str]) -> bool:
+    if message.get_content_type() == "multipart/report":
+        return True
+    if fields.get("return-path", "").strip() == "<>":
+        return True
+    sender = fields.get("from", "")
+    return any(name in sender for name in ("mailer-daemon@", "<mailer-daemon", "postmaster@"))
+
+
+def bounced_recipients(message: EmailMessage) -> Iterator[str]:
+    """Final-Recipient of an RFC 3464 delivery status notification."""
+    if message.get_content_type() != "multipart/report":
+        return
+    for part in message.walk():
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        for block in part.get_payload() if part.is_multipart() else []:
+            recipient = str(block.get("Final-Recipient", "") or block.get("Original-Recipient", ""))
+            _, _, address = recipient.partition(";")
+            if "@" in address:
+                yield address.strip().lower()

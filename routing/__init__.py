@@ -1,0 +1,8 @@
+"""Routing: a parsed message, its customer and the rules of config.toml → a `Decision`.
+
+Pure: no I/O, no database, no clock of its own (the caller passes `now`).
+"""
+
+from routing.engine import Decision, Facts, decide
+
+__all__ = ["Decision", "Facts", "decide"]
