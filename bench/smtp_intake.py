@@ -1,0 +1,306 @@
+"""SMTP intake benchmark: gatewayd's durable intake against a bare aiosmtpd server.
+
+Measured, for the same N customer mails sent over K parallel persistent SMTP sessions:
+
+* bare aiosmtpd: a server whose DATA handler only answers "250 OK". This is the ceiling that
+  aiosmtpd, smtplib and this machine allow; the gateway cannot be faster than it.
+* gatewayd durable intake: the real daemon (`gatewayd.py run`) on a fresh SQLite database. Its
+  250 comes only after the message is committed (group commit, synchronous=FULL), so the time
+  until the last 250 is the time until all N messages are durable.
+* end to end: the time from the first send until all N tickets exist (parse, identify, route,
+  ticket, acknowledgement), counted with a direct sqlite3 query on the daemon's database.
+
+Both servers run in one run, on the same machine, with the same messages and client code, so
+their ratio says what durability and the gateway cost, whatever the machine's speed or load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import multiprocessing
+import signal
+import smtplib
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import closing
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+CUSTOMER_DOMAIN = "fabrikam.example"
+PARTNER_DOMAIN = "contoso.example"
+SUPPORT = f"support@{PARTNER_DOMAIN}"
+CLIENT_NAME = "bench.localhost"  # smtplib would otherwise ask DNS for our FQDN
+SUBJECTS = (
+    "Outlook keeps asking for my password",
+    "Teams meeting recordings are missing",
+    "Cannot open shared mailbox on phone",
+    "OneDrive sync stuck at 'processing changes'",
+    "New employee needs a mailbox by Monday",
+    "SharePoint site shows access denied",
+    "MFA prompt never arrives on my phone",
+    "Printer scans no longer arrive by mail",
+)
+
+CONFIG = """\
+[partner]
+name = "Contoso Cloud"
+address = "{support}"
+domains = ["{partner_domain}"]
+ticket_tag = "CONTOSO"
+secret_file = "gateway.secret"
+
+[support]
+hours = "Mon-Fri 08:00-18:00"
+timezone = "Europe/Amsterdam"
+contact = "{support}, +31 20 555 0100"
+first_response = "4h"
+acks_per_hour = 5
+
+[storage]
+url = "sqlite:///gateway.db"
+
+[smtp]
+listen = "127.0.0.1:{port}"
+max_size = "25MB"
+
+[outbound]
+relay = "maildir:outgoing"
+
+[[customers]]
+id = "fabrikam"
+name = "Fabrikam BV"
+domains = ["{customer_domain}"]
+tenant = "fabrikam.onmicrosoft.com"
+billing = "direct"
+language = "nl"
+
+[[agents]]
+address = "jan@{partner_domain}"
+name = "Jan de Vries"
+roles = ["helpdesk-agent"]
+customers = ["*"]
+queues = ["helpdesk"]
+"""
+BODY = """\
+Hello support,
+
+Since this morning I have a problem: {problem}.
+I restarted my laptop twice, but it did not help. Colleagues see it too.
+Could you please have a look? I am reachable until 17:00.
+
+Kind regards,
+{user}
+Fabrikam BV
+"""
+
+
+def build_messages(count: int) -> list[bytes]:
+    """Distinct small customer mails, as a mail client would send them (CRLF line ends)."""
+    messages = []
+    for i in range(count):
+        msg = EmailMessage(policy=SMTP_POLICY)
+        msg["From"] = f"User {i:05d} <user{i:05d}@{CUSTOMER_DOMAIN}>"
+        msg["To"] = SUPPORT
+        subject = SUBJECTS[i % len(SUBJECTS)]
+        msg["Subject"] = f"{subject} (case {i})"
+        msg["Date"] = formatdate(localtime=True)
+        msg["Message-ID"] = make_msgid(f"bench{i}", domain=CUSTOMER_DOMAIN)
+        msg.set_content(BODY.format(problem=subject.lower(), user=f"User {i:05d}"))
+        messages.append(msg.as_bytes())
+    return messages
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_port(port: int, alive: Any, timeout: float = 30.0) -> None:
+    """Wait until 127.0.0.1:port accepts connections; `alive()` false means the server died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError(f"server for port {port} exited before listening")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"port {port} not open after {timeout:.0f}s")
+
+
+def serve_bare(port: int) -> None:
+    """The bare server (run in a child process): aiosmtpd whose DATA hook only says 250."""
+    import asyncio
+
+    from aiosmtpd.smtp import SMTP
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            return "250 OK"
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        factory = functools.partial(SMTP, Handler(), hostname="bare", enable_SMTPUTF8=True)
+        await loop.create_server(factory, host="127.0.0.1", port=port)
+        await asyncio.Event().wait()  # until SIGTERM
+
+    asyncio.run(main())
+
+
+def send_all(port: int, messages: list[bytes], sessions: int) -> tuple[float, float, int]:
+    """Send over `sessions` persistent connections; (start, time of last 250, not accepted)."""
+    barrier = threading.Barrier(sessions + 1, timeout=60)
+    finished: list[float] = []
+    accepted: list[int] = []
+    errors: list[str] = []
+
+    def client(share: list[bytes]) -> None:
+        with smtplib.SMTP("127.0.0.1", port, local_hostname=CLIENT_NAME, timeout=120) as smtp:
+            smtp.ehlo()
+            barrier.wait()
+            for data in share:
+                try:
+                    smtp.sendmail(f"sender@{CUSTOMER_DOMAIN}", [SUPPORT], data)
+                    accepted.append(1)
+                except smtplib.SMTPException as exc:
+                    errors.append(repr(exc))
+            finished.append(time.perf_counter())
+
+    threads = [threading.Thread(target=client, args=(messages[i::sessions],))
+               for i in range(sessions)]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    for error in errors[:5]:
+        print(f"  not accepted: {error}")
+    return start, max(finished, default=start), len(messages) - len(accepted)
+
+
+def bench_bare(messages: list[bytes], sessions: int) -> tuple[float, int]:
+    """Seconds until the last 250 from the bare server, and how many were not accepted."""
+    port = free_port()
+    server = multiprocessing.get_context("spawn").Process(target=serve_bare, args=(port,))
+    server.start()
+    try:
+        wait_for_port(port, server.is_alive)
+        start, end, failed = send_all(port, messages, sessions)
+    finally:
+        server.terminate()
+        server.join(10)
+    return end - start, failed
+
+
+def count_tickets(database: Path) -> int:
+    try:
+        # mode=rw: never create the file; closing(): `with connect()` alone does not close
+        with closing(sqlite3.connect(f"file:{database}?mode=rw", uri=True, timeout=5)) as db:
+            return int(db.execute("select count(*) from tickets").fetchone()[0])
+    except sqlite3.Error:
+        return 0  # not created or migrated yet
+
+
+def wait_for_tickets(database: Path, wanted: int, timeout: float) -> tuple[float, int]:
+    """Poll every 0.5 s; (perf_counter when all existed or the timeout hit, tickets found)."""
+    deadline = time.monotonic() + timeout
+    while (found := count_tickets(database)) < wanted and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return time.perf_counter(), found
+
+
+def stop_daemon(daemon: subprocess.Popen[bytes]) -> int:
+    daemon.send_signal(signal.SIGTERM)
+    try:
+        return daemon.wait(30)
+    except subprocess.TimeoutExpired:
+        print("  daemon did not stop within 30 s of SIGTERM; killed")
+        daemon.kill()
+        return daemon.wait()
+
+
+@dataclass(frozen=True)
+class GatewayResult:
+    intake: float  # seconds from the first send until the last 250
+    e2e: float  # seconds from the first send until all tickets existed (or the timeout)
+    failed: int  # messages not accepted with 250
+    tickets: int  # tickets found at the end
+    exit_code: int  # of the daemon after SIGTERM
+
+
+def bench_gatewayd(
+    messages: list[bytes], sessions: int, work: Path, timeout: float
+) -> GatewayResult:
+    port = free_port()
+    config = work / "config.toml"
+    config.write_text(CONFIG.format(port=port, support=SUPPORT, partner_domain=PARTNER_DOMAIN,
+                                    customer_domain=CUSTOMER_DOMAIN))  # fmt: skip
+    log = (work / "daemon.log").open("wb")  # a file: an undrained pipe would block the daemon
+    command = [sys.executable, "gatewayd.py", "run", "--config", str(config)]
+    daemon = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, lambda: daemon.poll() is None)
+        start, end, failed = send_all(port, messages, sessions)
+        done, found = wait_for_tickets(work / "gateway.db", len(messages), timeout)
+    finally:
+        code = stop_daemon(daemon)
+        log.close()
+    return GatewayResult(end - start, done - start, failed, found, code)
+
+
+def show_log(path: Path, lines: int = 15) -> None:
+    text = path.read_text(errors="replace").splitlines()
+    problems = [line for line in text if " WARNING " in line or " ERROR " in line]
+    print(f"daemon log: {len(text)} lines, {len(problems)} warnings/errors")
+    for line in (problems or text)[-lines:]:
+        print(f"  {line[:200]}")
+
+
+def report(n: int, bare: float, bare_failed: int, gw: GatewayResult) -> bool:
+    """Print the figures; True if every message got its 250 and every ticket exists."""
+    print(f"bare aiosmtpd:            {n / bare:8.1f} msg/s  ({bare:.2f} s, {bare_failed} failed)")
+    print(f"gatewayd durable intake:  {n / gw.intake:8.1f} msg/s  ({gw.intake:.2f} s, "
+          f"{gw.failed} failed)")  # fmt: skip
+    print(f"ratio gatewayd/bare:      {bare / gw.intake:8.3f}")
+    print(f"end to end (tickets):     {gw.tickets / gw.e2e:8.1f} tickets/s  ({gw.e2e:.2f} s "
+          f"from first send, {gw.tickets} tickets)")  # fmt: skip
+    print(f"all {n} tickets exist: {'yes' if gw.tickets == n else 'no'}")
+    print(f"daemon exit code after SIGTERM: {gw.exit_code}")
+    return gw.tickets == n and bare_failed == 0 and gw.failed == 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=2000, help="N mails (default 2000)")
+    parser.add_argument("--sessions", type=int, default=20, help="K sessions (default 20)")
+    parser.add_argument("--timeout", type=float, default=300, help="wait for tickets (s)")
+    args = parser.parse_args()
+    n, k = args.messages, args.sessions
+    print(f"N={n} messages, K={k} sessions, python {sys.version.split()[0]}, "
+          f"storage sqlite {sqlite3.sqlite_version} (sqlite:///gateway.db, fresh)")  # fmt: skip
+    messages = build_messages(n)
+    bare, bare_failed = bench_bare(messages, k)
+    with tempfile.TemporaryDirectory(prefix="gatewayd-bench-") as tmp:
+        gw = bench_gatewayd(messages, k, Path(tmp), args.timeout)
+        ok = report(n, bare, bare_failed, gw)
+        if not ok or gw.exit_code != 0:
+            show_log(Path(tmp) / "daemon.log")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

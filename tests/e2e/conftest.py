@@ -1,0 +1,280 @@
+"""Fixtures that start real things: the daemon as a process on free ports, and an aiosmtpd sink
+as its outbound relay. Tests talk to the daemon with smtplib and read back through the CLI."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import os
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+REPO = Path(__file__).resolve().parents[2]
+PARTNER = "support@contoso.example"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        parsed = email.message_from_bytes(self.data, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+
+@dataclass
+class Sink:
+    """The outbound relay: an aiosmtpd server that keeps everything it is given."""
+
+    port: int = field(default_factory=free_port)
+    received: list[Received] = field(default_factory=list)
+    controller: Controller | None = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
+                                      envelope.original_content))  # fmt: skip
+        return "250 OK"
+
+    def start(self) -> None:
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller:
+            self.controller.stop()
+            self.controller = None
+
+    def to(self, address: str) -> list[Received]:
+        return [r for r in self.received if address in r.rcpt_tos]
+
+    def wait_for_mail(self, address: str, count: int = 1, timeout: float = 10.0) -> list[Received]:
+        return wait_for(lambda: len(self.to(address)) >= count and self.to(address), timeout,
+                        f"{count} mail(s) to {address}")  # fmt: skip
+
+
+def config_text(smtp_port: int, relay: str, extra: str = "") -> str:
+    return textwrap.dedent(f"""\
+        [partner]
+        name = "Contoso Cloud"
+        address = "{PARTNER}"
+        domains = ["contoso.example", "contoso-support.example"]
+        ticket_tag = "CONTOSO"
+        secret = "test-secret-that-is-long-enough"
+
+        [support]
+        hours = "Mon-Fri 08:00-18:00"
+        timezone = "Europe/Amsterdam"
+        contact = "support@contoso.example, +31 20 555 0100"
+        pricing = "Included in your plan; priority support EUR 95/hour"
+        first_response = "4h"
+        self_help = "https://support.microsoft.com"
+        acks_per_hour = 3
+
+        [storage]
+        url = "sqlite:///gateway.db"
+
+        [smtp]
+        listen = "127.0.0.1:{smtp_port}"
+        max_size = "1MB"
+
+        [outbound]
+        relay = "{relay}"
+        retry_initial = "1s"
+        retry_max = "2s"
+
+        [[parties]]
+        id = "northwind"
+        name = "Northwind Distribution"
+        address = "csp-support@northwind.example"
+
+        [[customers]]
+        id = "fabrikam"
+        name = "Fabrikam BV"
+        domains = ["fabrikam.example"]
+        tenant = "fabrikam.onmicrosoft.com"
+        billing = "direct"
+        language = "nl"
+
+        [[customers]]
+        id = "adatum"
+        name = "Adatum Corporation"
+        domains = ["adatum.example"]
+        billing = "indirect"
+        provider = "northwind"
+        language = "en"
+
+        [[agents]]
+        address = "jan@contoso.example"
+        name = "Jan de Vries"
+        customers = ["*"]
+        queues = ["helpdesk", "sales"]
+
+        [[agents]]
+        address = "priya@contoso.example"
+        name = "Priya Raman"
+        roles = ["service-support-admin"]
+        customers = ["fabrikam"]
+        queues = ["helpdesk"]
+        """) + extra
+
+
+class Gateway:
+    """gatewayd as a child process, with its own config and database in a temp dir."""
+
+    def __init__(self, home: Path, sink: Sink, extra_config: str = "") -> None:
+        self.home = home
+        self.port = free_port()
+        self.config = home / "config.toml"
+        self.config.write_text(config_text(self.port, f"127.0.0.1:{sink.port}", extra_config))
+        self.log = home / "gatewayd.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "gatewayd.py", "run", "--config", str(self.config)],
+                cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        wait_for(self._accepting, 20, "gatewayd to listen")
+
+    def _accepting(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"gatewayd exited {self.process.returncode}:\n{self.log_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+        except OSError:
+            return False
+        return True
+
+    def stop(self) -> int:
+        if not self.process or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=20)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def cli(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "gatewayd.py", *args, "--config", str(self.config)],
+            cwd=REPO, input=input.decode() if input else None, capture_output=True, text=True,
+            timeout=60,
+        )  # fmt: skip
+
+    def json(self, *args: str) -> Any:
+        result = self.cli(*args, "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    def tickets(self) -> list[dict[str, Any]]:
+        return list(self.json("tickets", "list"))
+
+    def ticket(self, number: int) -> dict[str, Any]:
+        return dict(self.json("tickets", "show", str(number)))
+
+    def wait_for_tickets(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        return wait_for(lambda: len(t := self.tickets()) >= count and t, timeout,
+                        f"{count} ticket(s)")  # fmt: skip
+
+    def wait_for_ticket(self, number: int, holds: Callable[[dict[str, Any]], bool], what: str,
+                        timeout: float = 10.0) -> dict[str, Any]:  # fmt: skip
+        """Ticket `number` once `holds(ticket)` is true."""
+
+        def ready() -> dict[str, Any] | None:
+            ticket = self.ticket(number) if self.tickets() else None
+            return ticket if ticket and holds(ticket) else None
+
+        return dict(wait_for(ready, timeout, what))
+
+    def send(self, message: EmailMessage | bytes, sender: str | None = None,
+             recipients: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+        data = message if isinstance(message, bytes) else message.as_bytes()
+        if sender is None:
+            sender = str(message["From"]) if isinstance(message, EmailMessage) else ""
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as smtp:
+            return smtp.sendmail(sender, recipients or [PARTNER], data)
+
+
+def mail(
+    sender: str = "anna@fabrikam.example",
+    subject: str = "Outlook cannot send mail",
+    body: str = "Hello,\n\nSince this morning Outlook cannot send mail.\n\nAnna",
+    **headers: str,
+) -> EmailMessage:
+    message = EmailMessage(policy=email.policy.SMTP)  # CRLF line ends, as on the wire
+    message["From"] = sender
+    message["To"] = PARTNER
+    message["Subject"] = subject
+    message["Date"] = email.utils.format_datetime(email.utils.localtime())
+    message["Message-ID"] = email.utils.make_msgid(domain=sender.partition("@")[2])
+    for name, value in headers.items():
+        message[name.replace("_", "-")] = value
+    message.set_content(body)
+    return message
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    relay = Sink()
+    relay.start()
+    yield relay
+    relay.stop()
+    # Partner-only sending: whatever a test did, every mail out is from the partner address.
+    for received in relay.received:
+        assert received.mail_from == PARTNER
+        assert received.message["From"].addresses[0].addr_spec == PARTNER
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, sink: Sink) -> Iterator[Gateway]:
+    daemon = Gateway(tmp_path, sink)
+    daemon.start()
+    yield daemon
+    code = daemon.stop()
+    assert code == 0, f"gatewayd did not stop cleanly ({code}):\n{daemon.log_text()}"
+    assert "Traceback" not in daemon.log_text(), daemon.log_text()
+
+
+os.environ.setdefault("PYTHONUNBUFFERED", "1")
