@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     command("check-config", _check_config, "validate the config and print a summary")
     ingest = command("ingest", _ingest, "store one message from FILE or stdin (a mail pipe)")
     ingest.add_argument("file", nargs="?", type=Path)
-    ingest.add_argument("--sender", default="", help="envelope sender, as the MTA gives it")
+    ingest.add_argument("--sender", help="envelope sender, as the MTA gives it (\"\" for <>)")
     ingest.add_argument("--recipient", action="append", default=[], help="envelope recipient")
     parse = command("parse", _parse, "show how the gateway reads a message")
     parse.add_argument("file", type=Path)

@@ -11,7 +11,7 @@ import functools
 import logging
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -93,8 +93,8 @@ class Daemon:
 
     def _start_scheduler(self) -> AsyncIOScheduler:
         scheduler = AsyncIOScheduler()
-        scheduler.add_job(self._processing_wanted.set, "interval", seconds=PROCESS_EVERY_SECONDS)
-        scheduler.add_job(self._delivery_wanted.set, "interval", seconds=DELIVER_EVERY_SECONDS)
+        scheduler.add_job(_waker(self._processing_wanted), "interval", seconds=PROCESS_EVERY_SECONDS)
+        scheduler.add_job(_waker(self._delivery_wanted), "interval", seconds=DELIVER_EVERY_SECONDS)
         scheduler.start()
         self._processing_wanted.set()  # the backlog left by the last run, or by a crash
         self._delivery_wanted.set()
@@ -149,6 +149,15 @@ class Daemon:
         if self._handler:
             self._handler.config = new
         log_event(log, "config.reloaded", path=str(new.path))
+
+
+def _waker(wanted: asyncio.Event) -> Callable[[], Coroutine[Any, Any, None]]:
+    # A coroutine job runs on the loop itself; a plain function would run in a worker thread,
+    # where setting an asyncio.Event is not safe.
+    async def wake() -> None:
+        wanted.set()
+
+    return wake
 
 
 def run_daemon(config: Config) -> None:

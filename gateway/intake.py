@@ -95,7 +95,7 @@ class SmtpHandler:
             data=data,
             via="smtp",
             source=_peer(session),
-            mail_from=envelope.mail_from or "",
+            mail_from=_envelope_sender(envelope.mail_from),
             rcpt_to=tuple(r.lower() for r in envelope.rcpt_tos),
         )
         try:
@@ -105,6 +105,11 @@ class SmtpHandler:
         log_event(log, "smtp.accepted", peer=item.source, raw=raw_id if raw_id else "duplicate",
                   size=len(data))  # fmt: skip
         return "250 2.0.0 OK: queued"
+
+
+def _envelope_sender(mail_from: str | None) -> str:
+    """"" for the null sender of bounces; aiosmtpd gives MAIL FROM:<> as "<>"."""
+    return "" if mail_from in (None, "", "<>") else str(mail_from)
 
 
 def _peer(session: Session) -> str:

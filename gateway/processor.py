@@ -104,7 +104,7 @@ def process_raw(session: Session, raw: RawMessage, context: Context) -> str:
     who = identify(message.from_addr, context.config)
     customer_id = who.customer.id if who.customer else None
     match = find_ticket(session, message, raw.rcpt_to, customer_id, context.config)
-    kind = "bounce" if raw.mail_from == "" and raw.via == "smtp" else message.kind
+    kind = "bounce" if raw.mail_from == "" else message.kind  # RFC 5321 §4.5.5: null sender
     if kind in ROBOT_KINDS:
         return _keep_robot_mail(session, raw, message, match, kind)
     if who.role == "partner":

@@ -77,7 +77,9 @@ class RawMessage(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     via: Mapped[str] = mapped_column(String(16))  # smtp | imap | pipe
     source: Mapped[str] = mapped_column(String(255), default="")  # peer address or mailbox
-    mail_from: Mapped[str] = mapped_column(String(998), default="")  # envelope sender; "" = null
+    # Envelope sender: "" is the null sender of bounces (MAIL FROM:<>), None when not known
+    # (IMAP, or a pipe not told).
+    mail_from: Mapped[str | None] = mapped_column(String(998))
     rcpt_to: Mapped[list[str]] = mapped_column(JSON, default=list)
     message_id: Mapped[str | None] = mapped_column(String(998))
     # Message-ID (or "" without one) + content hash: a redelivery is the same pair, a different
@@ -178,7 +180,7 @@ class IncomingRaw:
     data: bytes
     via: str
     source: str = ""
-    mail_from: str = ""
+    mail_from: str | None = None
     rcpt_to: tuple[str, ...] = ()
 
 

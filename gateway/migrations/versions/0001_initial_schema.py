@@ -32,7 +32,7 @@ def upgrade() -> None:
     sa.Column('received_at', sa.DateTime(), nullable=False),
     sa.Column('via', sa.String(length=16), nullable=False),
     sa.Column('source', sa.String(length=255), nullable=False),
-    sa.Column('mail_from', sa.String(length=998), nullable=False),
+    sa.Column('mail_from', sa.String(length=998), nullable=True),
     sa.Column('rcpt_to', sa.JSON(), nullable=False),
     sa.Column('message_id', sa.String(length=998), nullable=True),
     sa.Column('dedupe_key', sa.String(length=998), nullable=False),

@@ -1,0 +1,84 @@
+"""The admin commands: check-config, parse, replay of quarantined mail."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.e2e.conftest import REPO, Gateway, Sink, mail
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "gatewayd.py", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+
+
+def test_shipped_config_passes_check_config() -> None:
+    result = run("check-config", "--config", "config.toml")
+    assert result.returncode == 0, result.stderr
+    assert "ok" in result.stdout and "2 customers" in result.stdout
+
+
+def test_bad_config_names_each_key_and_reason(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    shipped = (REPO / "config.toml").read_text()
+    config.write_text(
+        shipped.replace('billing = "direct"', 'billing = "dirct"')
+        .replace('max_size = "25MB"', 'max_size = "lots"')
+        .replace('address = "jan@contoso.example"', 'address = "jan at contoso"')
+    )
+    for command in ("check-config", "run"):
+        result = run(command, "--config", str(config))
+        assert result.returncode == 2
+        lines = result.stderr.strip().splitlines()
+        assert 'config.toml: customers[0].billing: must be "direct" or "indirect", got \'dirct\'' in lines
+        assert any(line.startswith("config.toml: smtp.max_size: must be a size") for line in lines)
+        assert any(line.startswith("config.toml: agents[0].address: ") for line in lines)
+        assert len(lines) == 3
+
+
+def test_missing_environment_variable_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text((REPO / "config.toml").read_text().replace(
+        'secret_file = "var/gateway.secret"', 'secret = "${GATEWAYD_TEST_UNSET_SECRET}"'))  # fmt: skip
+    result = run("check-config", "--config", str(config))
+    assert result.returncode == 2
+    assert "partner.secret: environment variable GATEWAYD_TEST_UNSET_SECRET is not set" in result.stderr
+
+
+def test_parse_json_shows_how_a_message_is_read(tmp_path: Path) -> None:
+    message = mail(subject="=?utf-8?q?Vraag_over_licenties?=",
+                   body="Nieuwe vraag.\n\nOp 24 nov. 2026 om 10:00 schreef Jan <jan@x.example>:\n> oud")  # fmt: skip
+    message.add_attachment(b"%PDF-1.4 test", maintype="application", subtype="pdf",
+                           filename="factuur.pdf")  # fmt: skip
+    path = tmp_path / "m.eml"
+    path.write_bytes(message.as_bytes())
+    result = run("parse", str(path), "--json", "--config", "config.toml")
+    assert result.returncode == 0, result.stderr
+    parsed = json.loads(result.stdout)
+    assert parsed["from"] == "anna@fabrikam.example"
+    assert parsed["to"] == ["support@contoso.example"]
+    assert parsed["subject"] == "Vraag over licenties"
+    assert parsed["kind"] == "normal"
+    assert parsed["text"] == "Nieuwe vraag."
+    assert "> oud" in parsed["full_text"]
+    assert parsed["attachments"] == [{"filename": "factuur.pdf", "content_type": "application/pdf",
+                                      "size": 13, "inline": False}]  # fmt: skip
+    for key in ("cc", "message_id", "in_reply_to", "references", "date", "bounced_recipients"):
+        assert key in parsed
+
+
+def test_unreadable_message_is_quarantined_and_daemon_goes_on(gateway: Gateway, sink: Sink) -> None:
+    gateway.send(b"this is not a mail message at all\r\n", sender="x@fabrikam.example")
+    gateway.send(b"Subject: no sender\r\n\r\nwho wrote this?\r\n", sender="y@fabrikam.example")
+    gateway.send(mail(subject="after the bad ones"))
+    (ticket,) = gateway.wait_for_tickets(1)
+    assert ticket["subject"] == "after the bad ones"
+
+    replayed = gateway.json("replay", "--quarantined")
+    assert [(r["raw"], r["state"]) for r in replayed] == [(1, "quarantined"), (2, "quarantined")]
+    assert replayed[0]["error"] == ["no header fields: this is not a mail message"]
+    assert replayed[1]["error"] == ["no sender address in From:"]
+    assert len(gateway.tickets()) == 1
