@@ -41,12 +41,20 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: a subcommand's default must not overwrite an option given before the subcommand.
-    common.add_argument("--config", type=Path, default=argparse.SUPPRESS,
-                        help="config file (default: ./config.toml)")  # fmt: skip
-    common.add_argument("--log-level", default=argparse.SUPPRESS,
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])  # fmt: skip
-    parser = argparse.ArgumentParser(prog="gatewayd", parents=[common],
-                                     description="Email ticket gateway of a Microsoft CSP partner")  # fmt: skip
+    common.add_argument(
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="config file (default: ./config.toml)",
+    )
+    common.add_argument(
+        "--log-level", default=argparse.SUPPRESS, choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    parser = argparse.ArgumentParser(
+        prog="gatewayd",
+        parents=[common],
+        description="Email ticket gateway of a Microsoft CSP partner",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, handler: Any, help_text: str) -> argparse.ArgumentParser:
@@ -58,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     command("check-config", _check_config, "validate the config and print a summary")
     ingest = command("ingest", _ingest, "store one message from FILE or stdin (a mail pipe)")
     ingest.add_argument("file", nargs="?", type=Path)
-    ingest.add_argument("--sender", help="envelope sender, as the MTA gives it (\"\" for <>)")
+    ingest.add_argument("--sender", help='envelope sender, as the MTA gives it ("" for <>)')
     ingest.add_argument("--recipient", action="append", default=[], help="envelope recipient")
     parse = command("parse", _parse, "show how the gateway reads a message")
     parse.add_argument("file", type=Path)
@@ -67,7 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     route.add_argument("--explain", type=Path, required=True, metavar="FILE")
     route.add_argument("--json", action="store_true")
     tickets = command("tickets", None, "list or show tickets")
-    ticket_commands = tickets.add_subparsers(dest="tickets_command", metavar="list|show", required=True)
+    ticket_commands = tickets.add_subparsers(
+        dest="tickets_command", metavar="list|show", required=True
+    )
     listing = ticket_commands.add_parser("list", parents=[common], help="list tickets")
     listing.set_defaults(handler=_tickets_list)
     listing.add_argument("--json", action="store_true")
@@ -112,13 +122,17 @@ def _check_config(config: Config, args: argparse.Namespace) -> int:
     relay = config.outbound.relay
     smtp = f"{config.smtp.host}:{config.smtp.port}" if config.smtp else "off"
     print(f"{config.path}: ok")
-    print(f"  partner   {config.partner.name} <{config.partner.address}>, "
-          f"domains {', '.join(config.partner.domains)}, tag {config.partner.ticket_tag}")
+    print(
+        f"  partner   {config.partner.name} <{config.partner.address}>, "
+        f"domains {', '.join(config.partner.domains)}, tag {config.partner.ticket_tag}"
+    )
     print(f"  storage   {_safe_url(config.storage.url)}")
     print(f"  intake    smtp {smtp}; imap {len(config.imap)} mailbox(es)")
     print(f"  outbound  {relay}")
-    print(f"  people    {len(config.customers)} customers, {len(config.agents)} agents, "
-          f"{len(config.parties)} parties")
+    print(
+        f"  people    {len(config.customers)} customers, {len(config.agents)} agents, "
+        f"{len(config.parties)} parties"
+    )
     print(f"  routing   {len(config.rules)} rules, {len(config.known_issues)} known issues")
     return EX_OK
 
@@ -131,15 +145,22 @@ def _safe_url(url: str) -> str:
 
 def _ingest(config: Config, args: argparse.Namespace) -> int:
     data = args.file.read_bytes() if args.file else sys.stdin.buffer.read()
-    item = IncomingRaw(data=data, via="pipe", source=str(args.file or "stdin"),
-                       mail_from=args.sender, rcpt_to=tuple(r.lower() for r in args.recipient))
+    item = IncomingRaw(
+        data=data,
+        via="pipe",
+        source=str(args.file or "stdin"),
+        mail_from=args.sender,
+        rcpt_to=tuple(r.lower() for r in args.recipient),
+    )
     store = _open_store(config)
     try:
         (raw_id,) = store.insert_raw([item])
     finally:
         store.close()
-    print(f"stored as raw message {raw_id}" if raw_id else "already stored (duplicate)",
-          file=sys.stderr)
+    print(
+        f"stored as raw message {raw_id}" if raw_id else "already stored (duplicate)",
+        file=sys.stderr,
+    )
     return EX_OK
 
 
@@ -158,8 +179,10 @@ def _parse(config: Config, args: argparse.Namespace) -> int:
     for key in ("from", "to", "cc", "subject", "message_id", "in_reply_to", "date", "kind"):
         print(f"{key + ':':13}{data[key]}")
     for attachment in message.attachments:
-        print(f"attachment:  {attachment.filename} ({attachment.content_type}, "
-              f"{attachment.size} bytes)")
+        print(
+            f"attachment:  {attachment.filename} ({attachment.content_type}, "
+            f"{attachment.size} bytes)"
+        )
     print()
     print(message.text)
     return EX_OK
@@ -181,8 +204,10 @@ def _route(config: Config, args: argparse.Namespace) -> int:
     if args.json:
         _print_json(result)
         return EX_OK
-    print(f"{decision.action} -> {decision.target} (queue {decision.queue}); "
-          f"customer {result['customer'] or 'unknown'}; rule {decision.rule or '(none matched)'}")
+    print(
+        f"{decision.action} -> {decision.target} (queue {decision.queue}); "
+        f"customer {result['customer'] or 'unknown'}; rule {decision.rule or '(none matched)'}"
+    )
     for step in decision.trace:
         held = ", ".join(f"{c['when']}={'yes' if c['held'] else 'no'}" for c in step["conditions"])
         print(f"  {'MATCH' if step['matched'] else 'no   '} {step['rule']}: {held}")
@@ -199,8 +224,10 @@ def _tickets_list(config: Config, args: argparse.Namespace) -> int:
         _print_json(found)
         return EX_OK
     for t in found:
-        print(f"{t['number']:>6}  {t['status']:<16} {t['customer'] or '-':<12} "
-              f"{t['queue']:<10} {t['subject']}")
+        print(
+            f"{t['number']:>6}  {t['status']:<16} {t['customer'] or '-':<12} "
+            f"{t['queue']:<10} {t['subject']}"
+        )
     return EX_OK
 
 
@@ -218,8 +245,10 @@ def _tickets_show(config: Config, args: argparse.Namespace) -> int:
         _print_json(data)
         return EX_OK
     print(f"[{config.partner.ticket_tag}#{data['number']}] {data['subject']}")
-    print(f"  status {data['status']}, customer {data['customer']}, requester {data['requester']},"
-          f" queue {data['queue']}, route {data['route']['action']} -> {data['route']['target']}")
+    print(
+        f"  status {data['status']}, customer {data['customer']}, requester {data['requester']},"
+        f" queue {data['queue']}, route {data['route']['action']} -> {data['route']['target']}"
+    )
     for m in data["messages"]:
         print(f"\n--- {m['date']} {m['direction']} {m['kind']} from {m['from']}")
         print(m["text"])
@@ -240,8 +269,10 @@ def _outbox_list(config: Config, args: argparse.Namespace) -> int:
         _print_json(rows)
         return EX_OK
     for r in rows:
-        print(f"{r['id']:>6}  {r['state']:<8} {r['purpose']:<16} tries {r['attempts']:<3} "
-              f"next {r['next_attempt_at']}  to {', '.join(r['recipients'])}")
+        print(
+            f"{r['id']:>6}  {r['state']:<8} {r['purpose']:<16} tries {r['attempts']:<3} "
+            f"next {r['next_attempt_at']}  to {', '.join(r['recipients'])}"
+        )
         if r["last_error"]:
             print(f"        last error: {r['last_error']}")
     return EX_OK
@@ -280,10 +311,13 @@ def _replay(config: Config, args: argparse.Namespace) -> int:
     for start in range(0, len(ids), 50):
         process_again(store, context, ids[start : start + 50], states)
     with store.session() as session:
-        rows = session.execute(select(RawMessage.id, RawMessage.state, RawMessage.error)
-                               .where(RawMessage.id.in_(ids))).all()  # fmt: skip
-    result = [{"raw": i, "state": state, "error": (error or "").splitlines()[:1]}
-              for i, state, error in rows]  # fmt: skip
+        rows = session.execute(
+            select(RawMessage.id, RawMessage.state, RawMessage.error).where(RawMessage.id.in_(ids))
+        ).all()
+    result = [
+        {"raw": i, "state": state, "error": (error or "").splitlines()[:1]}
+        for i, state, error in rows
+    ]
     if args.json:
         _print_json(result)
     else:

@@ -23,9 +23,19 @@ T = TypeVar("T")
 ROLES = ("helpdesk-agent", "service-support-admin", "admin-agent")
 LANGUAGES = ("en", "nl")
 WHEN_KEYS = frozenset(
-    {"words", "subject", "body", "from", "customer", "billing", "known_issue", "in_hours",
-     "has_attachment", "header"}
-)  # fmt: skip
+    {
+        "words",
+        "subject",
+        "body",
+        "from",
+        "customer",
+        "billing",
+        "known_issue",
+        "in_hours",
+        "has_attachment",
+        "header",
+    }
+)
 THEN_KEYS = frozenset({"action", "queue", "party", "category", "reply", "priority"})
 ACTIONS = ("handle", "escalate", "forward")
 
@@ -193,8 +203,15 @@ class Config:
 _DURATION_PART = re.compile(r"(\d+)\s*([smhdw])")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KIB|MIB|GIB)?\s*$", re.IGNORECASE)
-_SIZE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9,
-               "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}  # fmt: skip
+_SIZE_UNITS = {
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+}
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -440,7 +457,9 @@ def _read_secret_file(path: Path, create: bool, t: Table) -> str:
 
 def _ticket_tag(value: Any) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,19}", value):
-        raise ValueError(f"must be 1-20 letters, digits or '-', starting with a letter; got {value!r}")
+        raise ValueError(
+            f"must be 1-20 letters, digits or '-', starting with a letter; got {value!r}"
+        )
     return value
 
 
@@ -514,7 +533,7 @@ def _imap(t: Table, base: Path) -> Imap:
 
 def _check_auth(t: Table, auth: str, password: str, token_command: str) -> None:
     if auth == "xoauth2" and not token_command:
-        t.problems.append(f"{t.key('token_command')}: is required with auth = \"xoauth2\"")
+        t.problems.append(f'{t.key("token_command")}: is required with auth = "xoauth2"')
 
 
 def _outbound(t: Table, base: Path) -> Outbound:
@@ -582,7 +601,9 @@ def _customer(t: Table, party_ids: set[str]) -> Customer:
     if customer.provider and customer.provider not in party_ids:
         t.problems.append(f"{t.key('provider')}: no [[parties]] entry has id {customer.provider!r}")
     if not customer.domains and not customer.addresses:
-        t.problems.append(f"{t.key('domains')}: give domains or addresses to recognise the customer")
+        t.problems.append(
+            f"{t.key('domains')}: give domains or addresses to recognise the customer"
+        )
     t.finish()
     return customer
 
@@ -597,7 +618,9 @@ def _agent(t: Table, customer_ids: set[str]) -> Agent:
     )
     for i, customer_id in enumerate(agent.customers):
         if customer_id != "*" and customer_id not in customer_ids:
-            t.problems.append(f"{t.key('customers')}[{i}]: no [[customers]] entry has id {customer_id!r}")
+            t.problems.append(
+                f"{t.key('customers')}[{i}]: no [[customers]] entry has id {customer_id!r}"
+            )
     t.finish()
     return agent
 
@@ -625,7 +648,9 @@ def _rule(t: Table) -> Rule:
     name = t.str("name")
     when, then = t.table("when"), t.table("then")
     for key in sorted(set(when.data) - WHEN_KEYS):
-        t.problems.append(f"{when.key(key)}: unknown condition; known: {', '.join(sorted(WHEN_KEYS))}")
+        t.problems.append(
+            f"{when.key(key)}: unknown condition; known: {', '.join(sorted(WHEN_KEYS))}"
+        )
     for key in sorted(set(then.data) - THEN_KEYS):
         t.problems.append(f"{then.key(key)}: unknown key; known: {', '.join(sorted(THEN_KEYS))}")
     then.choice("action", ACTIONS, "handle")
@@ -648,8 +673,9 @@ def build_config(data: dict[str, Any], path: Path, create_secret: bool = False) 
     root = Table(data, "", problems)
     parties = tuple(_party(t) for t in root.tables("parties"))
     customers = tuple(_customer(t, {p.id for p in parties}) for t in root.tables("customers"))
-    sections = {name: root.table(name) for name in
-                ("escalation", "service_health", "security", "templates")}  # fmt: skip
+    sections = {
+        name: root.table(name) for name in ("escalation", "service_health", "security", "templates")
+    }
     escalation = sections["escalation"]
     config = Config(
         path=path,

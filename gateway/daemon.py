@@ -86,14 +86,22 @@ class Daemon:
             return None
         self._handler = SmtpHandler(self.config, committer)
         hostname = socket.gethostname()  # getfqdn() may wait on DNS, which may not be there
-        factory = functools.partial(SMTP, self._handler, data_size_limit=smtp.max_size,
-                                    enable_SMTPUTF8=True, hostname=hostname, ident="gatewayd")  # fmt: skip
+        factory = functools.partial(
+            SMTP,
+            self._handler,
+            data_size_limit=smtp.max_size,
+            enable_SMTPUTF8=True,
+            hostname=hostname,
+            ident="gatewayd",
+        )
         loop = asyncio.get_running_loop()
         return await loop.create_server(factory, host=smtp.host, port=smtp.port)
 
     def _start_scheduler(self) -> AsyncIOScheduler:
         scheduler = AsyncIOScheduler()
-        scheduler.add_job(_waker(self._processing_wanted), "interval", seconds=PROCESS_EVERY_SECONDS)
+        scheduler.add_job(
+            _waker(self._processing_wanted), "interval", seconds=PROCESS_EVERY_SECONDS
+        )
         scheduler.add_job(_waker(self._delivery_wanted), "interval", seconds=DELIVER_EVERY_SECONDS)
         scheduler.start()
         self._processing_wanted.set()  # the backlog left by the last run, or by a crash

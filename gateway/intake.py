@@ -29,9 +29,7 @@ class GroupCommitter:
     def __init__(self, store: Store, run_blocking: RunBlocking) -> None:
         self._store = store
         self._run_blocking = run_blocking
-        self._queue: asyncio.Queue[tuple[IncomingRaw, asyncio.Future[int | None]]] = (
-            asyncio.Queue()
-        )
+        self._queue: asyncio.Queue[tuple[IncomingRaw, asyncio.Future[int | None]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.on_commit: Callable[[], None] = lambda: None
 
@@ -60,8 +58,9 @@ class GroupCommitter:
             ids = await self._run_blocking(self._store.insert_raw, [item for item, _ in batch])
         except Exception as exc:  # every sender in the batch retries later
             error = exc if isinstance(exc, StorageUnavailable) else StorageUnavailable(str(exc))
-            log_event(log, "intake.store_failed", level=logging.ERROR, messages=len(batch),
-                      error=str(exc))  # fmt: skip
+            log_event(
+                log, "intake.store_failed", level=logging.ERROR, messages=len(batch), error=str(exc)
+            )
             for _, future in batch:
                 if not future.done():
                     future.set_exception(error)
@@ -102,13 +101,18 @@ class SmtpHandler:
             raw_id = await self.committer.store(item)
         except StorageUnavailable:
             return "451 4.3.0 Temporary storage failure, please try again later"
-        log_event(log, "smtp.accepted", peer=item.source, raw=raw_id if raw_id else "duplicate",
-                  size=len(data))  # fmt: skip
+        log_event(
+            log,
+            "smtp.accepted",
+            peer=item.source,
+            raw=raw_id if raw_id else "duplicate",
+            size=len(data),
+        )
         return "250 2.0.0 OK: queued"
 
 
 def _envelope_sender(mail_from: str | None) -> str:
-    """"" for the null sender of bounces; aiosmtpd gives MAIL FROM:<> as "<>"."""
+    """ "" for the null sender of bounces; aiosmtpd gives MAIL FROM:<> as "<>"."""
     return "" if mail_from in (None, "", "<>") else str(mail_from)
 
 

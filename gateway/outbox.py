@@ -99,12 +99,26 @@ def _record_failure(
         expired = now - row.created_at >= settings.give_up_after
         if permanent or expired:
             row.state = "failed"
-            log_event(log, "outbox.failed", level=logging.ERROR, id=outbox_id,
-                      purpose=row.purpose, attempts=row.attempts, error=error)  # fmt: skip
+            log_event(
+                log,
+                "outbox.failed",
+                level=logging.ERROR,
+                id=outbox_id,
+                purpose=row.purpose,
+                attempts=row.attempts,
+                error=error,
+            )
         else:
             row.next_attempt_at = now + retry_delay(row.attempts, settings)
-            log_event(log, "outbox.retry", level=logging.WARNING, id=outbox_id,
-                      attempts=row.attempts, next_attempt=_iso(row.next_attempt_at), error=error)  # fmt: skip
+            log_event(
+                log,
+                "outbox.retry",
+                level=logging.WARNING,
+                id=outbox_id,
+                attempts=row.attempts,
+                next_attempt=_iso(row.next_attempt_at),
+                error=error,
+            )
 
 
 def _iso(moment: datetime) -> str:

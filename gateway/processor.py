@@ -20,7 +20,7 @@ from gateway import outbox, sender, tickets
 from gateway.config import Config, Customer
 from gateway.identity import Sender, agents_to_notify, identify
 from gateway.logs import log_event
-from gateway.storage import RawMessage, Store, StorageUnavailable, Ticket, utcnow
+from gateway.storage import RawMessage, StorageUnavailable, Store, Ticket, utcnow
 from gateway.templates import Templates
 from gateway.threader import ThreadMatch, find_ticket
 from parsers.message import ParsedMessage, Unparseable, parse_message
@@ -42,7 +42,10 @@ def process_pending(store: Store, context: Context, limit: int = 100) -> int:
     """Process up to `limit` new messages in one transaction; returns how many were handled."""
     with store.session() as session:
         ids = session.scalars(
-            select(RawMessage.id).where(RawMessage.state == "new").order_by(RawMessage.id).limit(limit)
+            select(RawMessage.id)
+            .where(RawMessage.state == "new")
+            .order_by(RawMessage.id)
+            .limit(limit)
         ).all()
         _process_ids(session, ids, context, ("new",))
     return len(ids)
@@ -54,7 +57,9 @@ def process_again(store: Store, context: Context, ids: list[int], states: tuple[
         return _process_ids(session, ids, context, states)
 
 
-def _process_ids(session: Session, ids: list[int], context: Context, states: tuple[str, ...]) -> int:
+def _process_ids(
+    session: Session, ids: list[int], context: Context, states: tuple[str, ...]
+) -> int:
     handled = 0
     for raw_id in ids:
         raw = session.get_one(RawMessage, raw_id)
@@ -94,8 +99,9 @@ def _quarantine(session: Session, raw: RawMessage, reason: str) -> None:
     raw = session.get_one(RawMessage, raw.id)
     raw.state, raw.error, raw.processed_at = "quarantined", reason, utcnow()
     raw.attempts += 1
-    log_event(log, "message.quarantined", level=logging.WARNING, raw=raw.id,
-              reason=reason.splitlines()[0])  # fmt: skip
+    log_event(
+        log, "message.quarantined", level=logging.WARNING, raw=raw.id, reason=reason.splitlines()[0]
+    )
 
 
 def process_raw(session: Session, raw: RawMessage, context: Context) -> str:
@@ -165,8 +171,14 @@ def _new_ticket(
         session, message.subject, message.from_addr, customer.id if customer else None, decision
     )
     _record_incoming(session, ticket, raw, message, "customer")
-    tickets.add_event(session, ticket, "routed", action=decision.action, target=decision.target,
-                      rule=decision.rule)  # fmt: skip
+    tickets.add_event(
+        session,
+        ticket,
+        "routed",
+        action=decision.action,
+        target=decision.target,
+        rule=decision.rule,
+    )
     _acknowledge(session, ticket, message, context)
     _notify_agents(session, ticket, message, context, followup=False)
     return f"new ticket {ticket.number}"
@@ -187,9 +199,13 @@ def route(message: ParsedMessage, who: Sender, config: Config) -> Decision:
     return decide(facts, config.rules)
 
 
-def _acknowledge(session: Session, ticket: Ticket, message: ParsedMessage, context: Context) -> None:
+def _acknowledge(
+    session: Session, ticket: Ticket, message: ParsedMessage, context: Context
+) -> None:
     config = context.config
-    mail = sender.acknowledgement(config, context.templates, ticket, message, customer_of(ticket, config))
+    mail = sender.acknowledgement(
+        config, context.templates, ticket, message, customer_of(ticket, config)
+    )
     # Two auto-responders answering each other would loop forever; a cap per sender ends it.
     if outbox.sent_recently(session, mail.rate_key or "", _HOUR) >= config.support.acks_per_hour:
         tickets.add_event(session, ticket, "acknowledgement_suppressed", reason="rate limit")
@@ -208,8 +224,9 @@ def _notify_agents(
     customer = customer_of(ticket, config)
     agents = agents_to_notify(ticket.customer_id, ticket.queue, config)
     for agent in agents:
-        mail = sender.agent_notification(config, context.templates, ticket, message,
-                                         customer, agent, followup)  # fmt: skip
+        mail = sender.agent_notification(
+            config, context.templates, ticket, message, customer, agent, followup
+        )
         _send(session, ticket, mail)
     if agents:
         tickets.add_event(session, ticket, "notified", agents=[a.address for a in agents])
@@ -221,16 +238,32 @@ def customer_of(ticket: Ticket, config: Config) -> Customer | None:
 
 def _send(session: Session, ticket: Ticket, mail: sender.OutgoingMail) -> None:
     outbox.enqueue(session, mail, ticket.id)
-    tickets.add_message(session, ticket, direction="out", kind="system",
-                        from_addr=mail.envelope_from, to=mail.recipients, subject=mail.subject,
-                        message_id=mail.message_id, text=f"({mail.purpose})")  # fmt: skip
+    tickets.add_message(
+        session,
+        ticket,
+        direction="out",
+        kind="system",
+        from_addr=mail.envelope_from,
+        to=mail.recipients,
+        subject=mail.subject,
+        message_id=mail.message_id,
+        text=f"({mail.purpose})",
+    )
 
 
 def _record_incoming(
     session: Session, ticket: Ticket, raw: RawMessage, message: ParsedMessage, kind: str
 ) -> None:
-    tickets.add_message(session, ticket, direction="in", kind=kind, from_addr=message.from_addr,
-                        to=[*message.to, *message.cc], subject=message.subject,
-                        message_id=message.message_id, text=message.text, date=message.date,
-                        raw_message_id=raw.id)  # fmt: skip
-
+    tickets.add_message(
+        session,
+        ticket,
+        direction="in",
+        kind=kind,
+        from_addr=message.from_addr,
+        to=[*message.to, *message.cc],
+        subject=message.subject,
+        message_id=message.message_id,
+        text=message.text,
+        date=message.date,
+        raw_message_id=raw.id,
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import mailbox
 import smtplib
-import socket
 import ssl
 from collections.abc import Sequence
 from typing import Protocol
@@ -38,7 +37,7 @@ class SmtpRelay:
             raise _by_code(min(code for code, _ in exc.recipients.values()), exc) from exc
         except smtplib.SMTPResponseException as exc:
             raise _by_code(exc.smtp_code, exc) from exc
-        except (OSError, smtplib.SMTPException, socket.timeout) as exc:
+        except (TimeoutError, OSError, smtplib.SMTPException) as exc:
             raise TemporaryDeliveryError(f"{type(exc).__name__}: {exc}") from exc
         if refused:
             # Some recipients took it, some refused: a retry would duplicate the accepted ones.
@@ -64,7 +63,9 @@ class MaildirRelay:
 
     def deliver(self, envelope_from: str, recipients: Sequence[str], data: bytes) -> None:
         try:
-            envelope = f"X-Envelope-From: {envelope_from}\r\nX-Envelope-To: {', '.join(recipients)}\r\n"
+            envelope = (
+                f"X-Envelope-From: {envelope_from}\r\nX-Envelope-To: {', '.join(recipients)}\r\n"
+            )
             mailbox.Maildir(self.path, create=True).add(envelope.encode() + data)
         except OSError as exc:
             raise TemporaryDeliveryError(f"maildir {self.path}: {exc.strerror}") from exc

@@ -326,6 +326,9 @@ def next_ticket_number(session: Session) -> int:
 
 def pending_raw_ids(session: Session, limit: int, states: Sequence[str] = ("new",)) -> list[int]:
     statement = (
-        select(RawMessage.id).where(RawMessage.state.in_(states)).order_by(RawMessage.id).limit(limit)
+        select(RawMessage.id)
+        .where(RawMessage.state.in_(states))
+        .order_by(RawMessage.id)
+        .limit(limit)
     )
     return list(session.scalars(statement))

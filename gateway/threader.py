@@ -50,8 +50,11 @@ def _by_reply_address(
 
 def _by_references(session: Session, message: ParsedMessage) -> ThreadMatch | None:
     # Newest first: In-Reply-To, then References from the end (RFC 5322 §3.6.4 order).
-    wanted = list(dict.fromkeys([*([message.in_reply_to] if message.in_reply_to else []),
-                                 *reversed(message.references)]))[:50]  # fmt: skip
+    wanted = list(
+        dict.fromkeys(
+            [*([message.in_reply_to] if message.in_reply_to else []), *reversed(message.references)]
+        )
+    )[:50]
     if not wanted:
         return None
     rows = session.execute(

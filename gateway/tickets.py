@@ -103,15 +103,19 @@ def ticket_json(session: Session, ticket: Ticket, full: bool = False) -> dict[st
         "requester": ticket.requester,
         "queue": ticket.queue,
         "priority": ticket.priority,
-        "route": {"action": ticket.route_action, "target": ticket.route_target,
-                  "rule": ticket.route_rule},  # fmt: skip
+        "route": {
+            "action": ticket.route_action,
+            "target": ticket.route_target,
+            "rule": ticket.route_rule,
+        },
         "created_at": ticket.created_at.isoformat(),
         "updated_at": ticket.updated_at.isoformat(),
     }
     if full:
         data["messages"] = [_message_json(m) for m in _messages(session, ticket)]
-        data["events"] = [{"at": e.at.isoformat(), "what": e.what, **e.detail}
-                          for e in _events(session, ticket)]  # fmt: skip
+        data["events"] = [
+            {"at": e.at.isoformat(), "what": e.what, **e.detail} for e in _events(session, ticket)
+        ]
     return data
 
 
@@ -121,7 +125,9 @@ def _messages(session: Session, ticket: Ticket) -> Sequence[TicketMessage]:
 
 
 def _events(session: Session, ticket: Ticket) -> Sequence[Event]:
-    return session.scalars(select(Event).where(Event.ticket_id == ticket.id).order_by(Event.id)).all()
+    return session.scalars(
+        select(Event).where(Event.ticket_id == ticket.id).order_by(Event.id)
+    ).all()
 
 
 def _message_json(entry: TicketMessage) -> dict[str, Any]:

@@ -17,8 +17,12 @@ class Attachment:
     inline: bool = False
 
     def as_json(self) -> dict[str, object]:
-        return {"filename": self.filename, "content_type": self.content_type, "size": self.size,
-                "inline": self.inline}  # fmt: skip
+        return {
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "size": self.size,
+            "inline": self.inline,
+        }
 
 
 def body_text(message: EmailMessage) -> str:

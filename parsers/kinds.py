@@ -21,7 +21,9 @@ def classify(message: EmailMessage, headers: Sequence[tuple[str, str]]) -> str:
         return "auto_reply"
     if precedence in _ROBOT_PRECEDENCE or "x-autoreply" in fields or "x-autorespond" in fields:
         return "auto_reply"
-    if fields.get("x-auto-response-suppress") and fields.get("x-ms-exchange-generated-message-source"):
+    if fields.get("x-auto-response-suppress") and fields.get(
+        "x-ms-exchange-generated-message-source"
+    ):
         return "auto_reply"
     return "normal"
 

@@ -11,9 +11,12 @@ _HISTORY_STARTS = [
     re.compile(r"^-{2,}\s*Oorspronkelijk bericht\s*-{2,}\s*$", re.IGNORECASE),
     re.compile(r"^-{2,}\s*Forwarded message\s*-{2,}\s*$", re.IGNORECASE),
     re.compile(r"^_{20,}\s*$"),  # Outlook's rule above the From: block
-    re.compile(r"^(On|Op|Am|Le|El|Il|Em|Den|På|W dniu)\s.{0,200}"
-               r"(wrote|schreef|schrieb|a écrit|escribió|ha scritto|escreveu|skrev|napisał)"
-               r".{0,40}:\s*$", re.IGNORECASE),  # fmt: skip
+    re.compile(
+        r"^(On|Op|Am|Le|El|Il|Em|Den|På|W dniu)\s.{0,200}"
+        r"(wrote|schreef|schrieb|a écrit|escribió|ha scritto|escreveu|skrev|napisał)"
+        r".{0,40}:\s*$",
+        re.IGNORECASE,
+    ),
     re.compile(r"^(From|Van|Von|De|Da|Från|Fra|Od):\s.+$", re.IGNORECASE),
 ]
 _OUTLOOK_BLOCK_NEXT = re.compile(
@@ -22,8 +25,10 @@ _OUTLOOK_BLOCK_NEXT = re.compile(
 )
 _SIGNATURES = [
     re.compile(r"^-- ?$"),
-    re.compile(r"^(Sent from my|Verzonden vanaf mijn|Von meinem|Envoyé de mon|Enviado desde mi)\b",
-               re.IGNORECASE),  # fmt: skip
+    re.compile(
+        r"^(Sent from my|Verzonden vanaf mijn|Von meinem|Envoyé de mon|Enviado desde mi)\b",
+        re.IGNORECASE,
+    ),
 ]
 
 
@@ -46,7 +51,7 @@ def _starts_history(lines: list[str], index: int) -> bool:
             continue
         if line.lower().startswith(_FROM_PREFIXES):
             # "From: x" alone is ordinary text; Outlook follows it with Sent:/Date: at once.
-            following = next((l.strip() for l in lines[index + 1 : index + 3] if l.strip()), "")
+            following = next((n.strip() for n in lines[index + 1 : index + 3] if n.strip()), "")
             return bool(_OUTLOOK_BLOCK_NEXT.match(following))
         return True
     # A "wrote:" line that the client wrapped over two lines.

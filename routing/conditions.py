@@ -48,8 +48,9 @@ def _any(value: Any) -> list[Any]:
 @condition("words")
 def words(facts: Facts, value: Any) -> bool:
     haystack = f"{facts.subject}\n{facts.text}"
-    return any(re.search(rf"(?<!\w){re.escape(w)}(?!\w)", haystack, re.IGNORECASE)
-               for w in _any(value))  # fmt: skip
+    return any(
+        re.search(rf"(?<!\w){re.escape(w)}(?!\w)", haystack, re.IGNORECASE) for w in _any(value)
+    )
 
 
 @condition("subject")

@@ -21,9 +21,16 @@ class Decision:
     trace: tuple[dict[str, Any], ...] = field(default=())
 
     def as_json(self, customer: str | None) -> dict[str, Any]:
-        return {"action": self.action, "target": self.target, "queue": self.queue,
-                "rule": self.rule, "customer": customer, "priority": self.priority,
-                "category": self.category, "trace": list(self.trace)}  # fmt: skip
+        return {
+            "action": self.action,
+            "target": self.target,
+            "queue": self.queue,
+            "rule": self.rule,
+            "customer": customer,
+            "priority": self.priority,
+            "category": self.category,
+            "trace": list(self.trace),
+        }
 
 
 def decide(facts: Facts, rules: tuple[Any, ...]) -> Decision:
@@ -34,8 +41,13 @@ def decide(facts: Facts, rules: tuple[Any, ...]) -> Decision:
     for rule in rules:
         results = [(key, CONDITIONS[key](facts, value)) for key, value in rule.when]
         matched = all(held for _, held in results)
-        trace.append({"rule": rule.name, "matched": matched,
-                      "conditions": [{"when": key, "held": held} for key, held in results]})  # fmt: skip
+        trace.append(
+            {
+                "rule": rule.name,
+                "matched": matched,
+                "conditions": [{"when": key, "held": held} for key, held in results],
+            }
+        )
         if matched:
             return _decision_for(rule, facts, tuple(trace))
     return Decision("handle", DEFAULT_QUEUE, DEFAULT_QUEUE, None, trace=tuple(trace))
@@ -51,5 +63,12 @@ def _decision_for(rule: Any, facts: Facts, trace: tuple[dict[str, Any], ...]) ->
         target = then.get("party", "")
     else:
         target = queue
-    return Decision(action, target, queue, rule.name, then.get("priority", "normal"),
-                    then.get("category"), trace)  # fmt: skip
+    return Decision(
+        action,
+        target,
+        queue,
+        rule.name,
+        then.get("priority", "normal"),
+        then.get("category"),
+        trace,
+    )

@@ -66,8 +66,9 @@ class Sink:
     controller: Controller | None = None
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                      envelope.original_content))  # fmt: skip
+        self.received.append(
+            Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
+        )
         return "250 OK"
 
     def start(self) -> None:
@@ -83,12 +84,16 @@ class Sink:
         return [r for r in self.received if address in r.rcpt_tos]
 
     def wait_for_mail(self, address: str, count: int = 1, timeout: float = 10.0) -> list[Received]:
-        return wait_for(lambda: len(self.to(address)) >= count and self.to(address), timeout,
-                        f"{count} mail(s) to {address}")  # fmt: skip
+        return wait_for(
+            lambda: len(self.to(address)) >= count and self.to(address),
+            timeout,
+            f"{count} mail(s) to {address}",
+        )
 
 
 def config_text(smtp_port: int, relay: str, extra: str = "") -> str:
-    return textwrap.dedent(f"""\
+    return (
+        textwrap.dedent(f"""\
         [partner]
         name = "Contoso Cloud"
         address = "{PARTNER}"
@@ -150,7 +155,9 @@ def config_text(smtp_port: int, relay: str, extra: str = "") -> str:
         roles = ["service-support-admin"]
         customers = ["fabrikam"]
         queues = ["helpdesk"]
-        """) + extra
+        """)
+        + extra
+    )
 
 
 class Gateway:
@@ -168,8 +175,10 @@ class Gateway:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "gatewayd.py", "run", "--config", str(self.config)],
-                cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         wait_for(self._accepting, 20, "gatewayd to listen")
 
     def _accepting(self) -> bool:
@@ -199,9 +208,12 @@ class Gateway:
     def cli(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "gatewayd.py", *args, "--config", str(self.config)],
-            cwd=REPO, input=input.decode() if input else None, capture_output=True, text=True,
+            cwd=REPO,
+            input=input.decode() if input else None,
+            capture_output=True,
+            text=True,
             timeout=60,
-        )  # fmt: skip
+        )
 
     def json(self, *args: str) -> Any:
         result = self.cli(*args, "--json")
@@ -215,11 +227,13 @@ class Gateway:
         return dict(self.json("tickets", "show", str(number)))
 
     def wait_for_tickets(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
-        return wait_for(lambda: len(t := self.tickets()) >= count and t, timeout,
-                        f"{count} ticket(s)")  # fmt: skip
+        return wait_for(
+            lambda: len(t := self.tickets()) >= count and t, timeout, f"{count} ticket(s)"
+        )
 
-    def wait_for_ticket(self, number: int, holds: Callable[[dict[str, Any]], bool], what: str,
-                        timeout: float = 10.0) -> dict[str, Any]:  # fmt: skip
+    def wait_for_ticket(
+        self, number: int, holds: Callable[[dict[str, Any]], bool], what: str, timeout: float = 10.0
+    ) -> dict[str, Any]:
         """Ticket `number` once `holds(ticket)` is true."""
 
         def ready() -> dict[str, Any] | None:
@@ -228,8 +242,12 @@ class Gateway:
 
         return dict(wait_for(ready, timeout, what))
 
-    def send(self, message: EmailMessage | bytes, sender: str | None = None,
-             recipients: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+    def send(
+        self,
+        message: EmailMessage | bytes,
+        sender: str | None = None,
+        recipients: list[str] | None = None,
+    ) -> dict[str, Any]:
         data = message if isinstance(message, bytes) else message.as_bytes()
         if sender is None:
             sender = str(message["From"]) if isinstance(message, EmailMessage) else ""

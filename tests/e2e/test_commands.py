@@ -11,8 +11,9 @@ from tests.e2e.conftest import REPO, Gateway, Sink, mail
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "gatewayd.py", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "gatewayd.py", *args], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_shipped_config_passes_check_config() -> None:
@@ -33,7 +34,10 @@ def test_bad_config_names_each_key_and_reason(tmp_path: Path) -> None:
         result = run(command, "--config", str(config))
         assert result.returncode == 2
         lines = result.stderr.strip().splitlines()
-        assert 'config.toml: customers[0].billing: must be "direct" or "indirect", got \'dirct\'' in lines
+        assert (
+            'config.toml: customers[0].billing: must be "direct" or "indirect", got \'dirct\''
+            in lines
+        )
         assert any(line.startswith("config.toml: smtp.max_size: must be a size") for line in lines)
         assert any(line.startswith("config.toml: agents[0].address: ") for line in lines)
         assert len(lines) == 3
@@ -41,18 +45,27 @@ def test_bad_config_names_each_key_and_reason(tmp_path: Path) -> None:
 
 def test_missing_environment_variable_is_named(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
-    config.write_text((REPO / "config.toml").read_text().replace(
-        'secret_file = "var/gateway.secret"', 'secret = "${GATEWAYD_TEST_UNSET_SECRET}"'))  # fmt: skip
+    config.write_text(
+        (REPO / "config.toml")
+        .read_text()
+        .replace('secret_file = "var/gateway.secret"', 'secret = "${GATEWAYD_TEST_UNSET_SECRET}"')
+    )
     result = run("check-config", "--config", str(config))
     assert result.returncode == 2
-    assert "partner.secret: environment variable GATEWAYD_TEST_UNSET_SECRET is not set" in result.stderr
+    assert (
+        "partner.secret: environment variable GATEWAYD_TEST_UNSET_SECRET is not set"
+        in result.stderr
+    )
 
 
 def test_parse_json_shows_how_a_message_is_read(tmp_path: Path) -> None:
-    message = mail(subject="=?utf-8?q?Vraag_over_licenties?=",
-                   body="Nieuwe vraag.\n\nOp 24 nov. 2026 om 10:00 schreef Jan <jan@x.example>:\n> oud")  # fmt: skip
-    message.add_attachment(b"%PDF-1.4 test", maintype="application", subtype="pdf",
-                           filename="factuur.pdf")  # fmt: skip
+    message = mail(
+        subject="=?utf-8?q?Vraag_over_licenties?=",
+        body="Nieuwe vraag.\n\nOp 24 nov. 2026 om 10:00 schreef Jan <jan@x.example>:\n> oud",
+    )
+    message.add_attachment(
+        b"%PDF-1.4 test", maintype="application", subtype="pdf", filename="factuur.pdf"
+    )
     path = tmp_path / "m.eml"
     path.write_bytes(message.as_bytes())
     result = run("parse", str(path), "--json", "--config", "config.toml")
@@ -64,8 +77,9 @@ def test_parse_json_shows_how_a_message_is_read(tmp_path: Path) -> None:
     assert parsed["kind"] == "normal"
     assert parsed["text"] == "Nieuwe vraag."
     assert "> oud" in parsed["full_text"]
-    assert parsed["attachments"] == [{"filename": "factuur.pdf", "content_type": "application/pdf",
-                                      "size": 13, "inline": False}]  # fmt: skip
+    assert parsed["attachments"] == [
+        {"filename": "factuur.pdf", "content_type": "application/pdf", "size": 13, "inline": False}
+    ]
     for key in ("cc", "message_id", "in_reply_to", "references", "date", "bounced_recipients"):
         assert key in parsed
 

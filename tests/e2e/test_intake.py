@@ -98,8 +98,14 @@ def test_sigterm_stops_the_daemon_cleanly(tmp_path: Path, sink: Sink) -> None:
 
 
 def test_ingest_stores_a_piped_message_for_the_daemon(gateway: Gateway, sink: Sink) -> None:
-    result = gateway.cli("ingest", "--sender", "anna@fabrikam.example", "--recipient", PARTNER,
-                         input=mail(subject="via the pipe").as_bytes())  # fmt: skip
+    result = gateway.cli(
+        "ingest",
+        "--sender",
+        "anna@fabrikam.example",
+        "--recipient",
+        PARTNER,
+        input=mail(subject="via the pipe").as_bytes(),
+    )
     assert result.returncode == 0, result.stderr
     (ticket,) = gateway.wait_for_tickets(1)
     assert ticket["subject"] == "via the pipe"
@@ -109,10 +115,22 @@ def test_ingest_stores_a_piped_message_for_the_daemon(gateway: Gateway, sink: Si
 @pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is installed by make test")
 def test_readme_swaks_example_opens_a_ticket(gateway: Gateway) -> None:
     subprocess.run(
-        ["swaks", "--server", f"127.0.0.1:{gateway.port}", "--from", "anna@fabrikam.example",
-         "--to", PARTNER, "--header", "Subject: Teams does not start",
-         "--body", "Teams crashes at start."],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
+        [
+            "swaks",
+            "--server",
+            f"127.0.0.1:{gateway.port}",
+            "--from",
+            "anna@fabrikam.example",
+            "--to",
+            PARTNER,
+            "--header",
+            "Subject: Teams does not start",
+            "--body",
+            "Teams crashes at start.",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
     (ticket,) = gateway.wait_for_tickets(1)
     assert ticket["subject"] == "Teams does not start"

@@ -1,4 +1,4 @@
-"""New requests, follow-ups and robots, end to end: SMTP in, tickets via the CLI, mail at the sink."""
+"""New requests, follow-ups and robots: SMTP in, tickets by the CLI, mail at the sink."""
 
 from __future__ import annotations
 
@@ -58,10 +58,12 @@ def test_customer_reply_is_threaded_with_new_text_only(gateway: Gateway, sink: S
     gateway.send(mail())
     (ack,) = sink.wait_for_mail("anna@fabrikam.example")
 
-    reply = mail(subject="Re: " + ack.message["Subject"],
-                 body="It works again after a restart.\n\n"
-                      "On Wed, 25 Nov 2026 at 10:00, Contoso Cloud <support@contoso.example> wrote:\n"
-                      "> Thank you for your message.\n")  # fmt: skip
+    reply = mail(
+        subject="Re: " + ack.message["Subject"],
+        body="It works again after a restart.\n\n"
+        "On Wed, 25 Nov 2026 at 10:00, Contoso Cloud <support@contoso.example> wrote:\n"
+        "> Thank you for your message.\n",
+    )
     reply.replace_header("Subject", "Re: something else entirely")  # threads by References
     reply["In-Reply-To"] = ack.message["Message-ID"]
     reply["References"] = ack.message["Message-ID"]
@@ -105,8 +107,9 @@ def test_same_message_twice_is_one_entry_but_a_reused_message_id_is_kept(
 
 
 def test_robots_open_no_ticket_and_get_no_mail(gateway: Gateway, sink: Sink) -> None:
-    gateway.send(mail(sender="ooo@fabrikam.example", subject="Out of office",
-                      Auto_Submitted="auto-replied"))  # fmt: skip
+    gateway.send(
+        mail(sender="ooo@fabrikam.example", subject="Out of office", Auto_Submitted="auto-replied")
+    )
     gateway.send(mail(sender="news@fabrikam.example", subject="Newsletter", Precedence="bulk"))
     gateway.send(mail(sender="list@fabrikam.example", subject="Digest", List_Id="<x.example>"))
     gateway.send(mail(sender="person@fabrikam.example", subject="Real request"))
@@ -124,8 +127,11 @@ def test_bounce_with_null_sender_is_attached_to_its_ticket(gateway: Gateway, sin
     gateway.send(mail())
     (ack,) = sink.wait_for_mail("anna@fabrikam.example")
     # Exchange's bounces come from an ordinary-looking address; only MAIL FROM:<> tells.
-    bounce = mail(sender="MicrosoftExchange329e71ec88ae@fabrikam.example", subject="Undeliverable",
-                  body="Your message could not be delivered.")  # fmt: skip
+    bounce = mail(
+        sender="MicrosoftExchange329e71ec88ae@fabrikam.example",
+        subject="Undeliverable",
+        body="Your message could not be delivered.",
+    )
     bounce["In-Reply-To"] = ack.message["Message-ID"]
     gateway.send(bounce, sender="")  # MAIL FROM:<>
 
@@ -154,8 +160,11 @@ def test_agent_reply_to_signed_address_is_kept_on_ticket_not_sent(
     gateway.send(mail())
     (note,) = sink.wait_for_mail("priya@contoso.example")
     signed = note.message["Reply-To"].addresses[0].addr_spec
-    answer = mail(sender="priya@contoso.example", subject="Re: " + note.message["Subject"],
-                  body="Please restart Outlook.")  # fmt: skip
+    answer = mail(
+        sender="priya@contoso.example",
+        subject="Re: " + note.message["Subject"],
+        body="Please restart Outlook.",
+    )
     answer.replace_header("To", signed)
     gateway.send(answer, recipients=[signed])
 

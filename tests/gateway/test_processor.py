@@ -14,14 +14,18 @@ from gateway.storage import IncomingRaw, RawMessage, Store, Ticket
 from gateway.templates import Templates
 
 REPO = Path(__file__).resolve().parents[2]
-REQUEST = (b"From: Anna <anna@fabrikam.example>\r\nTo: support@contoso.example\r\n"
-           b"Subject: Help\r\nMessage-ID: <q1@fabrikam.example>\r\n\r\nPlease help.\r\n")  # fmt: skip
+REQUEST = (
+    b"From: Anna <anna@fabrikam.example>\r\nTo: support@contoso.example\r\n"
+    b"Subject: Help\r\nMessage-ID: <q1@fabrikam.example>\r\n\r\nPlease help.\r\n"
+)
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
     text = (REPO / "config.toml").read_text()
-    text = text.replace('secret_file = "var/gateway.secret"', 'secret = "unit-test-secret-0123456789"')
+    text = text.replace(
+        'secret_file = "var/gateway.secret"', 'secret = "unit-test-secret-0123456789"'
+    )
     path = tmp_path / "config.toml"
     path.write_text(text)
     return load_config(path)
