@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.e2e.conftest import REPO, Gateway, Sink, mail
+from tests.e2e.conftest import REPO, Gateway, Sink, mail, wait_for
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -96,3 +97,47 @@ def test_unreadable_message_is_quarantined_and_daemon_goes_on(gateway: Gateway, 
     assert replayed[0]["error"] == ["no header fields: this is not a mail message"]
     assert replayed[1]["error"] == ["no sender address in From:"]
     assert len(gateway.tickets()) == 1
+
+
+def test_route_explain_shows_the_decision_and_the_trace(tmp_path: Path) -> None:
+    path = tmp_path / "m.eml"
+    path.write_bytes(
+        mail(subject="Extra licenties", body="Wij willen 5 extra licenses.").as_bytes()
+    )
+    result = run("route", "--explain", str(path), "--json", "--config", "config.toml")
+    assert result.returncode == 0, result.stderr
+    decision = json.loads(result.stdout)
+    assert decision["action"] == "handle"
+    assert decision["queue"] == "sales"
+    assert decision["rule"] == "Subscription changes stay with us"
+    assert decision["customer"] == "fabrikam"
+    assert decision["trace"] == [
+        {
+            "rule": "Subscription changes stay with us",
+            "matched": True,
+            "conditions": [{"when": "words", "held": True}],
+        }
+    ]
+    text = run("route", "--explain", str(path), "--config", "config.toml").stdout
+    assert "MATCH Subscription changes stay with us: words=yes" in text
+
+
+def test_sighup_with_a_broken_config_keeps_the_running_one(gateway: Gateway, sink: Sink) -> None:
+    good = gateway.config.read_text()
+    gateway.config.write_text(good.replace('billing = "direct"', 'billing = "dirct"'))
+    assert gateway.process is not None
+    gateway.process.send_signal(signal.SIGHUP)
+    wait_for(lambda: "config.kept" in gateway.log_text(), 10, "the reload to be refused")
+    assert "customers[0].billing" in gateway.log_text()
+    gateway.config.write_text(good)  # for the CLI; the daemon has not read it
+    gateway.send(mail())
+    (ticket,) = gateway.wait_for_tickets(1)
+    assert ticket["customer"] == "fabrikam"
+
+    gateway.config.write_text(good.replace("acks_per_hour = 3", "acks_per_hour = 0"))
+    gateway.process.send_signal(signal.SIGHUP)
+    wait_for(lambda: "config.reloaded" in gateway.log_text(), 10, "the reload")
+    gateway.send(mail(subject="second"))
+    gateway.wait_for_tickets(2)
+    sink.wait_for_mail("jan@contoso.example", count=2)
+    assert len(sink.to("anna@fabrikam.example")) == 1  # the new limit of 0 is in force
