@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
@@ -249,7 +250,11 @@ def parse_address(value: object) -> str:
 def parse_domain(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError(f"must be a domain name, got {value!r}")
-    return parse_address(f"postmaster@{value}").partition("@")[2]
+    try:
+        address = validate_email(f"postmaster@{value}", check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"{value!r} is not a valid domain: {exc}") from None
+    return address.domain.lower()
 
 
 def parse_host_port(value: object) -> tuple[str, int]:
@@ -644,18 +649,36 @@ def _known_issue(t: Table) -> KnownIssue:
     return issue
 
 
-def _rule(t: Table) -> Rule:
+def _rule(t: Table, party_ids: set[str]) -> Rule:
     name = t.str("name")
     when, then = t.table("when"), t.table("then")
     for key in sorted(set(when.data) - WHEN_KEYS):
-        t.problems.append(
-            f"{when.key(key)}: unknown condition; known: {', '.join(sorted(WHEN_KEYS))}"
-        )
+        known = ", ".join(sorted(WHEN_KEYS))
+        t.problems.append(f"{when.key(key)}: unknown condition; known: {known}")
     for key in sorted(set(then.data) - THEN_KEYS):
         t.problems.append(f"{then.key(key)}: unknown key; known: {', '.join(sorted(THEN_KEYS))}")
-    then.choice("action", ACTIONS, "handle")
+    action = then.choice("action", ACTIONS, "handle")
+    then.get("queue", _identifier, "helpdesk")
+    party = then.str("party", "")
+    if action == "forward" and not party:
+        t.problems.append(f'{then.key("party")}: is required with action = "forward"')
+    elif party and party not in party_ids:
+        t.problems.append(f"{then.key('party')}: no [[parties]] entry has id {party!r}")
     t.finish()
-    return Rule(name=name, when=tuple(when.data.items()), then=tuple(then.data.items()))
+    return Rule(name=name, when=_frozen(when.data), then=_frozen(then.data))
+
+
+def _frozen(table: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """A rule's table as pairs, its lists as tuples, its tables read-only: Config is immutable."""
+
+    def freeze(value: Any) -> Any:
+        if isinstance(value, list):
+            return tuple(freeze(v) for v in value)
+        if isinstance(value, dict):
+            return MappingProxyType({k: freeze(v) for k, v in value.items()})
+        return value
+
+    return tuple((key, freeze(value)) for key, value in table.items())
 
 
 def _unique(problems: list[str], section: str, values: list[str], what: str) -> None:
@@ -695,7 +718,7 @@ def build_config(data: dict[str, Any], path: Path, create_secret: bool = False) 
         cluster_window=escalation.get("cluster_window", parse_duration, timedelta(minutes=30)),
         trusted_authserv_id=sections["security"].str("trusted_authserv_id", ""),
         templates_folder=sections["templates"].path_value("folder", base),
-        rules=tuple(_rule(t) for t in root.tables("rules")),
+        rules=tuple(_rule(t, {p.id for p in parties}) for t in root.tables("rules")),
     )
     for section in sections.values():
         section.finish()

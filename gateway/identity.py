@@ -21,11 +21,16 @@ def customer_for(address: str, config: Config) -> Customer | None:
     for customer in config.customers:
         if address in customer.addresses:
             return customer
-    domain = address.rpartition("@")[2]
     for customer in config.customers:
-        if any(domain == d or domain.endswith("." + d) for d in customer.domains):
+        if _in_domains(address, customer.domains):
             return customer
     return None
+
+
+def _in_domains(address: str, domains: tuple[str, ...]) -> bool:
+    """The address is at one of the domains or a subdomain (css.one.microsoft.com)."""
+    domain = address.rpartition("@")[2]
+    return any(domain == d or domain.endswith("." + d) for d in domains)
 
 
 def agent_for(address: str, config: Config) -> Agent | None:
@@ -34,14 +39,15 @@ def agent_for(address: str, config: Config) -> Agent | None:
 
 
 def identify(address: str, config: Config) -> Sender:
+    address = address.lower()
     if address == config.partner.address:
         return Sender(address, "partner")
     agent = agent_for(address, config)
     if agent:
         return Sender(address, "agent", agent=agent)
-    domain = address.rpartition("@")[2]
-    upstream_addresses = {p.address for p in config.parties}
-    if address in upstream_addresses or domain in config.microsoft.reply_domains:
+    if address in {p.address for p in config.parties} or _in_domains(
+        address, config.microsoft.reply_domains
+    ):
         return Sender(address, "upstream")
     customer = customer_for(address, config)
     return Sender(address, "customer" if customer else "unknown", customer=customer)

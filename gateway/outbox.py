@@ -50,8 +50,9 @@ def sent_recently(session: Session, rate_key: str, within: timedelta) -> int:
 
 def retry_delay(attempts: int, settings: Outbound) -> timedelta:
     """Exponential backoff from retry_initial, capped at retry_max."""
-    delay = settings.retry_initial * (2 ** max(attempts - 1, 0))
-    return min(delay, settings.retry_max)
+    # Cap the exponent first: after a long outage 2**attempts overflows a timedelta.
+    doublings = min(max(attempts - 1, 0), 32)
+    return min(settings.retry_initial * 2**doublings, settings.retry_max)
 
 
 def deliver_due(store: Store, relay: Relay, settings: Outbound, limit: int = 50) -> int:

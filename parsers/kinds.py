@@ -16,8 +16,8 @@ def classify(message: EmailMessage, headers: Sequence[tuple[str, str]]) -> str:
     precedence = fields.get("precedence", "")
     if "list-id" in fields or precedence == "list":
         return "list"
-    # RFC 3834: anything but "no" means a machine wrote it.
-    if fields.get("auto-submitted", "no") != "no":
+    # RFC 3834: anything but "no" means a machine wrote it; a comment may follow the keyword.
+    if _keyword(fields.get("auto-submitted", "no")) != "no":
         return "auto_reply"
     if precedence in _ROBOT_PRECEDENCE or "x-autoreply" in fields or "x-autorespond" in fields:
         return "auto_reply"
@@ -26,6 +26,10 @@ def classify(message: EmailMessage, headers: Sequence[tuple[str, str]]) -> str:
     ):
         return "auto_reply"
     return "normal"
+
+
+def _keyword(value: str) -> str:
+    return value.split("(", 1)[0].split(";", 1)[0].strip()
 
 
 def _is_bounce(message: EmailMessage, fields: dict[str, str]) -> bool:

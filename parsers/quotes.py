@@ -14,7 +14,7 @@ _HISTORY_STARTS = [
     re.compile(
         r"^(On|Op|Am|Le|El|Il|Em|Den|På|W dniu)\s.{0,200}"
         r"(wrote|schreef|schrieb|a écrit|escribió|ha scritto|escreveu|skrev|napisał)"
-        r".{0,40}:\s*$",
+        r".{0,200}:\s*$",
         re.IGNORECASE,
     ),
     re.compile(r"^(From|Van|Von|De|Da|Från|Fra|Od):\s.+$", re.IGNORECASE),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +42,7 @@ def condition(name: str) -> Callable[[Condition], Condition]:
 
 
 def _any(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
+    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 @condition("words")
@@ -95,7 +95,7 @@ def has_attachment(facts: Facts, value: Any) -> bool:
 
 @condition("header")
 def header(facts: Facts, value: Any) -> bool:
-    if not isinstance(value, dict):
+    if not isinstance(value, Mapping):
         return False
     for name, pattern in value.items():
         values = [v for k, v in facts.headers if k.lower() == name.lower()]

@@ -1,0 +1,113 @@
+"""Shared fixtures of the gateway unit tests: a small valid config built from a dict, and a
+migrated SQLite store in tmp_path. Nothing here opens a socket or starts a process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.config import Config, build_config
+from gateway.storage import Store
+
+SECRET = "unit-test-secret-0123456789"
+
+
+@pytest.fixture
+def config_data() -> dict[str, Any]:
+    """A valid config as tomllib hands it over; each test gets its own copy to change."""
+    return {
+        "partner": {
+            "name": "Contoso Cloud",
+            "address": "support@contoso.example",
+            "domains": ["contoso.example"],
+            "ticket_tag": "CONTOSO",
+            "secret": SECRET,
+        },
+        "support": {"first_response": "4h"},
+        "storage": {"url": "sqlite:///var/gateway.db"},
+        "outbound": {
+            "relay": "maildir:var/outgoing",
+            "give_up_after": "3d",
+            "retry_initial": "30s",
+            "retry_max": "1h",
+        },
+        "microsoft": {
+            "escalation_address": "escalations@contoso.example",
+            "reply_domains": ["microsoft.com"],
+        },
+        "parties": [
+            {
+                "id": "northwind",
+                "name": "Northwind Distribution",
+                "address": "csp-support@northwind.example",
+            }
+        ],
+        "customers": [
+            {
+                "id": "fabrikam",
+                "name": "Fabrikam BV",
+                "domains": ["fabrikam.example"],
+                "tenant": "fabrikam.onmicrosoft.com",
+                "billing": "direct",
+                "language": "nl",
+            },
+            {
+                "id": "adatum",
+                "name": "Adatum Corporation",
+                "domains": ["adatum.example"],
+                "addresses": ["it-admin@adatum-mail.example"],
+                "billing": "indirect",
+                "provider": "northwind",
+                "language": "en",
+            },
+        ],
+        "agents": [
+            {
+                "address": "jan@contoso.example",
+                "name": "Jan de Vries",
+                "customers": ["*"],
+                "queues": ["helpdesk"],
+            },
+            {
+                "address": "priya@contoso.example",
+                "name": "Priya Raman",
+                "roles": ["service-support-admin", "admin-agent"],
+                "customers": ["fabrikam"],
+                "queues": ["helpdesk", "sales"],
+            },
+        ],
+        "rules": [
+            {
+                "name": "Subscription changes stay with us",
+                "when": {"words": ["subscription", "cancel"]},
+                "then": {"action": "handle", "queue": "sales"},
+            }
+        ],
+    }
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[[dict[str, Any]], Config]:
+    """Validate a config dict as if it were read from tmp_path/config.toml."""
+
+    def make(data: dict[str, Any]) -> Config:
+        return build_config(data, tmp_path / "config.toml")
+
+    return make
+
+
+@pytest.fixture
+def config(config_data: dict[str, Any], make_config: Callable[[dict[str, Any]], Config]) -> Config:
+    return make_config(config_data)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A real Store on a SQLite file, migrated by Alembic as the daemon does on start."""
+    store = Store(f"sqlite:///{tmp_path / 'gateway.db'}")
+    store.migrate()
+    yield store
+    store.close()

@@ -1,0 +1,240 @@
+"""gateway/outbox.py: queued mail goes to the relay, is retried with backoff, or fails for good.
+
+A fake relay stands in for the smarthost; the store is a real SQLite file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import pytest
+
+from gateway import outbox
+from gateway.config import Config, Outbound
+from gateway.relay import PermanentDeliveryError, TemporaryDeliveryError
+from gateway.sender import OutgoingMail
+from gateway.storage import OutboxMessage, Store, utcnow
+
+MAIL = OutgoingMail(
+    purpose="acknowledgement",
+    recipients=("anna@fabrikam.example",),
+    envelope_from="support@contoso.example",
+    message_id="<out-1@contoso.example>",
+    subject="[CONTOSO#1] Printer broken",
+    data=(
+        b"From: support@contoso.example\r\nTo: anna@fabrikam.example\r\n"
+        b"Message-ID: <out-1@contoso.example>\r\nSubject: [CONTOSO#1] Printer broken\r\n\r\n"
+        b"We have registered your message.\r\n"
+    ),
+    rate_key="acknowledgement:anna@fabrikam.example",
+)
+
+
+class FakeRelay:
+    """Records every delivery; raises the given outcomes in turn (None: accepted)."""
+
+    def __init__(self, *outcomes: Exception | None) -> None:
+        self.outcomes = list(outcomes)
+        self.calls: list[tuple[str, tuple[str, ...], bytes]] = []
+
+    def deliver(self, envelope_from: str, recipients: Sequence[str], data: bytes) -> None:
+        self.calls.append((envelope_from, tuple(recipients), data))
+        outcome = self.outcomes.pop(0) if self.outcomes else None
+        if outcome is not None:
+            raise outcome
+
+
+@pytest.fixture
+def settings(config: Config) -> Outbound:
+    return replace(
+        config.outbound,
+        retry_initial=timedelta(seconds=30),
+        retry_max=timedelta(minutes=2),
+        give_up_after=timedelta(days=3),
+    )
+
+
+def enqueue(store: Store, mail: OutgoingMail = MAIL) -> int:
+    with store.session() as session:
+        row = outbox.enqueue(session, mail, ticket_id=None)
+        session.flush()
+        return row.id
+
+
+def row_of(store: Store, outbox_id: int) -> OutboxMessage:
+    with store.session() as session:
+        return session.get_one(OutboxMessage, outbox_id)
+
+
+def make_due(store: Store, outbox_id: int, created_ago: timedelta = timedelta(0)) -> None:
+    with store.session() as session:
+        row = session.get_one(OutboxMessage, outbox_id)
+        row.next_attempt_at = utcnow() - timedelta(seconds=1)
+        row.created_at = utcnow() - created_ago
+
+
+def deliver_timed(store: Store, relay: FakeRelay, settings: Outbound) -> tuple[datetime, datetime]:
+    before = utcnow()
+    outbox.deliver_due(store, relay, settings)
+    return before, utcnow()
+
+
+def test_enqueued_mail_is_pending_and_due_at_once(store: Store) -> None:
+    outbox_id = enqueue(store)
+
+    row = row_of(store, outbox_id)
+    assert (row.state, row.attempts, row.purpose) == ("pending", 0, "acknowledgement")
+    assert row.recipients == ["anna@fabrikam.example"]
+    assert (row.message_id, row.data) == (MAIL.message_id, MAIL.data)
+    assert row.next_attempt_at <= utcnow()
+
+
+def test_delivered_mail_is_sent(store: Store, settings: Outbound) -> None:
+    outbox_id = enqueue(store)
+    relay = FakeRelay(None)
+
+    tried = outbox.deliver_due(store, relay, settings)
+
+    assert tried == 1
+    assert relay.calls == [("support@contoso.example", ("anna@fabrikam.example",), MAIL.data)]
+    row = row_of(store, outbox_id)
+    assert (row.state, row.attempts, row.last_error) == ("sent", 1, None)
+    assert row.sent_at is not None
+    assert outbox.deliver_due(store, relay, settings) == 0  # sent mail is not sent again
+    assert len(relay.calls) == 1
+
+
+def test_a_temporary_failure_is_retried_later(store: Store, settings: Outbound) -> None:
+    outbox_id = enqueue(store)
+    relay = FakeRelay(TemporaryDeliveryError("451 try again"))
+
+    before, after = deliver_timed(store, relay, settings)
+
+    row = row_of(store, outbox_id)
+    assert (row.state, row.attempts, row.last_error) == ("pending", 1, "451 try again")
+    assert before + timedelta(seconds=30) <= row.next_attempt_at <= after + timedelta(seconds=30)
+    assert outbox.deliver_due(store, relay, settings) == 0  # not due yet
+    assert len(relay.calls) == 1
+
+
+def test_backoff_doubles_up_to_retry_max(store: Store, settings: Outbound) -> None:
+    outbox_id = enqueue(store)
+    relay = FakeRelay(*[TemporaryDeliveryError("451 busy") for _ in range(5)])
+
+    for attempt, seconds in enumerate([30, 60, 120, 120, 120], start=1):
+        make_due(store, outbox_id)
+        before, after = deliver_timed(store, relay, settings)
+
+        row = row_of(store, outbox_id)
+        wait = timedelta(seconds=seconds)
+        assert (row.state, row.attempts) == ("pending", attempt)
+        assert before + wait <= row.next_attempt_at <= after + wait
+
+
+@pytest.mark.parametrize(
+    ("attempts", "seconds"),
+    [(1, 30), (2, 60), (3, 120), (4, 240), (7, 1920), (8, 3600), (30, 3600)],
+)
+def test_retry_delay(config: Config, attempts: int, seconds: int) -> None:
+    settings = replace(
+        config.outbound, retry_initial=timedelta(seconds=30), retry_max=timedelta(hours=1)
+    )
+
+    assert outbox.retry_delay(attempts, settings) == timedelta(seconds=seconds)
+
+
+def test_retry_delay_stays_at_retry_max_after_many_attempts(config: Config) -> None:
+    settings = replace(
+        config.outbound, retry_initial=timedelta(seconds=30), retry_max=timedelta(hours=1)
+    )
+
+    assert outbox.retry_delay(43, settings) == timedelta(hours=1)
+
+
+def test_a_long_outage_keeps_retrying_at_retry_max(store: Store, config: Config) -> None:
+    settings = replace(
+        config.outbound,
+        retry_initial=timedelta(seconds=30),
+        retry_max=timedelta(hours=1),
+        give_up_after=timedelta(days=3),
+    )
+    outbox_id = enqueue(store)
+    with store.session() as session:
+        session.get_one(OutboxMessage, outbox_id).attempts = 42
+
+    before, after = deliver_timed(store, FakeRelay(TemporaryDeliveryError("451 busy")), settings)
+
+    row = row_of(store, outbox_id)
+    assert (row.state, row.attempts) == ("pending", 43)
+    assert before + timedelta(hours=1) <= row.next_attempt_at <= after + timedelta(hours=1)
+
+
+def test_a_permanent_failure_fails_at_once(store: Store, settings: Outbound) -> None:
+    outbox_id = enqueue(store)
+    relay = FakeRelay(PermanentDeliveryError("550 no such user"))
+
+    outbox.deliver_due(store, relay, settings)
+
+    row = row_of(store, outbox_id)
+    assert (row.state, row.attempts, row.last_error) == ("failed", 1, "550 no such user")
+    assert row.sent_at is None
+    make_due(store, outbox_id)
+    assert outbox.deliver_due(store, relay, settings) == 0  # failed mail is not tried again
+
+
+def test_a_temporary_failure_after_give_up_after_fails(store: Store, settings: Outbound) -> None:
+    outbox_id = enqueue(store)
+    make_due(store, outbox_id, created_ago=timedelta(days=3, minutes=1))
+    relay = FakeRelay(TemporaryDeliveryError("451 still down"))
+
+    outbox.deliver_due(store, relay, settings)
+
+    row = row_of(store, outbox_id)
+    assert (row.state, row.attempts, row.last_error) == ("failed", 1, "451 still down")
+
+
+def test_a_temporary_failure_before_give_up_after_is_kept(store: Store, settings: Outbound) -> None:
+    outbox_id = enqueue(store)
+    make_due(store, outbox_id, created_ago=timedelta(days=2, hours=23))
+
+    outbox.deliver_due(store, FakeRelay(TemporaryDeliveryError("451 still down")), settings)
+
+    assert row_of(store, outbox_id).state == "pending"
+
+
+def test_every_attempt_sends_the_same_bytes(store: Store, settings: Outbound) -> None:
+    outbox_id = enqueue(store)
+    relay = FakeRelay(TemporaryDeliveryError("451"), TemporaryDeliveryError("421"), None)
+
+    for _ in range(3):
+        make_due(store, outbox_id)
+        outbox.deliver_due(store, relay, settings)
+
+    assert row_of(store, outbox_id).state == "sent"
+    assert [data for _, _, data in relay.calls] == [MAIL.data] * 3
+    assert all(b"Message-ID: <out-1@contoso.example>" in data for _, _, data in relay.calls)
+
+
+def test_only_due_mail_is_tried_in_order(store: Store, settings: Outbound) -> None:
+    first = enqueue(store)
+    later = enqueue(store, replace(MAIL, message_id="<out-2@contoso.example>", data=b"second"))
+    with store.session() as session:
+        session.get_one(OutboxMessage, later).next_attempt_at = utcnow() + timedelta(minutes=5)
+    relay = FakeRelay()
+
+    assert outbox.deliver_due(store, relay, settings) == 1
+
+    assert [data for _, _, data in relay.calls] == [MAIL.data]
+    assert (row_of(store, first).state, row_of(store, later).state) == ("sent", "pending")
+
+
+def test_sent_recently_counts_by_rate_key(store: Store) -> None:
+    enqueue(store)
+    enqueue(store)
+    enqueue(store, replace(MAIL, rate_key="acknowledgement:bob@adatum.example"))
+
+    with store.session() as session:
+        assert outbox.sent_recently(session, MAIL.rate_key or "", timedelta(hours=1)) == 2
+        assert outbox.sent_recently(session, "acknowledgement:nobody", timedelta(hours=1)) == 0

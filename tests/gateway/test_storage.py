@@ -1,0 +1,203 @@
+"""gateway/storage.py: raw intake with de-duplication, the Alembic schema, ticket numbers."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, select
+
+from gateway.storage import (
+    Base,
+    IncomingRaw,
+    RawMessage,
+    Store,
+    message_identity,
+    next_ticket_number,
+)
+
+MAIL = (
+    b"Received: from mx1.fabrikam.example by mx.contoso.example; Tue, 3 Mar 2026 10:12:01 +0100\r\n"
+    b"Return-Path: <anna@fabrikam.example>\r\n"
+    b"From: Anna <anna@fabrikam.example>\r\n"
+    b"To: support@contoso.example\r\n"
+    b"Subject: Printer broken\r\n"
+    b"Date: Tue, 03 Mar 2026 10:12:00 +0100\r\n"
+    b"Message-ID: <anna-1@fabrikam.example>\r\n"
+    b"\r\n"
+    b"The printer on floor 2 is broken.\r\n"
+)
+
+# The same message as the IMAP mailbox holds it: other trace fields, header folded, LF endings.
+SAME_FROM_MAILBOX = (
+    b"Return-Path: <anna@fabrikam.example>\n"
+    b"Delivered-To: support@contoso.example\n"
+    b"Received: from mx.contoso.example by imap.contoso.example; Tue, 3 Mar 2026 10:12:05 +0100\n"
+    b"Authentication-Results: mx.contoso.example; dkim=pass\n"
+    b"From: Anna <anna@fabrikam.example>\n"
+    b"To: support@contoso.example\n"
+    b"Subject: Printer\n broken\n"
+    b"Date: Tue, 03 Mar 2026 10:12:00 +0100\n"
+    b"Message-ID: <anna-1@fabrikam.example>\n"
+    b"\n"
+    b"The printer on floor 2 is broken.\n"
+)
+
+# A different message that reuses the Message-ID (some mailers do).
+SAME_ID_OTHER_TEXT = MAIL.replace(b"is broken.", b"works again.")
+
+WITHOUT_MESSAGE_ID = MAIL.replace(b"Message-ID: <anna-1@fabrikam.example>\r\n", b"")
+
+
+def smtp(data: bytes) -> IncomingRaw:
+    return IncomingRaw(
+        data=data,
+        via="smtp",
+        source="192.0.2.1",
+        mail_from="anna@fabrikam.example",
+        rcpt_to=("support@contoso.example",),
+    )
+
+
+def stored(store: Store) -> list[RawMessage]:
+    with store.session() as session:
+        return list(session.scalars(select(RawMessage).order_by(RawMessage.id)))
+
+
+# --- message_identity ---
+
+
+def test_message_identity_reads_the_message_id() -> None:
+    message_id, content_hash = message_identity(MAIL)
+
+    assert message_id == "<anna-1@fabrikam.example>"
+    assert len(content_hash) == 64
+
+
+def test_trace_fields_folding_and_line_endings_do_not_change_the_identity() -> None:
+    assert message_identity(SAME_FROM_MAILBOX) == message_identity(MAIL)
+
+
+def test_other_text_changes_the_content_hash() -> None:
+    assert message_identity(SAME_ID_OTHER_TEXT)[0] == message_identity(MAIL)[0]
+    assert message_identity(SAME_ID_OTHER_TEXT)[1] != message_identity(MAIL)[1]
+
+
+def test_other_subject_changes_the_content_hash() -> None:
+    other = MAIL.replace(b"Subject: Printer broken", b"Subject: Printer fixed")
+
+    assert message_identity(other)[1] != message_identity(MAIL)[1]
+
+
+def test_message_identity_without_message_id() -> None:
+    message_id, content_hash = message_identity(WITHOUT_MESSAGE_ID)
+
+    assert message_id is None
+    assert content_hash != message_identity(MAIL)[1]
+
+
+# --- insert_raw ---
+
+
+def test_insert_raw_stores_the_bytes_and_envelope(store: Store) -> None:
+    [raw_id] = store.insert_raw([smtp(MAIL)])
+
+    [row] = stored(store)
+    assert row.id == raw_id
+    assert (row.data, row.size, row.state, row.attempts) == (MAIL, len(MAIL), "new", 0)
+    assert (row.via, row.source, row.mail_from) == ("smtp", "192.0.2.1", "anna@fabrikam.example")
+    assert row.rcpt_to == ["support@contoso.example"]
+    assert row.message_id == "<anna-1@fabrikam.example>"
+
+
+def test_a_redelivery_is_stored_once(store: Store) -> None:
+    [first] = store.insert_raw([smtp(MAIL)])
+    [second] = store.insert_raw([smtp(MAIL)])
+
+    assert first is not None
+    assert second is None
+    assert [row.id for row in stored(store)] == [first]
+
+
+def test_a_redelivery_in_the_same_batch_is_stored_once(store: Store) -> None:
+    first, second = store.insert_raw([smtp(MAIL), smtp(MAIL)])
+
+    assert first is not None and second is None
+    assert len(stored(store)) == 1
+
+
+def test_the_same_message_by_smtp_and_from_the_mailbox_is_stored_once(store: Store) -> None:
+    [first] = store.insert_raw([smtp(MAIL)])
+    [second] = store.insert_raw(
+        [IncomingRaw(data=SAME_FROM_MAILBOX, via="imap", source="shared-mailbox")]
+    )
+
+    assert first is not None and second is None
+    assert [row.via for row in stored(store)] == ["smtp"]
+
+
+def test_two_messages_sharing_a_message_id_are_both_kept(store: Store) -> None:
+    ids = store.insert_raw([smtp(MAIL)]) + store.insert_raw([smtp(SAME_ID_OTHER_TEXT)])
+
+    assert None not in ids and ids[0] != ids[1]
+    assert [row.data for row in stored(store)] == [MAIL, SAME_ID_OTHER_TEXT]
+
+
+def test_messages_without_message_id(store: Store) -> None:
+    other = WITHOUT_MESSAGE_ID.replace(b"is broken.", b"works again.")
+
+    first, again, different = store.insert_raw(
+        [smtp(WITHOUT_MESSAGE_ID), smtp(WITHOUT_MESSAGE_ID), smtp(other)]
+    )
+
+    assert first is not None and different is not None and first != different
+    assert again is None
+    assert [(row.message_id, row.dedupe_key) for row in stored(store)] == [(None, ""), (None, "")]
+
+
+# --- schema ---
+
+
+def test_migrations_create_the_schema(store: Store) -> None:
+    tables = set(inspect(store.engine).get_table_names())
+
+    assert {"raw_messages", "counters", "tickets", "ticket_messages", "events", "outbox"} <= tables
+    assert "alembic_version" in tables
+
+
+def test_migrations_match_the_models(store: Store) -> None:
+    with store.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, Base.metadata)
+
+    assert differences == []
+
+
+def test_migrating_twice_changes_nothing(store: Store) -> None:
+    store.migrate()
+
+    assert inspect(store.engine).get_table_names().count("tickets") == 1
+
+
+# --- ticket numbers ---
+
+
+def test_ticket_numbers_count_up_from_one(store: Store) -> None:
+    with store.session() as session:
+        first, second = next_ticket_number(session), next_ticket_number(session)
+    with store.session() as session:
+        third = next_ticket_number(session)
+
+    assert (first, second, third) == (1, 2, 3)
+
+
+def test_a_rolled_back_transaction_does_not_use_up_a_number(store: Store) -> None:
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort), store.session() as session:
+        next_ticket_number(session)
+        raise Abort
+
+    with store.session() as session:
+        assert next_ticket_number(session) == 1

@@ -1,0 +1,118 @@
+"""parsers/message.py: raw bytes → ParsedMessage, or Unparseable with a reason."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from parsers.message import ParsedMessage, Unparseable, parse_message
+
+MAIL = (
+    b"From: =?utf-8?q?Ren=C3=A9e_Jansen?= <Renee.Jansen@Fabrikam.EXAMPLE>\r\n"
+    b"To: Support <SUPPORT@Contoso.example>, other@X.example\r\n"
+    b"Cc: Boss@fabrikam.example, support@contoso.example\r\n"
+    b"Reply-To: Helpdesk <Helpdesk@Fabrikam.example>\r\n"
+    b"Subject: =?utf-8?b?UHJpbnRlciBrYXB1dHQg4oCTIGRyaW5nZW5k?=\r\n"
+    b"Message-ID: <abc.123@fabrikam.example>\r\n"
+    b"In-Reply-To: <prev@contoso.example>\r\n"
+    b"References: <first@contoso.example>\r\n"
+    b" <prev@contoso.example>\r\n"
+    b"Date: Tue, 03 Mar 2026 10:12:00 +0100\r\n"
+    b"\r\n"
+    b"Hello, the printer is broken.\r\n"
+)
+
+
+@pytest.fixture
+def message() -> ParsedMessage:
+    return parse_message(MAIL)
+
+
+def test_addresses_are_lower_cased(message: ParsedMessage) -> None:
+    assert message.from_addr == "renee.jansen@fabrikam.example"
+    assert message.to == ("support@contoso.example", "other@x.example")
+    assert message.cc == ("boss@fabrikam.example", "support@contoso.example")
+    assert message.reply_to == ("helpdesk@fabrikam.example",)
+
+
+def test_encoded_words_are_decoded(message: ParsedMessage) -> None:
+    assert message.from_name == "Renée Jansen"
+    assert message.subject == "Printer kaputt – dringend"
+
+
+def test_message_ids(message: ParsedMessage) -> None:
+    assert message.message_id == "<abc.123@fabrikam.example>"
+    assert message.in_reply_to == "<prev@contoso.example>"
+    assert message.references == ("<first@contoso.example>", "<prev@contoso.example>")
+
+
+def test_message_ids_without_angle_brackets_are_completed() -> None:
+    parsed = parse_message(
+        b"From: a@fabrikam.example\r\nMessage-ID: abc@fabrikam.example\r\n"
+        b"In-Reply-To: prev@contoso.example\r\nReferences: first@contoso.example, "
+        b"<prev@contoso.example>\r\n\r\nx"
+    )
+
+    assert parsed.message_id == "<abc@fabrikam.example>"
+    assert parsed.in_reply_to == "<prev@contoso.example>"
+    assert parsed.references == ("<first@contoso.example>", "<prev@contoso.example>")
+
+
+def test_date_keeps_its_zone(message: ParsedMessage) -> None:
+    assert message.date == datetime(2026, 3, 3, 10, 12, tzinfo=timezone(timedelta(hours=1)))
+    assert message.date == datetime(2026, 3, 3, 9, 12, tzinfo=UTC)
+
+
+def test_a_date_without_zone_is_taken_as_utc() -> None:
+    parsed = parse_message(
+        b"From: a@fabrikam.example\r\nDate: Tue, 03 Mar 2026 10:12:00 -0000\r\n\r\nx"
+    )
+
+    assert parsed.date == datetime(2026, 3, 3, 10, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("header", [b"", b"Date: yesterday at noon\r\n"], ids=["none", "garbage"])
+def test_a_missing_or_bad_date_is_none(header: bytes) -> None:
+    assert parse_message(b"From: a@fabrikam.example\r\n" + header + b"\r\nx").date is None
+
+
+def test_text_and_kind(message: ParsedMessage) -> None:
+    assert message.full_text == "Hello, the printer is broken."
+    assert message.text == "Hello, the printer is broken."
+    assert message.kind == "normal"
+    assert message.attachments == ()
+
+
+def test_headers_are_kept_for_rules(message: ParsedMessage) -> None:
+    assert message.header("message-id") == "<abc.123@fabrikam.example>"
+    assert message.header("References") == "<first@contoso.example> <prev@contoso.example>"
+    assert message.header("X-Missing") is None
+
+
+def test_a_folded_subject_is_one_line() -> None:
+    parsed = parse_message(
+        b"From: a@fabrikam.example\r\nSubject: Printer\r\n\tbroken  again\r\n\r\nx"
+    )
+
+    assert parsed.subject == "Printer broken again"
+
+
+def test_lf_only_mail_is_read_like_crlf_mail(message: ParsedMessage) -> None:
+    assert parse_message(MAIL.replace(b"\r\n", b"\n")) == message
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty message"),
+        (b"  \r\n\r\n", "empty message"),
+        (b"just some text, no header at all\r\n\r\nmore text\r\n", "no header fields"),
+        (b"Subject: no sender\r\nTo: support@contoso.example\r\n\r\nbody\r\n", "no sender"),
+        (b"From: undisclosed-sender\r\nSubject: x\r\n\r\nbody\r\n", "no sender"),
+    ],
+    ids=["empty", "blank", "no-headers", "no-from", "from-without-address"],
+)
+def test_unparseable(data: bytes, reason: str) -> None:
+    with pytest.raises(Unparseable, match=reason):
+        parse_message(data)

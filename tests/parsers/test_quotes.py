@@ -1,0 +1,144 @@
+"""parsers/quotes.py: the new text of a reply, without quoted history and signature."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from parsers.quotes import new_text
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+
+
+def test_plain_text_is_kept_whole() -> None:
+    text = "Hello,\n\nThe printer is broken.\nCan you help?"
+
+    assert new_text(text) == text
+
+
+def test_on_wrote_line_and_quoted_lines_are_stripped() -> None:
+    text = (
+        "Restarting helped, thanks!\n"
+        "\n"
+        "On Tue, 3 Mar 2026 at 10:12, Contoso Support <support@contoso.example> wrote:\n"
+        "> Please restart the printer.\n"
+        ">\n"
+        "> Kind regards\n"
+    )
+
+    assert new_text(text) == "Restarting helped, thanks!"
+
+
+def test_a_wrote_line_wrapped_over_two_lines() -> None:
+    text = (
+        "Thanks.\n\nOn Tue, 3 Mar 2026 at 10:12, Contoso Support <support@contoso.example>\n"
+        "wrote:\n> Please restart.\n"
+    )
+
+    assert new_text(text) == "Thanks."
+
+
+def test_outlook_from_sent_block() -> None:
+    text = (
+        "That worked.\n"
+        "\n"
+        "From: Contoso Support <support@contoso.example>\n"
+        "Sent: Tuesday, March 3, 2026 10:12 AM\n"
+        "To: Anna <anna@fabrikam.example>\n"
+        "Subject: [CONTOSO#12] Printer broken\n"
+        "\n"
+        "Please restart the printer.\n"
+    )
+
+    assert new_text(text) == "That worked."
+
+
+def test_outlook_block_in_dutch_below_a_rule() -> None:
+    text = (
+        "Het werkt weer.\n"
+        "\n"
+        "________________________________\n"
+        "Van: Contoso Support <support@contoso.example>\n"
+        "Verzonden: dinsdag 3 maart 2026 10:12\n"
+        "\n"
+        "Herstart de printer.\n"
+    )
+
+    assert new_text(text) == "Het werkt weer."
+
+
+def test_original_message_separator() -> None:
+    text = (
+        "See below.\n"
+        "-----Original Message-----\n"
+        "From: Contoso Support\n"
+        "Please restart the printer.\n"
+    )
+
+    assert new_text(text) == "See below."
+
+
+def test_dutch_op_schreef_line() -> None:
+    text = (
+        "Dank, het werkt.\n"
+        "\n"
+        "Op 3 mrt. 2026 om 10:12 schreef Jan <jan@contoso.example>:\n"
+        "> Herstart.\n"
+    )
+
+    assert new_text(text) == "Dank, het werkt."
+
+
+def test_dutch_op_schreef_line_with_a_full_name_and_address() -> None:
+    text = (
+        "Dank, het werkt weer.\n"
+        "\n"
+        "Op di 3 mrt. 2026 om 10:12 schreef Jan de Vries <jan.de.vries@contoso.example>:\n"
+        "> Herstart de printer.\n"
+    )
+
+    assert new_text(text) == "Dank, het werkt weer."
+
+
+def test_dutch_corpus_reply_with_a_wrapped_op_schreef_line() -> None:
+    path = CORPUS / "crisp-email-reply-parser" / "test" / "fixtures" / "email_8.txt"
+    if not path.exists():
+        pytest.skip(f"the shared corpus is not at {CORPUS}")
+    text = path.read_bytes().decode("utf-8").replace("\r\n", "\n")
+
+    result = new_text(text)
+
+    assert result.endswith(
+        "et mollis ligula rutrum quis. Fusce sed odio id arcu varius aliquet nec nec nibh."
+    )
+    assert "schreef" not in result
+
+
+def test_signature_dash_dash_space() -> None:
+    text = "Please call me back.\n-- \nAnna de Boer\nFabrikam BV | +31 20 555 0199"
+
+    assert new_text(text) == "Please call me back."
+
+
+def test_sent_from_my_iphone() -> None:
+    text = "The printer is on fire.\n\nSent from my iPhone\n\nOn Tue, Jan wrote:\n> Hi"
+
+    assert new_text(text) == "The printer is on fire."
+
+
+def test_a_from_line_in_ordinary_text_is_kept() -> None:
+    text = (
+        "Our newsletter arrives twice.\n"
+        "From: marketing@fabrikam.example is the sender.\n"
+        "\n"
+        "Can you check the mail flow rules?"
+    )
+
+    assert new_text(text) == text
+
+
+def test_quoted_lines_between_new_text_are_dropped() -> None:
+    text = "> Which printer?\nThe one on floor 2.\n> Since when?\nSince Monday."
+
+    assert new_text(text) == "The one on floor 2.\nSince Monday."
