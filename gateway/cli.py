@@ -218,7 +218,7 @@ def _tickets_list(config: Config, args: argparse.Namespace) -> int:
     from gateway.tickets import find_tickets, ticket_json
 
     store = _open_store(config)
-    with store.session() as session:
+    with store.reader() as session:
         found = [ticket_json(session, t) for t in find_tickets(session, args.status, args.customer)]
     if args.json:
         _print_json(found)
@@ -235,7 +235,7 @@ def _tickets_show(config: Config, args: argparse.Namespace) -> int:
     from gateway.tickets import ticket_json, ticket_numbered
 
     store = _open_store(config)
-    with store.session() as session:
+    with store.reader() as session:
         ticket = ticket_numbered(session, args.number)
         data = ticket_json(session, ticket, full=True) if ticket else None
     if data is None:
@@ -263,7 +263,7 @@ def _outbox_list(config: Config, args: argparse.Namespace) -> int:
     statement = select(OutboxMessage).order_by(OutboxMessage.id)
     if not args.all:
         statement = statement.where(OutboxMessage.state != "sent")
-    with store.session() as session:
+    with store.reader() as session:
         rows = [_outbox_json(row) for row in session.scalars(statement)]
     if args.json:
         _print_json(rows)
@@ -305,12 +305,12 @@ def _replay(config: Config, args: argparse.Namespace) -> int:
     statement = select(RawMessage.id).where(RawMessage.state.in_(states)).order_by(RawMessage.id)
     if args.id:
         statement = statement.where(RawMessage.id.in_(args.id))
-    with store.session() as session:
+    with store.reader() as session:
         ids = list(session.scalars(statement))
     context = Context(config, Templates(config.templates_folder))
     for start in range(0, len(ids), 50):
         process_again(store, context, ids[start : start + 50], states)
-    with store.session() as session:
+    with store.reader() as session:
         rows = session.execute(
             select(RawMessage.id, RawMessage.state, RawMessage.error).where(RawMessage.id.in_(ids))
         ).all()

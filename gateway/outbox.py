@@ -57,7 +57,7 @@ def retry_delay(attempts: int, settings: Outbound) -> timedelta:
 
 def deliver_due(store: Store, relay: Relay, settings: Outbound, limit: int = 50) -> int:
     """Try every message that is due; returns how many were tried."""
-    with store.session() as session:
+    with store.reader() as session:
         due = session.scalars(
             select(OutboxMessage.id)
             .where(OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= utcnow())
@@ -70,7 +70,7 @@ def deliver_due(store: Store, relay: Relay, settings: Outbound, limit: int = 50)
 
 
 def _deliver_one(store: Store, relay: Relay, settings: Outbound, outbox_id: int) -> None:
-    with store.session() as session:
+    with store.reader() as session:
         row = session.get(OutboxMessage, outbox_id)
         if row is None or row.state != "pending":
             return

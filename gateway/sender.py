@@ -10,9 +10,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, make_msgid
+from email.header import Header
+from email.mime.text import MIMEText
+from email.policy import compat32
+from email.utils import format_datetime, formataddr, make_msgid
 
 from gateway.config import Agent, Config, Customer, KnownIssue
 from gateway.reply_address import agent_tag, signed_reply_address
@@ -120,13 +121,14 @@ def _build(
     replying_to: ParsedMessage | None = None,
     rate_key: str | None = None,
 ) -> OutgoingMail:
-    domain = config.partner.address.partition("@")[2]
-    message = EmailMessage(policy=SMTP)
-    message["From"] = f'"{_quoted(config.partner.name)}" <{config.partner.address}>'
+    message_id = make_msgid(domain=config.partner.address.partition("@")[2])
+    # compat32 with headers set as finished strings: the modern policy re-parses every header
+    # it is given, which was half the processor's time. All values are cleaned or encoded here.
+    message = MIMEText(body, "plain", "utf-8")
+    message["From"] = formataddr((_clean(config.partner.name), config.partner.address), "utf-8")
     message["To"] = ", ".join(to)
-    message["Subject"] = subject
+    message["Subject"] = Header(subject, "utf-8").encode()
     message["Date"] = format_datetime(utcnow())
-    message_id = make_msgid(domain=domain)
     message["Message-ID"] = message_id
     if reply_to:
         message["Reply-To"] = reply_to
@@ -136,28 +138,24 @@ def _build(
     message["Auto-Submitted"] = auto_submitted
     # Exchange and Outlook: no out-of-office or read receipts back to the gateway.
     message["X-Auto-Response-Suppress"] = "All"
-    message.set_content(body)
     return OutgoingMail(
         purpose=purpose,
         recipients=tuple(to),
         envelope_from=config.partner.address,
         message_id=message_id,
         subject=subject,
-        data=message.as_bytes(),
+        data=message.as_bytes(policy=_WIRE),
         rate_key=rate_key,
     )
 
 
+_WIRE = compat32.clone(linesep="\r\n")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _clean(text: str) -> str:
     """One line, no control characters: a subject can never add a header (CR LF injection)."""
     return " ".join(_CONTROL.sub(" ", text).split())[:900]
-
-
-def _quoted(text: str) -> str:
-    return _clean(text).replace("\\", "\\\\").replace('"', '\\"')
 
 
 _UNITS = {

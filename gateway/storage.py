@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +29,6 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
-    select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -231,38 +231,79 @@ def _raw_row(item: IncomingRaw, now: datetime) -> dict[str, Any]:
 # --- the store ---
 
 
+class WriteGate:
+    """One writing transaction at a time inside this process, intake first.
+
+    SQLite has one write lock, and its busy handler polls without a queue: a thread can miss the
+    lock for longer than busy_timeout while others take turns, and intake then answers 451 to
+    mail it could have taken. Inside the daemon, writers queue here instead; intake is `urgent`,
+    and the processor ends its batch early when intake waits (`urgent_waiting`).
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._busy = False
+        self._urgent = 0
+
+    @contextmanager
+    def hold(self, urgent: bool) -> Iterator[None]:
+        with self._condition:
+            self._urgent += urgent
+            try:
+                while self._busy or (not urgent and self._urgent):
+                    self._condition.wait()
+            finally:
+                self._urgent -= urgent
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._busy = False
+                self._condition.notify_all()
+
+    def urgent_waiting(self) -> bool:
+        return self._urgent > 0
+
+
 class Store:
-    """Engine and session factory; every transaction of the program goes through `session()`."""
+    """Engine and session factories; every transaction of the program goes through `session()`
+    (writes) or `reader()` (reads only)."""
 
     def __init__(self, url: str, echo: bool = False) -> None:
         self.url = url
         self.engine: Engine = _make_engine(url, echo)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        reading = self.engine.execution_options(sqlite_begin="DEFERRED")
+        self._readers = sessionmaker(reading, expire_on_commit=False)
+        self.gate = WriteGate() if self.dialect == "sqlite" else None
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """One transaction: committed on success, rolled back on error; DB faults are temporary."""
-        try:
-            with self._sessions() as session, session.begin():
-                yield session
-        except OperationalError as exc:
-            raise StorageUnavailable(_describe(exc)) from exc
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise StorageUnavailable(_describe(exc)) from exc
-            raise
+    def session(self, urgent: bool = False) -> Iterator[Session]:
+        """One writing transaction: committed on success, rolled back on error."""
+        gate = self.gate.hold(urgent) if self.gate else nullcontext()
+        with gate, _temporary_faults(), self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reader(self) -> Iterator[Session]:
+        """A transaction that only reads: it takes no write lock and waits for no writer."""
+        with _temporary_faults(), self._readers() as session, session.begin():
+            yield session
+
+    def should_yield(self) -> bool:
+        """A long writer (the processor) should commit now: intake is waiting."""
+        return self.gate.urgent_waiting() if self.gate else False
 
     def migrate(self) -> None:
         from gateway.migrations import upgrade
 
-        try:
+        with _temporary_faults():
             upgrade(self.engine)
-        except OperationalError as exc:
-            raise StorageUnavailable(_describe(exc)) from exc
 
     def insert_raw(self, items: Sequence[IncomingRaw]) -> list[int | None]:
         """Store raw messages in one transaction (group commit); a redelivery gives None."""
@@ -270,7 +311,7 @@ class Store:
         rows = [_raw_row(item, now) for item in items]
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         ids: list[int | None] = []
-        with self.session() as session:
+        with self.session(urgent=True) as session:
             for row in rows:
                 statement = insert(RawMessage).values(row).on_conflict_do_nothing()
                 ids.append(session.execute(statement.returning(RawMessage.id)).scalar())
@@ -278,6 +319,19 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def _temporary_faults() -> Iterator[None]:
+    """A database that is down, locked or gone is a temporary fault: StorageUnavailable."""
+    try:
+        yield
+    except OperationalError as exc:
+        raise StorageUnavailable(_describe(exc)) from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise StorageUnavailable(_describe(exc)) from exc
+        raise
 
 
 def _describe(exc: DBAPIError) -> str:
@@ -311,7 +365,9 @@ def _sqlite_pragmas(connection: Any, record: Any) -> None:
 def _sqlite_begin(connection: Any) -> None:
     # IMMEDIATE takes the write lock at once: two processes (daemon, `ingest`, `replay`) that
     # read then write would otherwise deadlock on the lock upgrade, which busy_timeout cannot fix.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Readers begin DEFERRED and, in WAL mode, never wait for a writer.
+    mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+    connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 def next_ticket_number(session: Session) -> int:
@@ -322,13 +378,3 @@ def next_ticket_number(session: Session) -> int:
         .returning(Counter.value)
     )
     return int(session.execute(statement).scalar_one())
-
-
-def pending_raw_ids(session: Session, limit: int, states: Sequence[str] = ("new",)) -> list[int]:
-    statement = (
-        select(RawMessage.id)
-        .where(RawMessage.state.in_(states))
-        .order_by(RawMessage.id)
-        .limit(limit)
-    )
-    return list(session.scalars(statement))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -134,14 +135,17 @@ def _first_address(message: EmailMessage, name: str) -> tuple[str, str]:
     return "", ""
 
 
+_MESSAGE_ID = re.compile(r"<?([!-;=?-~]+@[!-;=?-~]+)>?")  # printable ASCII without < >
+
+
 def _message_ids(value: str) -> list[str]:
+    """Message-IDs in angle brackets; some clients leave the brackets out. Nothing else gets
+    through, so an id can be copied into an outgoing header safely."""
     ids = []
     for token in value.replace(",", " ").split():
-        token = token.strip()
-        if token.startswith("<") and token.endswith(">") and "@" in token:
-            ids.append(token)
-        elif "@" in token and "<" not in token and ">" not in token:
-            ids.append(f"<{token}>")  # some clients leave out the angle brackets
+        match = _MESSAGE_ID.fullmatch(token)
+        if match:
+            ids.append(f"<{match[1]}>")
     return ids
 
 
