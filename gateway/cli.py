@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from gateway.config import Config, ConfigError, load_config
+from gateway.daemon import StartupError
 from gateway.logs import setup_logging
 from gateway.storage import IncomingRaw, OutboxMessage, RawMessage, StorageUnavailable, Store
 
@@ -36,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     except StorageUnavailable as exc:
         print(f"storage unavailable: {exc}", file=sys.stderr)
         return EX_TEMPFAIL
+    except StartupError as exc:
+        print(f"gatewayd: {exc}", file=sys.stderr)
+        return EX_FAILURE
 
 
 def _parser() -> argparse.ArgumentParser:

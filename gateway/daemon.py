@@ -34,6 +34,10 @@ PROCESS_EVERY_SECONDS = 2  # picks up mail stored by `ingest` or another daemon
 DELIVER_EVERY_SECONDS = 1  # retries become due at their own times
 
 
+class StartupError(Exception):
+    """The daemon cannot start; the text names the config key and the reason."""
+
+
 class Daemon:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -95,7 +99,12 @@ class Daemon:
             ident="gatewayd",
         )
         loop = asyncio.get_running_loop()
-        return await loop.create_server(factory, host=smtp.host, port=smtp.port)
+        try:
+            return await loop.create_server(factory, host=smtp.host, port=smtp.port)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            where = f"{smtp.host}:{smtp.port}"
+            raise StartupError(f"smtp.listen: cannot listen on {where}: {reason}") from None
 
     def _start_scheduler(self) -> AsyncIOScheduler:
         scheduler = AsyncIOScheduler()

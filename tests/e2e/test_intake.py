@@ -7,13 +7,14 @@ import shutil
 import smtplib
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import PARTNER, Gateway, Sink, mail
+from tests.e2e.conftest import PARTNER, REPO, Gateway, Sink, mail
 
 
 def test_foreign_recipients_are_refused_at_rcpt(gateway: Gateway) -> None:
@@ -134,3 +135,16 @@ def test_readme_swaks_example_opens_a_ticket(gateway: Gateway) -> None:
     )
     (ticket,) = gateway.wait_for_tickets(1)
     assert ticket["subject"] == "Teams does not start"
+
+
+def test_a_port_in_use_is_a_clear_error(gateway: Gateway) -> None:
+    result = subprocess.run(
+        [sys.executable, "gatewayd.py", "run", "--config", str(gateway.config)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert f"smtp.listen: cannot listen on 127.0.0.1:{gateway.port}" in result.stderr
+    assert "Traceback" not in result.stderr
