@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from gateway import outbox, sender, tickets
@@ -84,24 +85,16 @@ def _process_contained(session: Session, raw: RawMessage, context: Context) -> N
     try:
         with session.begin_nested():
             outcome = process_raw(session, raw, context)
-    except StorageUnavailable:
-        raise
+    except (StorageUnavailable, OperationalError):
+        raise  # the database, not the message: the whole batch is tried again later
     except Unparseable as exc:
         _quarantine(session, raw, str(exc))
     except Exception as exc:  # any bug or odd input: keep the message, keep the daemon running
-        if _is_storage_fault(exc):
-            raise
         _quarantine(session, raw, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
     else:
         raw.state, raw.processed_at, raw.error = "done", utcnow(), None
         raw.attempts += 1
         log_event(log, "message.processed", raw=raw.id, outcome=outcome)
-
-
-def _is_storage_fault(exc: Exception) -> bool:
-    from sqlalchemy.exc import OperationalError
-
-    return isinstance(exc, OperationalError)
 
 
 def _quarantine(session: Session, raw: RawMessage, reason: str) -> None:
