@@ -1,68 +1,130 @@
-"""Separate the new text of a reply from the quoted history and the signature."""
+"""Separate the new text of a reply from the quoted history and the signature.
+
+Every line gets a one-letter class, and the decisions are patterns over the string of classes;
+the approach of Discourse's email_reply_trimmer, whose test mails are in the shared corpus:
+
+    e empty   d delimiter (a rule, "--")   s mobile signature   b "On … wrote:" or a forward marker
+    h header of an embedded mail ("From:", "Van:", "Gesendet:")   q quoted ("> …")   t text
+
+The language knowledge lives in parsers/quote_markers.py.
+"""
 
 from __future__ import annotations
 
 import re
 
-# A line that introduces quoted history. Clients write these in the sender's language;
-# Outlook writes a "From:/Sent:" block instead of a "wrote:" line.
-_HISTORY_STARTS = [
-    re.compile(r"^-{2,}\s*Original Message\s*-{2,}\s*$", re.IGNORECASE),
-    re.compile(r"^-{2,}\s*Oorspronkelijk bericht\s*-{2,}\s*$", re.IGNORECASE),
-    re.compile(r"^-{2,}\s*Forwarded message\s*-{2,}\s*$", re.IGNORECASE),
-    re.compile(r"^_{20,}\s*$"),  # Outlook's rule above the From: block
-    re.compile(
-        r"^(On|Op|Am|Le|El|Il|Em|Den|På|W dniu)\s.{0,200}"
-        r"(wrote|schreef|schrieb|a écrit|escribió|ha scritto|escreveu|skrev|napisał)"
-        r".{0,200}:\s*$",
-        re.IGNORECASE,
-    ),
-    re.compile(r"^(From|Van|Von|De|Da|Från|Fra|Od):\s.+$", re.IGNORECASE),
-]
-_OUTLOOK_BLOCK_NEXT = re.compile(
-    r"^(Sent|Verzonden|Gesendet|Envoyé|Enviado|Inviato|Skickat|Sendt|Wysłano|Date|Datum):",
-    re.IGNORECASE,
+from parsers.quote_markers import (
+    DELIMITER,
+    QUOTE,
+    is_embedded_marker,
+    is_header,
+    is_signature,
+    joined_marker_lines,
 )
-_SIGNATURES = [
-    re.compile(r"^-- ?$"),
-    re.compile(
-        r"^(Sent from my|Verzonden vanaf mijn|Von meinem|Envoyé de mon|Enviado desde mi)\b",
-        re.IGNORECASE,
-    ),
-]
+
+# Lines past this are never looked at: a reply's new text is at the top, and this bounds the
+# time spent on a mail that quotes a whole mailbox (github's email_long_quote.txt is 767 kB).
+_MAX_LINES = 5000
+# The pattern regexes below work on the class string, never on mail text, so they are linear.
+_REPLY_AT_END = re.compile(r"^b[^t]+t[et]*$")  # trimmer: ^(b[^t]+)*b[^t]+t[et]*$, same set
+_TEXT_BEFORE_MARKER = re.compile(r"te*b[^q]*$")
+_TEXT_BEFORE_QUOTED_MARKER = re.compile(r"te*b[eqbh]*([te]*)$")
+_TEXT_BEFORE_FINAL_QUOTE = re.compile(r"te*[qbe]+$")
+_WRAPPED_HEADERS = re.compile(r"h+[hte]+h+e")
+_HEADER_BLOCK = re.compile(r"t[eq]*h{3,}")
+_TRAILING_QUOTE = re.compile(r"[eq]+$")
 
 
 def new_text(text: str) -> str:
-    """The part of `text` the sender wrote now: above the quoted history and the signature."""
-    lines = text.split("\n")
-    end = len(lines)
-    for index, line in enumerate(lines):
-        if _starts_history(lines, index) or _starts_signature(line):
-            end = index
-            break
-    kept = [line for line in lines[:end] if not line.lstrip().startswith(">")]
-    return "\n".join(kept).strip()
+    """The part of `text` the sender wrote now, without quoted history and signatures."""
+    lines = joined_marker_lines(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+    lines = lines[:_MAX_LINES]
+    classes = _with_wrapped_headers("".join(_line_class(line) for line in lines))
+    classes = _with_wrapped_quotes(classes)
+    at_end = bool(_REPLY_AT_END.match(classes))
+    if at_end:  # bottom posting: the history comes first, so read the mail upside down
+        lines.reverse()
+        classes = classes[::-1]
+    classes, lines = _trimmed(classes, lines)
+    if at_end:
+        lines.reverse()
+    return "\n".join(lines).strip()
 
 
-def _starts_history(lines: list[str], index: int) -> bool:
-    line = lines[index].strip()
-    for pattern in _HISTORY_STARTS:
-        if not pattern.match(line):
-            continue
-        if line.lower().startswith(_FROM_PREFIXES):
-            # "From: x" alone is ordinary text; Outlook follows it with Sent:/Date: at once.
-            following = next((n.strip() for n in lines[index + 1 : index + 3] if n.strip()), "")
-            return bool(_OUTLOOK_BLOCK_NEXT.match(following))
-        return True
-    # A "wrote:" line that the client wrapped over two lines.
-    if index + 1 < len(lines) and re.match(r"^(On|Op|Am|Le)\s", line, re.IGNORECASE):
-        joined = f"{line} {lines[index + 1].strip()}"
-        return bool(_HISTORY_STARTS[4].match(joined))
-    return False
+def _line_class(line: str) -> str:
+    if not line.strip():
+        return "e"
+    if DELIMITER.match(line):
+        return "d"
+    if is_signature(line):
+        return "s"
+    if is_embedded_marker(line):
+        return "b"
+    if is_header(line):
+        return "h"
+    if QUOTE.match(line):
+        return "q"
+    return "t"
 
 
-_FROM_PREFIXES = ("from:", "van:", "von:", "de:", "da:", "från:", "fra:", "od:")
+def _trimmed(classes: str, lines: list[str]) -> tuple[str, list[str]]:
+    if "b" in classes and "t" not in classes:  # only a quote header and what it quotes
+        return "", []
+    classes, lines = _cut_at_delimiter(classes, lines)
+    classes, lines = _without(classes, lines, "s")
+    classes, lines = _cut_after_text_before(_TEXT_BEFORE_MARKER, classes, lines)
+    match = _TEXT_BEFORE_QUOTED_MARKER.search(classes)
+    if match and match[1].count("t") < 7:  # a marker, its quote, and a little text after it
+        classes, lines = classes[: match.start() + 1], lines[: match.start() + 1]
+    classes, lines = _cut_after_text_before(_TEXT_BEFORE_FINAL_QUOTE, classes, lines)
+    classes, lines = _without(classes, lines, "b")
+    # Outlook's From:/Sent:/To:/Subject: block without a rule above it.
+    classes, lines = _cut_after_text_before(_HEADER_BLOCK, classes, lines)
+    classes = classes.replace("h", "t")  # a lone "From: x" line is ordinary text
+    match = _TRAILING_QUOTE.search(classes)
+    if "t" in classes and match:
+        classes, lines = classes[: match.start()], lines[: match.start()]
+    return classes, lines
 
 
-def _starts_signature(line: str) -> bool:
-    return any(pattern.match(line.rstrip("\r")) for pattern in _SIGNATURES)
+_SANDWICHED_TEXT = re.compile(r"(?<=q)t(?=q)")
+
+
+def _with_wrapped_quotes(classes: str) -> str:
+    """Below a quote header, a text line between two quoted lines is a quoted line that a client
+    wrapped without repeating the ">" (seen from Gmail and Outlook for Mac)."""
+    marker = classes.find("b")
+    if marker < 0:
+        return classes
+    return classes[:marker] + _SANDWICHED_TEXT.sub("q", classes[marker:])
+
+
+def _with_wrapped_headers(classes: str) -> str:
+    """A header value that the client wrapped onto the next lines is part of the header block."""
+    match = _WRAPPED_HEADERS.search(classes)
+    if not match:
+        return classes
+    return classes[: match.start()] + "h" * len(match[0]) + classes[match.end() :]
+
+
+def _cut_at_delimiter(classes: str, lines: list[str]) -> tuple[str, list[str]]:
+    """Everything after the first rule or "--" that follows some text is history or signature."""
+    first_text = classes.find("t")
+    index = classes.find("d", max(first_text, 0))
+    if first_text < 0 or index < 0:
+        return classes.replace("d", "e"), lines
+    return classes[:index], lines[:index]
+
+
+def _cut_after_text_before(
+    pattern: re.Pattern[str], classes: str, lines: list[str]
+) -> tuple[str, list[str]]:
+    match = pattern.search(classes)
+    if not match:
+        return classes, lines
+    return classes[: match.start() + 1], lines[: match.start() + 1]
+
+
+def _without(classes: str, lines: list[str], kind: str) -> tuple[str, list[str]]:
+    kept = [(c, line) for c, line in zip(classes, lines, strict=True) if c != kind]
+    return "".join(c for c, _ in kept), [line for _, line in kept]

@@ -138,7 +138,14 @@ def test_a_from_line_in_ordinary_text_is_kept() -> None:
     assert new_text(text) == text
 
 
-def test_quoted_lines_between_new_text_are_dropped() -> None:
+def test_inline_answers_keep_the_questions_they_answer() -> None:
+    # Interleaved posting: without the quoted questions the answers mean nothing to an agent.
     text = "> Which printer?\nThe one on floor 2.\n> Since when?\nSince Monday."
 
-    assert new_text(text) == "The one on floor 2.\nSince Monday."
+    assert new_text(text) == text
+
+
+def test_quoted_lines_after_the_new_text_are_dropped() -> None:
+    text = "Since Monday.\n\n> Since when is it broken?\n> Which printer?"
+
+    assert new_text(text) == "Since Monday."

@@ -1,0 +1,182 @@
+"""What the lines around quoted history look like, in the languages our customers write.
+
+Mail clients write the quote header in the sender's language: Gmail and Apple Mail an
+"On <date>, <name> wrote:" line, Outlook a "From:/Sent:/To:/Subject:" block (below a rule, or
+below "-----Original Message-----"), phones a "Sent from my iPhone" line.
+"""
+
+from __future__ import annotations
+
+import re
+
+# "> text", and Supercite's "JD> text" with the quoted author's initials.
+QUOTE = re.compile(r"^\s*(?:[A-Z]{1,3})?>")
+# A line made only of rule characters: a signature separator ("-- ", RFC 3676 §4.3), Outlook's
+# underscore rule above its header block, or a decoration line ("=====", "ᐧ" of Gmail's tracker).
+DELIMITER = re.compile(r"^\s*[-_,=+~*ᐧ—]+\s*$")  # not "#": a code comment
+
+# --- "On <date>, <name> wrote:" -------------------------------------------------------------
+
+# Words a quote header line starts with: "On", "Op", "Am", "Le", "El", "Il", "Em", "Den", "På",
+# "W dniu", "Dnia", "Dne", "В", "У", "Në", "Il giorno", and CJK forms that start with the date.
+_ON = (
+    r"(?:On|Op|Am|Le|El|Il(?: giorno)?|Em|Den|På|W dniu|Dnia|Dne|Dňa|Den|Kl\.|Ar|"
+    r"В|У|Στις|Dana|Pada|Vào|El día|Tuesday|Monday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+)
+# The verb that ends it; many clients put a space before the colon (French: " :").
+_WROTE = (
+    r"(?:wrote|writes|schreef|schrieb|geschreven|a écrit|a ecrit|escribió|escribio|escrigué|"
+    r"va escriure|ha scritto|scrisse|escreveu|skrev|skrifaði|napisał\(a\)|napisała|napisał|"
+    r"napsal\(a\)|napsal|napísal|написал\(а\)|написала|написал|написав\(ла\)|написав|"
+    r"пише|kirjoitti|írta|yazdı|έγραψε|wrote the following|het volgende geschreven)"
+)
+# The name may follow the verb ("Am 3.2.2016 schrieb Max <max@example.com>:"); Zoho puts the line
+# between dashes ("---- On Tue, … wrote ----").
+_ON_WROTE = re.compile(
+    rf"^(?:-{{2,}}\s*)?{_ON}\s.{{0,300}}?{_WROTE}(?:\s*:?|\s.{{0,200}}:|\s*-{{2,}})\s*$",
+    re.IGNORECASE,
+)
+# "Jan de Vries <jan@contoso.example> schrieb:" (K-9 Mail, Thunderbird without a date) and
+# "2016-02-06 14:07 GMT+01:00 Jan <jan@contoso.example>:" (Gmail in several locales).
+_SOMEONE_WROTE = re.compile(rf"\s{_WROTE}(?:\s.{{0,80}})?\s*:\s*$", re.IGNORECASE)
+# Gmail without a verb: "2016-02-06 14:07 GMT+01:00 Jan <jan@example.com>:", older versions
+# "2013/7/20 Jan <jan@example.com>" without the colon.
+_DATE_NAME_ADDRESS = re.compile(
+    r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b.{0,120}"
+    r"(?:<\s*[^<>\s]+@[^<>\s]+>\s*:?|\d{1,2}:\d{2}\s+GMT[+-]\d{1,2}:?\d{2}\s.{0,100})$"
+)
+# Chinese (写道 / 寫道), Japanese (書きました, のメッセージ), Korean (작성): the verb ends the line.
+_CJK_WROTE = re.compile(r"(?:写道|寫道|書きました|のメッセージ|작성)\s*[:：]\s*$")
+
+# --- forward and "original message" separators ---------------------------------------------------
+
+_FORWARD_WORDS = (
+    r"(?:Original Message|Forwarded message|Forwarded Message|Message d'origine|Message transféré|"
+    r"Ursprüngliche Nachricht|Weitergeleitete Nachricht|Oorspronkelijk bericht|"
+    r"Doorgestuurd bericht|Origineel bericht|Messaggio originale|Messaggio inoltrato|"
+    r"Mensaje original|Mensaje reenviado|Mensagem original|Mensagem encaminhada|"
+    r"Oryginalna wiadomość|Wiadomość przekazana dalej|Przekazana wiadomość|"
+    r"Ursprungligt meddelande|Vidarebefordrat meddelande|Opprinnelig melding|"
+    r"Videresendt melding|Oprindelig meddelelse|Videresendt meddelelse|Alkuperäinen viesti|"
+    r"Välitetty viesti|Původní zpráva|Исходное сообщение|Пересылаемое сообщение|"
+    r"Пересланное сообщение|Оригінальне повідомлення|Переслане повідомлення|"
+    r"元のメッセージ|転送されたメッセージ|原始邮件|原始郵件|转发邮件|Reply message)"
+)
+_FORWARD_SEPARATOR = re.compile(rf"^[-_=*\s]*{_FORWARD_WORDS}\s*[-_=*]*\s*$", re.IGNORECASE)
+# Apple Mail and Gmail's plain forwards.
+_BEGIN_FORWARDED = re.compile(
+    r"^(?:Begin forwarded message|Anfang der weitergeleiteten Nachricht|"
+    r"Début du message réexpédié|Begin doorgestuurd bericht|Inicio del mensaje reenviado|"
+    r"Início da mensagem reencaminhada|Inizio messaggio inoltrato|Vidarebefordrat brev)\s*:\s*$",
+    re.IGNORECASE,
+)
+
+# --- headers of an embedded mail -------------------------------------------------------------
+
+# Header names whose value holds a date (so must show a digit), per language: en, de, nl, fr, es,
+# it, pt, sv, no, da, pl, fi, ru, uk, cs, ja, zh.
+_DATE_HEADERS = (
+    r"Date|Sent|Time|Datum|Gesendet|Verzonden|Verstuurd|Envoyé|Envoye|Enviado|Fecha|Data|Inviato|"
+    r"Skickat|Sendt|Wysłano|Lähetetty|Päivämäärä|Дата|Отправлено|Надіслано|Odesláno|送信日時|"
+    r"日付|发送时间|日期|時間"
+)
+# Header names whose value is words.
+_TEXT_HEADERS = (
+    r"From|To|Cc|Reply-To|Subject|Von|An|Kopie|Betreff|Antwort an|Van|Aan|Onderwerp|De|À|A|Objet|"
+    r"Répondre à|Cc|Para|Asunto|Assunto|Da|Oggetto|Från|Till|Ämne|Kopia|Fra|Til|Emne|Kopi|Od|Do|"
+    r"Temat|DW|Lähettäjä|Vastaanottaja|Aihe|От|Кому|Копия|Тема|Від|Копія|Komu|Předmět|差出人|"
+    r"宛先|件名|発信者|发件人|收件人|主题|抄送|寄件者|收件者|主旨"
+)
+_DATE_HEADER = re.compile(rf"^[\s*>]*(?:{_DATE_HEADERS})[\s*]*[:：].*\d", re.IGNORECASE)
+_TEXT_HEADER = re.compile(rf"^[\s*>]*(?:{_TEXT_HEADERS})[\s*]*[:：].*\w", re.IGNORECASE)
+
+# --- mobile and webmail signatures -------------------------------------------------------------
+
+_SIGNATURES = re.compile(
+    r"^\s*[(<]*(?:"
+    r"\w+ from mobile|Sent (?:from|via|with|by|using) .+|From my .{1,30}|Get \[?Outlook for .+|"
+    r"Von meinem .+ gesendet|Gesendet (?:von|mit) (?:meinem|der|.{1,20} für) .+|"
+    r"Diese Nachricht wurde von .+ gesendet|"
+    r"Verzonden (?:vanaf|met|via) .+|Verstuurd (?:vanaf|met) .+|"
+    r"Envoyé (?:depuis|de) (?:mon|ma|Yahoo|Outlook).*|"
+    r"Enviado (?:desde|de|do) (?:mi|meu|o|Yahoo|Outlook).*|"
+    r"Inviato da .{1,40}|Skickat från .+|Sendt fra .+|"
+    r"Wysłane z .+|Отправлено с .+|Надіслано з .+|"
+    r"從我的 iPhone 傳送|从我的 ?iPhone ?发送|iPhoneから送信"
+    r")[)>]*[.!]?\s*$",
+    re.IGNORECASE,
+)
+
+
+def is_signature(line: str) -> bool:
+    """A one-line mobile or webmail signature ("Sent from my iPhone")."""
+    return len(line) < 200 and bool(_SIGNATURES.match(line))
+
+
+def is_embedded_marker(line: str) -> bool:
+    """A line that introduces quoted or forwarded history."""
+    if len(line) > 600:
+        return False
+    line = line.lstrip(" \t>")  # a quoted quote header still starts history
+    return bool(
+        _ON_WROTE.match(line)
+        or _FORWARD_SEPARATOR.match(line)
+        or _BEGIN_FORWARDED.match(line)
+        or _CJK_WROTE.search(line)
+        or (_SOMEONE_WROTE.search(line) is not None and _names_someone(line))
+        or _DATE_NAME_ADDRESS.match(line)
+    )
+
+
+def _names_someone(line: str) -> bool:
+    """ "… wrote:" is a quote header only with an address or a date; "he wrote:" is prose."""
+    return "@" in line or any(c.isdigit() for c in line)
+
+
+def is_header(line: str) -> bool:
+    """A header line of an embedded mail, such as Outlook's "From:" or "Gesendet:"."""
+    return len(line) < 1000 and bool(_DATE_HEADER.match(line) or _TEXT_HEADER.match(line))
+
+
+_STARTS_ON = re.compile(rf"^[\s>]{{0,20}}{_ON}\s", re.IGNORECASE)
+
+
+def _may_start_marker(line: str) -> bool:
+    """Cheap test before trying to join lines: a quote header starts with "On"-like word, or
+    holds a date or an address."""
+    if len(line) > 300 or not line.strip():
+        return False
+    return bool(_STARTS_ON.match(line)) or line.lstrip(" >")[:1].isdigit() or "@" in line
+
+
+_ENDS_WROTE = re.compile(rf"{_WROTE}\s*:?\s*$|(?:写道|寫道|書きました)\s*[:：]\s*$", re.IGNORECASE)
+
+
+def joined_marker_lines(lines: list[str]) -> list[str]:
+    """Lines with an "On … wrote:" header that the client wrapped joined back into one line."""
+    result: list[str] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        end = _wrapped_marker_end(lines, index) if _may_start_marker(line) else None
+        if end is None:
+            result.append(line)
+            index += 1
+            continue
+        result.append(" ".join(part.strip() for part in lines[index : end + 1] if part.strip()))
+        index = end + 1
+    return result
+
+
+def _wrapped_marker_end(lines: list[str], start: int) -> int | None:
+    """Where a quote header that starts at `start` ends, when a client wrapped it (at most five
+    lines, blank ones included: Outlook for Mac puts "<mailto:…>" on a line of its own)."""
+    if lines[start].rstrip().endswith((":", "：")):
+        return None  # complete already
+    for end in range(start + 1, min(start + 6, len(lines))):
+        if _STARTS_ON.match(lines[end]) or _FORWARD_SEPARATOR.match(lines[end]):
+            return None  # a marker starts on its own line; `start` is text above it
+        if _ENDS_WROTE.search(lines[end]) or lines[end].rstrip().endswith((":", "：")):
+            joined = " ".join(part.strip() for part in lines[start : end + 1] if part.strip())
+            return end if is_embedded_marker(joined) else None
+    return None
