@@ -20,8 +20,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from gateway import outbox
 from gateway.config import Config, ConfigError, load_config
+from gateway.imap import MailboxReaders
 from gateway.intake import GroupCommitter, SmtpHandler
 from gateway.logs import log_event
+from gateway.notices import notify_admins
 from gateway.processor import Context, process_pending
 from gateway.relay import relay_for
 from gateway.storage import StorageUnavailable, Store
@@ -32,6 +34,7 @@ T = TypeVar("T")
 
 PROCESS_EVERY_SECONDS = 2  # picks up mail stored by `ingest` or another daemon
 DELIVER_EVERY_SECONDS = 1  # retries become due at their own times
+MAILBOX_CHECK_SECONDS = 10  # how soon a stalled mailbox is logged and reported
 
 
 class StartupError(Exception):
@@ -49,6 +52,7 @@ class Daemon:
         self._processing_wanted = asyncio.Event()
         self._delivery_wanted = asyncio.Event()
         self._handler: SmtpHandler | None = None
+        self._mailboxes: MailboxReaders | None = None
 
     async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -60,6 +64,7 @@ class Daemon:
         committer.on_commit = self._processing_wanted.set
         committer.start()
         server = await self._start_smtp(committer)
+        self._mailboxes = self._start_imap()
         scheduler = self._start_scheduler()
         workers = [
             asyncio.create_task(self._processing_loop(), name="processor"),
@@ -72,6 +77,7 @@ class Daemon:
         if server:
             server.close()
         scheduler.shutdown(wait=False)
+        await self.run_blocking(self._mailboxes.stop)
         for task in workers:
             task.cancel()
         await committer.stop()
@@ -106,8 +112,47 @@ class Daemon:
             where = f"{smtp.host}:{smtp.port}"
             raise StartupError(f"smtp.listen: cannot listen on {where}: {reason}") from None
 
+    def _start_imap(self) -> MailboxReaders:
+        loop = asyncio.get_running_loop()
+
+        def stored() -> None:  # called in a reader thread
+            loop.call_soon_threadsafe(self._processing_wanted.set)
+
+        readers = MailboxReaders(self.store, stored)
+        readers.start(self.config.imap)
+        return readers
+
+    async def _check_mailboxes(self) -> None:
+        """A stalled fetcher must be noticed: an error in the log every check, and a notice
+        mail to each admin-agent at most once an hour."""
+        assert self._mailboxes is not None
+        for settings, why in self._mailboxes.stalled():
+            log_event(log, "imap.stalled", level=logging.ERROR, mailbox=settings.name, why=why)
+            subject = f"mailbox {settings.name} is not being read"
+            text = (
+                f"gatewayd cannot read the mailbox {settings.name} "
+                f"({settings.username} at {settings.host}, folder {settings.folder}).\n\n"
+                f"{why}\n\nMail that reaches the gateway by SMTP is still taken."
+            )
+            try:
+                queued = await self.run_blocking(
+                    notify_admins,
+                    self.store,
+                    self.config,
+                    self.context.templates,
+                    f"imap:{settings.name}",
+                    subject,
+                    text,
+                )
+            except StorageUnavailable as exc:
+                log_event(log, "notice.storage_unavailable", level=logging.ERROR, error=str(exc))
+                continue
+            if queued:
+                self._delivery_wanted.set()
+
     def _start_scheduler(self) -> AsyncIOScheduler:
         scheduler = AsyncIOScheduler()
+        scheduler.add_job(self._check_mailboxes, "interval", seconds=MAILBOX_CHECK_SECONDS)
         scheduler.add_job(
             _waker(self._processing_wanted), "interval", seconds=PROCESS_EVERY_SECONDS
         )

@@ -109,6 +109,22 @@ def agent_notification(
     )
 
 
+def notice(
+    config: Config, templates: Templates, agent: Agent, problem: str, subject: str, text: str
+) -> OutgoingMail:
+    """An operational notice to an admin-agent, e.g. a mailbox that cannot be read."""
+    body = templates.render("notice", "en", text=text, partner=config.partner)
+    return _build(
+        config,
+        purpose="notice",
+        to=[agent.address],
+        subject=_clean(f"[gatewayd] {subject}"),
+        body=body,
+        auto_submitted="auto-generated",
+        rate_key=f"notice:{problem}:{agent.address}",
+    )
+
+
 def _build(
     config: Config,
     *,

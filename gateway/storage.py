@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     ForeignKey,
     Index,
@@ -70,6 +71,9 @@ class RawMessage(Base):
     __tablename__ = "raw_messages"
     __table_args__ = (
         UniqueConstraint("dedupe_key", "content_hash", name="uq_raw_messages_dedupe"),
+        UniqueConstraint(
+            "imap_mailbox", "imap_uidvalidity", "imap_uid", name="uq_raw_messages_imap_uid"
+        ),
         Index("ix_raw_messages_state", "state", "id"),
     )
 
@@ -93,6 +97,21 @@ class RawMessage(Base):
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Where an IMAP message came from: a crash between commit and MOVE must not fetch it again.
+    imap_mailbox: Mapped[str | None] = mapped_column(String(64))
+    imap_uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    imap_uid: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ImapMailbox(Base):
+    """What the gateway knows of one [[imap]] mailbox between runs."""
+
+    __tablename__ = "imap_mailboxes"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)  # highest UID taken so far
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Counter(Base):
@@ -182,6 +201,9 @@ class IncomingRaw:
     source: str = ""
     mail_from: str | None = None
     rcpt_to: tuple[str, ...] = ()
+    imap_mailbox: str | None = None
+    imap_uidvalidity: int | None = None
+    imap_uid: int | None = None
 
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -225,7 +247,23 @@ def _raw_row(item: IncomingRaw, now: datetime) -> dict[str, Any]:
         "data": item.data,
         "state": "new",
         "attempts": 0,
+        "imap_mailbox": item.imap_mailbox,
+        "imap_uidvalidity": item.imap_uidvalidity,
+        "imap_uid": item.imap_uid,
     }
+
+
+def insert_raw_rows(
+    session: Session, items: Sequence[IncomingRaw], dialect: str
+) -> list[int | None]:
+    """Insert raw messages; one already stored (same identity, or same IMAP UID) gives None."""
+    now = utcnow()
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    ids: list[int | None] = []
+    for item in items:
+        statement = insert(RawMessage).values(_raw_row(item, now)).on_conflict_do_nothing()
+        ids.append(session.execute(statement.returning(RawMessage.id)).scalar())
+    return ids
 
 
 # --- the store ---
@@ -300,22 +338,17 @@ class Store:
         return self.gate.urgent_waiting() if self.gate else False
 
     def migrate(self) -> None:
-        from gateway.migrations import upgrade
+        """Bring the schema to the newest revision; takes the write lock only when needed."""
+        from gateway.migrations import is_current, upgrade
 
         with _temporary_faults():
-            upgrade(self.engine)
+            if not is_current(self.engine):
+                upgrade(self.engine)
 
     def insert_raw(self, items: Sequence[IncomingRaw]) -> list[int | None]:
         """Store raw messages in one transaction (group commit); a redelivery gives None."""
-        now = utcnow()
-        rows = [_raw_row(item, now) for item in items]
-        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        ids: list[int | None] = []
         with self.session(urgent=True) as session:
-            for row in rows:
-                statement = insert(RawMessage).values(row).on_conflict_do_nothing()
-                ids.append(session.execute(statement.returning(RawMessage.id)).scalar())
-        return ids
+            return insert_raw_rows(session, items, self.dialect)
 
     def close(self) -> None:
         self.engine.dispose()

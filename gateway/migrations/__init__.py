@@ -6,6 +6,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 HERE = Path(__file__).parent
@@ -20,3 +22,11 @@ def alembic_config(engine: Engine) -> AlembicConfig:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
+
+
+def is_current(engine: Engine) -> bool:
+    """The schema is at the newest revision; a read only, so it never waits for a writer."""
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    reading = engine.execution_options(sqlite_begin="DEFERRED")
+    with reading.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision() == head

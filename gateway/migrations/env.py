@@ -2,9 +2,17 @@
 
 from alembic import context
 
-from gateway.storage import Base
+from gateway.storage import Base, UTCDateTime
 
 engine = context.config.attributes["engine"]
+
+
+def render_item(kind: str, value: object, autogen_context: object) -> str | bool:
+    # Migrations stay frozen in plain SQLAlchemy types; UTC handling lives in the models.
+    if kind == "type" and isinstance(value, UTCDateTime):
+        return "sa.DateTime()"
+    return False
+
 
 with engine.connect() as connection:
     context.configure(
@@ -12,6 +20,7 @@ with engine.connect() as connection:
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite cannot ALTER most things
         compare_type=True,
+        render_item=render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

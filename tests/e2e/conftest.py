@@ -152,7 +152,7 @@ def config_text(smtp_port: int, relay: str, extra: str = "") -> str:
         [[agents]]
         address = "priya@contoso.example"
         name = "Priya Raman"
-        roles = ["service-support-admin"]
+        roles = ["service-support-admin", "admin-agent"]
         customers = ["fabrikam"]
         queues = ["helpdesk"]
         """)

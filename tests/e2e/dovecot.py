@@ -1,0 +1,215 @@
+"""A real Dovecot IMAP server for the tests: throwaway config, free ports, self-signed cert."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+from imapclient import IMAPClient
+
+DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Dovecot:
+    """`users` maps login → password. With `oauth_url`, logins are checked by OAuth2 token
+    introspection against that URL instead (Dovecot's oauth2 passdb)."""
+
+    def __init__(self, home: Path, users: dict[str, str], oauth_url: str | None = None) -> None:
+        self.home = home
+        self.users = users
+        self.oauth_url = oauth_url
+        self.port = free_port()  # plain, with STARTTLS
+        self.tls_port = free_port()  # implicit TLS
+        self.config = home / "dovecot.conf"
+        self.instance = f"gatewayd-test-{self.port}"  # names its processes, for stop()
+        self.cert = home / "cert.pem"
+        self._write_files()
+
+    def _write_files(self) -> None:
+        for folder in ("run", "state", "mail"):
+            (self.home / folder).mkdir(parents=True, exist_ok=True)
+        self.home.chmod(0o755)
+        _self_signed(self.home)
+        owner = _mail_owner()
+        os.chown(self.home / "mail", owner.pw_uid, owner.pw_gid)
+        passwd = "".join(f"{user}:{{PLAIN}}{password}\n" for user, password in self.users.items())
+        (self.home / "passwd").write_text(passwd)
+        (self.home / "oauth2.conf").write_text(
+            textwrap.dedent(f"""\
+            introspection_mode = post
+            introspection_url = {self.oauth_url}
+            username_attribute = username
+            active_attribute = active
+            active_value = true
+            """)
+        )
+        self.config.write_text(self._config_text(owner))
+
+    def _config_text(self, owner: pwd.struct_passwd) -> str:
+        home = self.home
+        if self.oauth_url:
+            passdb = f"driver = oauth2\n  args = {home}/oauth2.conf"
+            mechanisms = "plain login xoauth2 oauthbearer"
+        else:
+            passdb = f"driver = passwd-file\n  args = scheme=PLAIN username_format=%u {home}/passwd"
+            mechanisms = "plain login"
+        internal = (
+            ""
+            if os.geteuid() == 0
+            else (
+                f"default_internal_user = {owner.pw_name}\ndefault_login_user = {owner.pw_name}\n"
+            )
+        )
+        return f"""\
+base_dir = {home}/run
+state_dir = {home}/state
+log_path = {home}/dovecot.log
+instance_name = {self.instance}
+listen = 127.0.0.1
+protocols = imap
+{internal}ssl = yes
+ssl_cert = <{home}/cert.pem
+ssl_key = <{home}/key.pem
+disable_plaintext_auth = no
+auth_mechanisms = {mechanisms}
+passdb {{
+  {passdb}
+}}
+userdb {{
+  driver = static
+  args = uid={owner.pw_uid} gid={owner.pw_gid} home={home}/mail/%u
+}}
+mail_location = maildir:~/Maildir
+namespace inbox {{
+  inbox = yes
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    port = {self.port}
+  }}
+  inet_listener imaps {{
+    port = {self.tls_port}
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+"""
+
+    def start(self) -> None:
+        # Not capture_output: the daemonised master keeps the pipes open and run() would wait.
+        with (self.home / "start.log").open("ab") as output:
+            subprocess.run(
+                [DOVECOT, "-c", str(self.config)],
+                check=True,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"dovecot did not start:\n{self.log_text()}")
+
+    def stop(self) -> None:
+        """The server goes away, open sessions too (the master alone leaves them running)."""
+        pid_file = self.home / "run" / "master.pid"
+        if not pid_file.exists():
+            return
+        pid = int(pid_file.read_text())
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.05)
+        subprocess.run(["pkill", "-KILL", "-f", f"dovecot-{self.instance}/"], check=False)
+        pid_file.unlink(missing_ok=True)
+
+    def log_text(self) -> str:
+        log = self.home / "dovecot.log"
+        return log.read_text(errors="replace") if log.exists() else ""
+
+    def client(self, user: str) -> IMAPClient:
+        """A logged-in client for the test's own actions (APPEND, SEARCH…)."""
+        client = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=30)
+        client.login(user, self.users[user])
+        return client
+
+    def append(self, user: str, messages: list[bytes], folder: str = "INBOX") -> None:
+        client = self.client(user)
+        try:
+            if not client.folder_exists(folder):
+                client.create_folder(folder)
+            for message in messages:
+                client.append(folder, message)
+        finally:
+            client.logout()
+
+    def uids(self, user: str, folder: str = "INBOX", criteria: str = "ALL") -> list[int]:
+        client = self.client(user)
+        try:
+            if not client.folder_exists(folder):
+                return []
+            client.select_folder(folder, readonly=True)
+            return sorted(client.search(criteria))
+        finally:
+            client.logout()
+
+
+def _mail_owner() -> pwd.struct_passwd:
+    # Dovecot will not let uid 0 own mail; as root the tests use nobody, else the test user.
+    return pwd.getpwnam("nobody") if os.geteuid() == 0 else pwd.getpwuid(os.geteuid())
+
+
+def _self_signed(home: Path) -> None:
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            str(home / "key.pem"),
+            "-out",
+            str(home / "cert.pem"),
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def tls_context(dovecot: Dovecot) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(dovecot.cert))
