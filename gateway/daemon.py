@@ -53,6 +53,7 @@ class Daemon:
         self._delivery_wanted = asyncio.Event()
         self._handler: SmtpHandler | None = None
         self._mailboxes: MailboxReaders | None = None
+        self._background: set[asyncio.Task[None]] = set()  # referenced until they finish
 
     async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -77,7 +78,9 @@ class Daemon:
         if server:
             server.close()
         scheduler.shutdown(wait=False)
-        await self.run_blocking(self._mailboxes.stop)
+        await asyncio.gather(*self._background)
+        if self._mailboxes:
+            await self.run_blocking(self._mailboxes.stop)
         for task in workers:
             task.cancel()
         await committer.stop()
@@ -122,10 +125,19 @@ class Daemon:
         readers.start(self.config.imap)
         return readers
 
+    async def _restart_imap(self) -> None:
+        """SIGHUP changed [[imap]]: the readers stop between batches and start anew."""
+        old, self._mailboxes = self._mailboxes, None
+        if old:
+            await self.run_blocking(old.stop)
+        self._mailboxes = self._start_imap()
+        log_event(log, "imap.restarted", mailboxes=len(self.config.imap))
+
     async def _check_mailboxes(self) -> None:
         """A stalled fetcher must be noticed: an error in the log every check, and a notice
         mail to each admin-agent at most once an hour."""
-        assert self._mailboxes is not None
+        if self._mailboxes is None:  # being restarted
+            return
         for settings, why in self._mailboxes.stalled():
             log_event(log, "imap.stalled", level=logging.ERROR, mailbox=settings.name, why=why)
             subject = f"mailbox {settings.name} is not being read"
@@ -205,6 +217,10 @@ class Daemon:
         for part in ("storage", "smtp"):
             if getattr(new, part) != getattr(self.config, part):
                 log_event(log, "config.restart_needed", level=logging.WARNING, section=part)
+        if new.imap != self.config.imap:
+            task = asyncio.create_task(self._restart_imap())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         self.config = new
         self.context = Context(new, Templates(new.templates_folder))
         self.relay = relay_for(new.outbound)

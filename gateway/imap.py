@@ -214,7 +214,7 @@ class MailboxReader:
             if b"BODY[]" in data
         ]
         self._commit(items, max(uids))
-        self._mark_done(client, uids)  # only now: the batch is committed
+        done = self._mark_done(client, uids)  # only now: the batch is committed
         log_event(
             log,
             "imap.taken",
@@ -222,6 +222,7 @@ class MailboxReader:
             stored=len(items),
             already_stored=len(stored),
             uids=f"{uids[0]}-{uids[-1]}",
+            done=done,
         )
         if items:
             self.on_stored()
@@ -242,19 +243,22 @@ class MailboxReader:
             state.last_uid = max(state.last_uid, last_uid)
             state.last_success_at = utcnow()
 
-    def _mark_done(self, client: IMAPClient, uids: list[int]) -> None:
+    def _mark_done(self, client: IMAPClient, uids: list[int]) -> str:
+        """Move the batch to done_folder, or flag it \\Seen; says which way."""
         done = self.settings.done_folder
         if not done:
             client.add_flags(uids, [b"\\Seen"])
-        elif client.has_capability("MOVE"):
-            client.move(uids, done)  # RFC 6851: atomic, no \Deleted left behind
+            return "flag"
+        if client.has_capability("MOVE"):
+            client.move(uids, done)  # RFC 6851: atomic, no \\Deleted left behind
+            return "move"
+        client.copy(uids, done)
+        client.add_flags(uids, [b"\\Deleted"])
+        if client.has_capability("UIDPLUS"):
+            client.uid_expunge(uids)  # RFC 4315: expunge only what we copied
         else:
-            client.copy(uids, done)
-            client.add_flags(uids, [b"\\Deleted"])
-            if client.has_capability("UIDPLUS"):
-                client.uid_expunge(uids)  # RFC 4315: expunge only what we copied
-            else:
-                client.expunge()
+            client.expunge()
+        return "copy"
 
     # --- waiting ---
 

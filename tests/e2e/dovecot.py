@@ -28,8 +28,15 @@ class Dovecot:
     """`users` maps login → password. With `oauth_url`, logins are checked by OAuth2 token
     introspection against that URL instead (Dovecot's oauth2 passdb)."""
 
-    def __init__(self, home: Path, users: dict[str, str], oauth_url: str | None = None) -> None:
+    def __init__(
+        self,
+        home: Path,
+        users: dict[str, str],
+        oauth_url: str | None = None,
+        capabilities: str | None = None,
+    ) -> None:
         self.home = home
+        self.capabilities = capabilities  # what the server advertises, e.g. without MOVE or IDLE
         self.users = users
         self.oauth_url = oauth_url
         self.port = free_port()  # plain, with STARTTLS
@@ -74,8 +81,9 @@ class Dovecot:
                 f"default_internal_user = {owner.pw_name}\ndefault_login_user = {owner.pw_name}\n"
             )
         )
+        advertised = f"imap_capability = {self.capabilities}\n" if self.capabilities else ""
         return f"""\
-base_dir = {home}/run
+{advertised}base_dir = {home}/run
 state_dir = {home}/state
 log_path = {home}/dovecot.log
 instance_name = {self.instance}

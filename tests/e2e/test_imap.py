@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import sqlite3
 import tempfile
 import threading
@@ -100,6 +101,7 @@ def test_backlog_is_taken_and_moved_once_committed(
     assert subjects(gateway) == [f"Request {n}" for n in range(5)]
     wait_for(lambda: dovecot.uids(SUPPORT) == [], 10, "an empty INBOX")
     assert len(dovecot.uids(SUPPORT, "Processed")) == 5
+    assert "done=move" in gateway.log_text()
     for n in range(5):
         sink.wait_for_mail(f"user{n}@fabrikam.example")
 
@@ -121,6 +123,30 @@ def test_idle_push_makes_a_ticket_within_two_seconds(
 
 def _idling(gateway: Gateway) -> bool:
     return "daemon.started" in gateway.log_text()
+
+
+def test_without_move_and_idle_it_copies_expunges_and_polls(
+    tmp_path: Path, sink: Sink, dovecot_home: Path, stop_after: list[Gateway]
+) -> None:
+    # An older server: no MOVE (RFC 6851), no IDLE; UIDPLUS lets us expunge only our messages.
+    old = Dovecot(dovecot_home / "old", {SUPPORT: PASSWORD}, capabilities="IMAP4rev1 UIDPLUS")
+    old.start()
+    try:
+        client = old.client(SUPPORT)
+        assert not client.has_capability("MOVE") and not client.has_capability("IDLE")
+        client.logout()
+        old.append(SUPPORT, [customer_mail(1)])
+        gateway = start_gateway(tmp_path, sink, imap_config(old, poll="1s"))
+        stop_after.append(gateway)
+        gateway.wait_for_tickets(1)
+        old.append(SUPPORT, [customer_mail(2)])  # found by the next poll
+        gateway.wait_for_tickets(2, timeout=10)
+        wait_for(lambda: old.uids(SUPPORT) == [], 10, "an empty INBOX")
+        assert len(old.uids(SUPPORT, "Processed")) == 2
+        assert old.uids(SUPPORT, criteria="DELETED") == []
+        assert "done=copy" in gateway.log_text() and "done=move" not in gateway.log_text()
+    finally:
+        old.stop()
 
 
 def test_flag_mode_marks_seen_and_never_takes_a_message_twice(
@@ -338,3 +364,17 @@ def test_a_token_command_that_fails_is_reported(
     stop_after.append(gateway)
     (notice,) = sink.wait_for_mail("priya@contoso.example", timeout=30)
     assert "token_command: exited with status 3" in notice.message.get_content()
+
+
+def test_sighup_starts_a_mailbox_added_to_the_config(
+    tmp_path: Path, sink: Sink, dovecot: Dovecot, stop_after: list[Gateway]
+) -> None:
+    gateway = start_gateway(tmp_path, sink, "")
+    stop_after.append(gateway)
+    dovecot.append(SUPPORT, [customer_mail(1)])
+    with gateway.config.open("a") as config:
+        config.write(imap_config(dovecot))
+    assert gateway.process is not None
+    gateway.process.send_signal(signal.SIGHUP)
+    gateway.wait_for_tickets(1)
+    assert "imap.restarted mailboxes=1" in gateway.log_text()
