@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-import html2text
+from parsers.html import html_reply_text, html_to_text
 
 
 @dataclass(frozen=True)
@@ -27,24 +27,24 @@ class Attachment:
 
 def body_text(message: EmailMessage) -> str:
     """The plain part when there is one, else the HTML part as text; '' when neither."""
+    return body_texts(message)[0]
+
+
+def body_texts(message: EmailMessage) -> tuple[str, str]:
+    """(all the text, the text without the quoted history that HTML marks up).
+
+    The plain part when there is one, else the HTML part as text; '' when neither."""
     try:
         part = message.get_body(preferencelist=("plain", "html"))
     except Exception:
         part = None
     if part is None:
-        return ""
+        return "", ""
     text = _decoded(part)
-    if part.get_content_subtype() == "html":
-        text = html_to_text(text)
-    return text.replace("\r\n", "\n").strip()
-
-
-def html_to_text(html: str) -> str:
-    converter = html2text.HTML2Text()
-    converter.body_width = 0  # keep paragraphs on one line; mail clients wrap
-    converter.ignore_images = True  # tracking pixels and inline logos say nothing
-    converter.ignore_emphasis = True
-    return converter.handle(html)
+    if part.get_content_subtype() != "html":
+        text = text.replace("\r\n", "\n").strip()
+        return text, text
+    return html_to_text(text), html_reply_text(text)
 
 
 def _decoded(part: EmailMessage) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from email.message import EmailMessage
+
+from parsers.bounces import is_bounce
 
 _ROBOT_PRECEDENCE = {"bulk", "junk", "auto_reply"}
 
@@ -11,7 +13,7 @@ _ROBOT_PRECEDENCE = {"bulk", "junk", "auto_reply"}
 def classify(message: EmailMessage, headers: Sequence[tuple[str, str]]) -> str:
     """normal | auto_reply | bounce | list."""
     fields = {name.lower(): value.strip().lower() for name, value in reversed(headers)}
-    if _is_bounce(message, fields):
+    if is_bounce(message, fields):
         return "bounce"
     precedence = fields.get("precedence", "")
     if "list-id" in fields or precedence == "list":
@@ -30,26 +32,3 @@ def classify(message: EmailMessage, headers: Sequence[tuple[str, str]]) -> str:
 
 def _keyword(value: str) -> str:
     return value.split("(", 1)[0].split(";", 1)[0].strip()
-
-
-def _is_bounce(message: EmailMessage, fields: dict[str, str]) -> bool:
-    if message.get_content_type() == "multipart/report":
-        return True
-    if fields.get("return-path", "").strip() == "<>":
-        return True
-    sender = fields.get("from", "")
-    return any(name in sender for name in ("mailer-daemon@", "<mailer-daemon", "postmaster@"))
-
-
-def bounced_recipients(message: EmailMessage) -> Iterator[str]:
-    """Final-Recipient of an RFC 3464 delivery status notification."""
-    if message.get_content_type() != "multipart/report":
-        return
-    for part in message.walk():
-        if part.get_content_type() != "message/delivery-status":
-            continue
-        for block in part.get_payload() if part.is_multipart() else []:
-            recipient = str(block.get("Final-Recipient", "") or block.get("Original-Recipient", ""))
-            _, _, address = recipient.partition(";")
-            if "@" in address:
-                yield address.strip().lower()

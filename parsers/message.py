@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import getaddresses, parsedate_to_datetime
 
-from parsers.body import Attachment, attachments_of, body_text
-from parsers.kinds import bounced_recipients, classify
+from parsers.body import Attachment, attachments_of, body_texts
+from parsers.bounces import bounced_recipients
+from parsers.kinds import classify
 from parsers.quotes import new_text
 
 
@@ -74,9 +75,11 @@ def parse_message(data: bytes) -> ParsedMessage:
         raise Unparseable("no header fields: this is not a mail message")
     headers = tuple((key, _header_text(message, key, value)) for key, value in message.raw_items())
     from_name, from_addr = _first_address(message, "From")
-    if not from_addr:
+    kind = classify(message, headers)
+    if not from_addr and kind == "normal":
+        # Robots may write "From: MAILER-DAEMON <>"; a person's mail needs someone to answer.
         raise Unparseable("no sender address in From:")
-    full_text = body_text(message)
+    full_text, reply_text = body_texts(message)
     return ParsedMessage(
         from_addr=from_addr,
         from_name=from_name,
@@ -88,11 +91,11 @@ def parse_message(data: bytes) -> ParsedMessage:
         in_reply_to=next(iter(_message_ids(_header(message, "In-Reply-To"))), None),
         references=tuple(_message_ids(_header(message, "References"))),
         date=_date(_header(message, "Date")),
-        kind=classify(message, headers),
-        text=new_text(full_text),
+        kind=kind,
+        text=new_text(reply_text),
         full_text=full_text,
         attachments=tuple(attachments_of(message)),
-        bounced_recipients=tuple(bounced_recipients(message)),
+        bounced_recipients=bounced_recipients(message) if kind == "bounce" else (),
         headers=headers,
     )
 

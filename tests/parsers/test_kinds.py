@@ -8,7 +8,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from parsers.kinds import bounced_recipients, classify
+from parsers.bounces import bounced_recipients
+from parsers.kinds import classify
 from parsers.message import parse_message
 
 PERSON = b"From: anna@fabrikam.example\r\nTo: support@contoso.example\r\nSubject: Printer\r\n"
