@@ -112,6 +112,10 @@ def _header(message: EmailMessage, name: str) -> str:
 
 
 def _header_text(message: EmailMessage, key: str, raw: object) -> str:
+    """The header's text with RFC 2047 encoded words decoded. Plain ASCII needs no decoding;
+    the stdlib's structured header classes cost a third of the parse, so only where needed."""
+    if isinstance(raw, str) and "=?" not in raw and raw.isascii():
+        return _one_line(raw)
     try:
         return _one_line(str(message.policy.header_factory(key, raw)))
     except Exception:
