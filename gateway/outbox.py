@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from gateway.config import Outbound
@@ -19,26 +19,28 @@ from gateway.sender import OutgoingMail
 from gateway.storage import OutboxMessage, Store, utcnow
 
 log = logging.getLogger("gateway.outbox")
+# Core, built once: see gateway/tickets.py.
+_INSERT = insert(OutboxMessage.__table__).returning(OutboxMessage.__table__.c.id)
 
 
-def enqueue(session: Session, mail: OutgoingMail, ticket_id: int | None) -> OutboxMessage:
+def enqueue(session: Session, mail: OutgoingMail, ticket_id: int | None) -> int:
+    """Queue a built message; returns its outbox id."""
     now = utcnow()
-    row = OutboxMessage(
-        ticket_id=ticket_id,
-        purpose=mail.purpose,
-        rate_key=mail.rate_key,
-        message_id=mail.message_id,
-        envelope_from=mail.envelope_from,
-        recipients=list(mail.recipients),
-        subject=mail.subject,
-        data=mail.data,
-        state="pending",
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-    )
-    session.add(row)
-    return row
+    values = {
+        "ticket_id": ticket_id,
+        "purpose": mail.purpose,
+        "rate_key": mail.rate_key,
+        "message_id": mail.message_id,
+        "envelope_from": mail.envelope_from,
+        "recipients": list(mail.recipients),
+        "subject": mail.subject,
+        "data": mail.data,
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    return int(session.connection().execute(_INSERT, values).scalar_one())
 
 
 def sent_recently(session: Session, rate_key: str, within: timedelta) -> int:

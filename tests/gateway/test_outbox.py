@@ -58,9 +58,7 @@ def settings(config: Config) -> Outbound:
 
 def enqueue(store: Store, mail: OutgoingMail = MAIL) -> int:
     with store.session() as session:
-        row = outbox.enqueue(session, mail, ticket_id=None)
-        session.flush()
-        return row.id
+        return outbox.enqueue(session, mail, ticket_id=None)
 
 
 def row_of(store: Store, outbox_id: int) -> OutboxMessage:
