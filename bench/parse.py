@@ -8,6 +8,7 @@ per-set corpus figures.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import email
 import email.policy
 import sys
@@ -23,17 +24,13 @@ from tests.corpus import scoring  # noqa: E402
 
 def stdlib_only(raw: bytes) -> None:
     message = email.message_from_bytes(raw, policy=email.policy.default)
-    try:
+    with contextlib.suppress(Exception):  # the stdlib raises on some broken structures
         message.get_body(preferencelist=("plain", "html"))  # type: ignore[attr-defined]
-    except Exception:
-        pass
 
 
 def full_parser(raw: bytes) -> None:
-    try:
+    with contextlib.suppress(Unparseable):
         parse_message(raw)
-    except Unparseable:
-        pass
 
 
 def rate(parse: Callable[[bytes], None], messages: list[bytes], rounds: int) -> float:

@@ -69,8 +69,7 @@ class ParsedMessage:
 def parse_message(data: bytes) -> ParsedMessage:
     if not data.strip():
         raise Unparseable("empty message")
-    message = email.message_from_bytes(data, policy=email.policy.default)
-    assert isinstance(message, EmailMessage)
+    message = _mime_tree(data)
     if not message.keys():
         raise Unparseable("no header fields: this is not a mail message")
     headers = tuple((key, _header_text(message, key, value)) for key, value in message.raw_items())
@@ -100,14 +99,29 @@ def parse_message(data: bytes) -> ParsedMessage:
     )
 
 
+def _mime_tree(data: bytes) -> EmailMessage:
+    """The stdlib's parse; it raises on some inputs (a NUL in a charset parameter makes codec
+    lookup fail), so try once more without NUL bytes, then refuse with the reason."""
+    for attempt in (data, data.replace(b"\x00", b"")):
+        try:
+            message = email.message_from_bytes(attempt, policy=email.policy.default)
+        except Exception as exc:
+            reason = f"the MIME structure cannot be read: {exc.__class__.__name__}: {exc}"
+            continue
+        assert isinstance(message, EmailMessage)
+        return message
+    raise Unparseable(reason)
+
+
 def _header(message: EmailMessage, name: str) -> str:
     try:
         value = message.get(name)
     except Exception:  # the stdlib header parser has raised on odd real-world input
         value = None
-    if value is None:
-        raw = message.get_all(name, failobj=None)
-        return str(raw[0]) if raw else ""
+    if value is None:  # the raw text then: get_all() parses with the same parser and raises too
+        wanted = name.lower()
+        raw = next((v for k, v in message.raw_items() if k.lower() == wanted), "")
+        return _one_line(str(raw))
     return str(value)
 
 
