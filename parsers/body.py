@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import base64
+import mimetypes
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 
+from parsers.charsets import decode
+from parsers.headers import header_text
 from parsers.html import html_reply_text, html_to_text
+from parsers.tnef import is_tnef, unpack
 
 
 @dataclass(frozen=True)
 class Attachment:
-    filename: str
+    filename: str  # '' when the sender gave none
     content_type: str
     size: int
-    inline: bool = False
+    inline: bool = False  # shown in the body (an image with a Content-ID), not a separate file
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -26,55 +32,165 @@ class Attachment:
 
 
 def body_text(message: EmailMessage) -> str:
-    """The plain part when there is one, else the HTML part as text; '' when neither."""
+    """All the readable text of the message (see `body_texts`)."""
     return body_texts(message)[0]
 
 
 def body_texts(message: EmailMessage) -> tuple[str, str]:
-    """(all the text, the text without the quoted history that HTML marks up).
+    """(full text, reply text).
 
-    The plain part when there is one, else the HTML part as text; '' when neither."""
+    The full text is every text part that is not an attachment, attached mails included; HTML
+    only where there is no plain text, and a winmail.dat's body. The reply text is the main body
+    only (the plain part if there is one), without the history that HTML marks up."""
+    main = _main_body(message)
+    plain = [part for part in _text_parts(message) if part.get_content_subtype() != "html"]
+    if plain:
+        texts = [_text(part) for part in plain]
+    else:
+        texts = [html_to_text(_text(part)) for part in _text_parts(message)]
+    texts.extend(content.text for content in _tnef_contents(message) if content.text)
+    full_text = "\n\n".join(text.strip() for text in texts if text.strip())
+    if main is None:
+        return full_text, full_text
+    if main.get_content_subtype() == "html":
+        return full_text, html_reply_text(_text(main))
+    return full_text, _text(main).strip()
+
+
+def _main_body(message: EmailMessage) -> EmailMessage | None:
     try:
         part = message.get_body(preferencelist=("plain", "html"))
-    except Exception:
-        part = None
-    if part is None:
-        return "", ""
-    text = _decoded(part)
-    if part.get_content_subtype() != "html":
-        text = text.replace("\r\n", "\n").strip()
-        return text, text
-    return html_to_text(text), html_reply_text(text)
+    except Exception:  # the stdlib raises on some broken structures
+        return None
+    return part if isinstance(part, EmailMessage) else None
 
 
-def _decoded(part: EmailMessage) -> str:
+def _text_parts(message: Message) -> Iterator[Message]:
+    """Text parts that are bodies: not sent as a file. A Content-ID alone does not make a text
+    part a file (web forms and Outlook give body parts one)."""
+    for part in message.walk():
+        if part.get_content_maintype() != "text" or _sent_as_file(part):
+            continue
+        if part.get_content_subtype() in ("plain", "html"):
+            yield part
+    if message.get_content_maintype() == "multipart" and not message.is_multipart():
+        yield message  # no part found (an illegal boundary): the stdlib keeps the raw body
+
+
+def _text(part: Message) -> str:
+    """A text part's content, decoded by its declared charset or a better guess."""
     try:
-        content = part.get_content()
-    except (LookupError, UnicodeError, AssertionError, ValueError):
         payload = part.get_payload(decode=True)
-        return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
-    return content if isinstance(content, str) else content.decode("utf-8", "replace")
+    except Exception:
+        payload = None
+    if not isinstance(payload, bytes):
+        raw = part.get_payload()
+        return raw if isinstance(raw, str) else ""
+    return decode(payload, _charset(part)).replace("\r\n", "\n").replace("\x00", "")
+
+
+def _charset(part: Message) -> str | None:
+    try:
+        charset = part.get_param("charset")
+    except Exception:
+        return None
+    if isinstance(charset, tuple):  # RFC 2231 form
+        charset = charset[2]
+    return str(charset) if charset else None
+
+
+# --- attachments -------------------------------------------------------------------------------
 
 
 def attachments_of(message: EmailMessage) -> Iterator[Attachment]:
+    """Every file: named parts, parts a body refers to by Content-ID, attached mails
+    (message/rfc822), and the files inside a winmail.dat instead of the winmail.dat."""
     for part in message.walk():
-        if part.is_multipart():
+        if part.get_content_maintype() == "multipart" or not _is_attachment(part):
             continue
-        disposition = part.get_content_disposition()
         filename = _filename(part)
-        if disposition != "attachment" and not filename:
-            continue
-        payload = part.get_payload(decode=True)
+        content_type = part.get_content_type()
+        if is_tnef(content_type, filename):
+            content = unpack(_payload(part))
+            if content is not None:
+                yield from (_file(name, data) for name, data in content.files)
+                continue
         yield Attachment(
-            filename=filename or "unnamed",
-            content_type=part.get_content_type(),
-            size=len(payload) if isinstance(payload, bytes) else 0,
-            inline=disposition == "inline",
+            filename=filename,
+            content_type=content_type,
+            size=len(_payload(part)),
+            inline=part.get_content_disposition() != "attachment" and bool(part.get("Content-ID")),
         )
 
 
-def _filename(part: EmailMessage) -> str:
+def _is_attachment(part: Message) -> bool:
+    if part.get_content_type() == "message/rfc822":
+        return True
+    if part.get_content_disposition() == "attachment" or part.get("Content-ID") is not None:
+        return True
+    return bool(_filename(part))
+
+
+def _sent_as_file(part: Message) -> bool:
+    return part.get_content_disposition() == "attachment" or bool(_filename(part))
+
+
+def _tnef_contents(message: Message) -> Iterator[object]:
+    for part in message.walk():
+        if is_tnef(part.get_content_type(), _filename(part)):
+            content = unpack(_payload(part))
+            if content is not None:
+                yield content
+
+
+def _file(name: str, data: bytes) -> Attachment:
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return Attachment(filename=name, content_type=content_type, size=len(data))
+
+
+def _payload(part: Message) -> bytes:
+    """The decoded content; for an attached mail, its bytes."""
     try:
-        return part.get_filename() or ""
+        payload = part.get_payload(decode=True)
     except Exception:
-        return ""
+        payload = None
+    if isinstance(payload, bytes):
+        return payload
+    inner = part.get_payload()
+    if not isinstance(inner, list) or not inner or not isinstance(inner[0], Message):
+        return b""
+    try:
+        data = inner[0].as_bytes()
+    except Exception:
+        return b""
+    if str(part.get("Content-Transfer-Encoding", "")).strip().lower() == "base64":
+        try:  # RFC 2046 §5.2.1 forbids it, but clients base64-encode attached mails
+            return base64.b64decode(data)
+        except ValueError:
+            return data
+    return data
+
+
+_NAME_PARAMETER = re.compile(r"""(?:^|;)\s*(?:file)?name\s*=\s*("([^"]*)"?|[^;]*)""", re.IGNORECASE)
+
+
+def _filename(part: Message) -> str:
+    """The file name: RFC 2231 parameters, encoded words (which RFC 2047 §5 forbids there, but
+    Outlook and Thunderbird write), and unquoted names with spaces that the stdlib cuts short."""
+    try:
+        name = part.get_filename()
+    except Exception:
+        name = None
+    raw = _raw_name(part)
+    if raw and (not name or len(raw) > len(name) and raw.startswith(name)):
+        name = raw
+    return header_text(name) if name else ""
+
+
+def _raw_name(part: Message) -> str:
+    for header in ("Content-Disposition", "Content-Type"):
+        value = next((str(v) for k, v in part.raw_items() if k.lower() == header.lower()), "")
+        match = _NAME_PARAMETER.search(value.replace("\r\n", " ").replace("\n", " "))
+        if match:
+            return (match[2] if match[2] is not None else match[1]).strip()
+    return ""

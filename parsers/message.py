@@ -7,15 +7,17 @@ the processor turns into a quarantine entry.
 from __future__ import annotations
 
 import email
+import email.errors
 import email.policy
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
 from parsers.body import Attachment, attachments_of, body_texts
 from parsers.bounces import bounced_recipients
+from parsers.headers import addresses, header_text
 from parsers.kinds import classify
 from parsers.quotes import new_text
 
@@ -72,7 +74,7 @@ def parse_message(data: bytes) -> ParsedMessage:
     message = _mime_tree(data)
     if not message.keys():
         raise Unparseable("no header fields: this is not a mail message")
-    headers = tuple((key, _header_text(message, key, value)) for key, value in message.raw_items())
+    headers = tuple((key, header_text(str(value))) for key, value in message.raw_items())
     from_name, from_addr = _first_address(message, "From")
     kind = classify(message, headers)
     if not from_addr and kind == "normal":
@@ -85,7 +87,7 @@ def parse_message(data: bytes) -> ParsedMessage:
         to=_addresses(message, "To"),
         cc=_addresses(message, "Cc"),
         reply_to=_addresses(message, "Reply-To"),
-        subject=_one_line(_header(message, "Subject")),
+        subject=_header(message, "Subject"),
         message_id=next(iter(_message_ids(_header(message, "Message-ID"))), None),
         in_reply_to=next(iter(_message_ids(_header(message, "In-Reply-To"))), None),
         references=tuple(_message_ids(_header(message, "References"))),
@@ -109,50 +111,79 @@ def _mime_tree(data: bytes) -> EmailMessage:
             reason = f"the MIME structure cannot be read: {exc.__class__.__name__}: {exc}"
             continue
         assert isinstance(message, EmailMessage)
+        if _header_block_broken(message):
+            repaired = _repaired_header_block(attempt)
+            if repaired != attempt:
+                return _mime_tree(repaired)
+        if any(isinstance(d, email.errors.StartBoundaryNotFoundDefect) for d in message.defects):
+            repaired = _quoted_boundary(attempt)
+            if repaired != attempt:
+                return _mime_tree(repaired)
         return message
     raise Unparseable(reason)
 
 
+_UNQUOTED_BOUNDARY = re.compile(rb"(boundary\s*=\s*)([^\"\s;][^;\r\n]*)", re.IGNORECASE)
+
+
+def _quoted_boundary(data: bytes) -> bytes:
+    """Quote an unquoted top-level boundary with characters RFC 2045 §5.1 only allows quoted
+    ("----=_Part_…", from Java mailers); the stdlib then finds no part at all."""
+    parts = re.split(rb"(\r?\n\r?\n|\r\r)", data, maxsplit=1)
+    if len(parts) != 3:
+        return data
+    head = _UNQUOTED_BOUNDARY.sub(lambda m: m[1] + b'"' + m[2].strip() + b'"', parts[0], count=1)
+    return head + parts[1] + parts[2]
+
+
+def _header_block_broken(message: EmailMessage) -> bool:
+    """The stdlib ends the header block at the first line that is not a header, and takes the
+    rest (From:, Subject:…) for the body."""
+    missing = email.errors.MissingHeaderBodySeparatorDefect
+    return not message.keys() or any(isinstance(d, missing) for d in message.defects)
+
+
+_HEADER_LINE = re.compile(rb"^([!-9;-~]+)[ \t]*:")
+_OBSOLETE_NAME = re.compile(rb"^([!-9;-~]+)[ \t]+:")
+
+
+def _repaired_header_block(data: bytes) -> bytes:
+    """Drop the lines of the header block that are neither a field nor a continuation, and
+    remove the space before the colon of obsolete "Subject :" fields (RFC 5322 §4.5.3)."""
+    parts = re.split(rb"(\r?\n\r?\n|\r\r)", data, maxsplit=1)
+    head, separator, body = parts if len(parts) == 3 else (data, b"", b"")
+    kept = []
+    for line in head.splitlines(keepends=True):
+        if line[:1] in (b" ", b"\t") and kept:
+            kept.append(line)
+        elif _HEADER_LINE.match(line):
+            kept.append(_OBSOLETE_NAME.sub(rb"\1:", line, count=1))
+    return b"".join(kept) + separator + body
+
+
+def _raw_values(message: EmailMessage, name: str) -> list[str]:
+    """Every raw value of a header, in order. Raw, because the stdlib's header objects raise on
+    some real-world input."""
+    wanted = name.lower()
+    return [str(value) for key, value in message.raw_items() if key.lower() == wanted]
+
+
 def _header(message: EmailMessage, name: str) -> str:
-    try:
-        value = message.get(name)
-    except Exception:  # the stdlib header parser has raised on odd real-world input
-        value = None
-    if value is None:  # the raw text then: get_all() parses with the same parser and raises too
-        wanted = name.lower()
-        raw = next((v for k, v in message.raw_items() if k.lower() == wanted), "")
-        return _one_line(str(raw))
-    return str(value)
-
-
-def _header_text(message: EmailMessage, key: str, raw: object) -> str:
-    """The header's text with RFC 2047 encoded words decoded. Plain ASCII needs no decoding;
-    the stdlib's structured header classes cost a third of the parse, so only where needed."""
-    if isinstance(raw, str) and "=?" not in raw and raw.isascii():
-        return _one_line(raw)
-    try:
-        return _one_line(str(message.policy.header_factory(key, raw)))
-    except Exception:
-        return _one_line(str(raw))
-
-
-def _one_line(value: str) -> str:
-    return " ".join(value.split())
+    """The first value of a header as text; '' when there is none."""
+    values = _raw_values(message, name)
+    return header_text(values[0]) if values else ""
 
 
 def _addresses(message: EmailMessage, name: str) -> tuple[str, ...]:
-    found: list[str] = []
-    for _, address in getaddresses([_header(message, name)]):
-        address = address.strip().lower()
-        if "@" in address and address not in found:
-            found.append(address)
-    return tuple(found)
+    """Addresses of all the headers of that name (some clients repeat To:), lower case, once."""
+    found = (address.lower() for _, address in addresses(_raw_values(message, name)))
+    return tuple(dict.fromkeys(a for a in found if "@" in a))
 
 
 def _first_address(message: EmailMessage, name: str) -> tuple[str, str]:
-    for display, address in getaddresses([_header(message, name)]):
+    for display, address in addresses(_raw_values(message, name)):
         if "@" in address:
-            return _one_line(display), address.strip().lower()
+            return display, address.lower()
     return "", ""
 
 
