@@ -32,31 +32,36 @@ _REPORT_SUBJECT = re.compile(
 )
 
 
-def is_bounce(message: EmailMessage, fields: dict[str, str]) -> bool:
-    """A delivery report by content type (RFC 3464/6522), or a robot sender with a bounce
-    subject (the non-standard formats)."""
+def is_report(message: EmailMessage, fields: dict[str, str]) -> bool:
+    """A delivery report by its form: RFC 3464/6522 content type (or an RFC 5965 abuse report),
+    Exim's X-Failed-Recipients, or a subject only delivery reports have."""
     if message.get_content_type() == "multipart/report":
-        report = message.get_param("report-type", "") or ""
-        return str(report).lower() in {"delivery-status", ""}
-    if fields.get("x-failed-recipients"):  # Exim
+        report = str(message.get_param("report-type", "") or "").lower()
+        return report in {"delivery-status", "feedback-report", ""}
+    if fields.get("x-failed-recipients"):
         return True
-    subject = fields.get("subject", "").strip()
-    if _REPORT_SUBJECT.match(subject):  # at the start: a forwarded bounce ("Fw: …") is a person's
+    return bool(_REPORT_SUBJECT.match(fields.get("subject", "").strip()))
+
+
+def robot_sender(sender: str) -> bool:
+    """The mailer daemon or postmaster (RFC 5321 §4.5.1) and their aliases."""
+    return bool(_ROBOT_SENDERS.search(sender))
+
+
+def is_bounce(message: EmailMessage, fields: dict[str, str]) -> bool:
+    """A delivery report by form, or mail from the mailer daemon or the null sender."""
+    if is_report(message, fields) or robot_sender(fields.get("from", "")):
         return True
-    sender = f"{fields.get('from', '')} {fields.get('return-path', '')}"
-    robot = bool(_ROBOT_SENDERS.search(sender)) or fields.get("return-path", "").strip() == "<>"
-    return robot  # RFC 3464 §2: reports come from the null sender or the mailer daemon
+    return fields.get("return-path", "").strip() == "<>"
 
 
 def bounced_recipients(message: EmailMessage) -> tuple[str, ...]:
     """The recipients a bounce reports as failed, lower case, in the order given."""
-    found = _dsn_recipients(message)
+    found = _dsn_recipients(message) or _feedback_recipients(message)
     if not found:
         found = _failed_recipients_header(message)
     if not found:
-        found = _detected_recipients(message)
-    if not found:
-        found = _addresses_in_notice(message)
+        found = _plausible(_detected_recipients(message), message) or _addresses_in_notice(message)
     return tuple(dict.fromkeys(address.lower() for address in found))
 
 
@@ -75,6 +80,25 @@ def _dsn_recipients(message: Message) -> list[str]:
             recipient = block.get("Final-Recipient") or block.get("Original-Recipient")
             found.extend(_ADDRESS.findall(_after_type(str(recipient or ""))))
     return found
+
+
+def _feedback_recipients(message: Message) -> list[str]:
+    """An abuse report (RFC 5965): the recipient who complained, from Original-Rcpt-To or the
+    To: of the reported message."""
+    if str(message.get_param("report-type", "") or "").lower() != "feedback-report":
+        return []
+    found: list[str] = []
+    for part in message.walk():
+        if part.get_content_type() == "message/feedback-report":
+            text = _part_text(part)
+            found += _ADDRESS.findall(" ".join(_RCPT_LINE.findall(text)))
+    if found:
+        return found
+    _, original = _notice_and_original(message)
+    return [a for line in _TO_LINE.findall(original) for a in _ADDRESS.findall(line)]
+
+
+_RCPT_LINE = re.compile(r"^(?:Original-Rcpt-To|Removal-Recipient)\s*:(.*)$", re.I | re.M)
 
 
 def _status_blocks(part: Message) -> list[Message]:
@@ -107,11 +131,25 @@ def _detected_recipients(message: Message) -> list[str]:
 _ORIGINAL_STARTS = re.compile(
     r"^(?:-+ ?(?:This is a copy|Original message|Below this line|The header of the original|"
     r"Returned message|Undelivered message|Unsent message)|-+ ?Original|Received: |"
-    r"Return-Path: |Message-ID: )",
+    r"Return-Path:\s*<|Message-ID:\s*<)",
     re.IGNORECASE | re.MULTILINE,
 )
 _ROBOT_ADDRESS = re.compile(r"^(?:mailer-daemon|postmaster|double-bounce|noreply|no-reply)@", re.I)
+_ID_LINE = re.compile(r"^[\w-]*(?:Message-ID|References|In-Reply-To|-ID)\s*:(.*)$", re.I | re.M)
 _TO_LINE = re.compile(r"^To:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
+
+
+def _plausible(found: list[str], message: Message) -> list[str]:
+    """Addresses guessed from free text, without Message-IDs (they look like addresses), and
+    only those the returned message was sent To when it shows that."""
+    if not found:
+        return found
+    notice, original = _notice_and_original(message)
+    text = f"{notice}\n{original}"
+    ids = {a.lower() for line in _ID_LINE.findall(text) for a in _ADDRESS.findall(line)}
+    found = [a for a in found if a.lower().strip("[<>]") not in ids]
+    original_to = {a.lower() for line in _TO_LINE.findall(original) for a in _ADDRESS.findall(line)}
+    return [a for a in found if a.lower() in original_to] or found
 
 
 def _addresses_in_notice(message: Message) -> list[str]:
@@ -120,10 +158,11 @@ def _addresses_in_notice(message: Message) -> list[str]:
     To:, only those among them."""
     notice, original = _notice_and_original(message)
     own = {a.lower() for field in ("From", "To", "Cc", "Reply-To") for a in _field(message, field)}
+    ids = {a.lower() for line in _ID_LINE.findall(notice) for a in _ADDRESS.findall(line)}
     named = [
         a
         for a in dict.fromkeys(_ADDRESS.findall(notice))
-        if a.lower() not in own and not _ROBOT_ADDRESS.match(a)
+        if a.lower() not in own | ids and not _ROBOT_ADDRESS.match(a)
     ]
     named = [a.strip(".>]") for a in named if not a.lower().startswith(("http", "mailto"))]
     original_to = {a.lower() for line in _TO_LINE.findall(original) for a in _ADDRESS.findall(line)}
@@ -163,5 +202,8 @@ def _part_text(part: Message) -> str:
         return str(inner[0]) if isinstance(inner, list) and inner else ""
     payload = part.get_payload(decode=True)
     if isinstance(payload, bytes):
-        return payload.decode("utf-8", "replace")
-    return str(part.get_payload())
+        text = payload.decode("utf-8", "replace")
+    else:
+        inner = part.get_payload()
+        text = "\n".join(str(p) for p in inner) if isinstance(inner, list) else str(inner)
+    return text.replace("\r\n", "\n").replace("\r", "\n")  # CR-only mail from old Macs
