@@ -199,11 +199,20 @@ def _notice_and_original(message: Message) -> tuple[str, str]:
 def _part_text(part: Message) -> str:
     if part.get_content_type() == "message/rfc822":
         inner = part.get_payload()
-        return str(inner[0]) if isinstance(inner, list) and inner else ""
+        return _as_text(inner[0]) if isinstance(inner, list) and inner else ""
     payload = part.get_payload(decode=True)
     if isinstance(payload, bytes):
         text = payload.decode("utf-8", "replace")
     else:
         inner = part.get_payload()
-        text = "\n".join(str(p) for p in inner) if isinstance(inner, list) else str(inner)
+        text = "\n".join(_as_text(p) for p in inner) if isinstance(inner, list) else str(inner)
     return text.replace("\r\n", "\n").replace("\r", "\n")  # CR-only mail from old Macs
+
+
+def _as_text(message: object) -> str:
+    if not isinstance(message, Message):
+        return str(message)
+    try:
+        return message.as_string()
+    except Exception:  # the generator raises on some broken parts
+        return ""

@@ -6,6 +6,8 @@ renders what is left (it keeps links as "[text](url)", which agents need).
 
 from __future__ import annotations
 
+import re
+
 import html2text
 import lxml.etree
 import lxml.html
@@ -48,12 +50,16 @@ def html_reply_text(html: str) -> str:
     return _rendered(_serialised(document))
 
 
+# lxml refuses text with C0 controls (XML 1.0 §2.2); they are never readable text anyway.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 def _document(html: str) -> lxml.html.HtmlElement | None:
     if not html.strip():
         return None
     try:
         # A declared encoding inside a str makes lxml refuse it; the text is decoded already.
-        return lxml.html.document_fromstring(html.replace("\x00", ""))
+        return lxml.html.document_fromstring(_CONTROL.sub("", html))
     except (lxml.etree.ParserError, ValueError):
         return None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import email.errors
+import email.parser
 import email.policy
 import re
 from dataclasses import dataclass, field
@@ -101,12 +102,18 @@ def parse_message(data: bytes) -> ParsedMessage:
     )
 
 
+# compat32 keeps header values as the strings they came as; policy.default builds a structured
+# header object at every get(), which made up half of the parse time (bench/parse.py). Headers
+# are decoded by parsers/headers.py instead; EmailMessage still gives get_body().
+_PARSER = email.parser.BytesParser(_class=EmailMessage, policy=email.policy.compat32)
+
+
 def _mime_tree(data: bytes) -> EmailMessage:
     """The stdlib's parse; it raises on some inputs (a NUL in a charset parameter makes codec
     lookup fail), so try once more without NUL bytes, then refuse with the reason."""
     for attempt in (data, data.replace(b"\x00", b"")):
         try:
-            message = email.message_from_bytes(attempt, policy=email.policy.default)
+            message = _PARSER.parsebytes(attempt)
         except Exception as exc:
             reason = f"the MIME structure cannot be read: {exc.__class__.__name__}: {exc}"
             continue
