@@ -8,6 +8,7 @@ Mailman's bounce detectors.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from email.message import EmailMessage, Message
 
 from flufl.bounce import all_failures
@@ -17,7 +18,7 @@ from flufl.bounce import all_failures
 _FAILED_ACTIONS = {"failed", "delayed", ""}
 _ADDRESS = re.compile(r"[^\s<>\"';:,()]+@[^\s<>\"';:,()]+\.[^\s<>\"';:,()]+")
 _ROBOT_SENDERS = re.compile(
-    r"mailer-daemon|postmaster|mail delivery (?:system|subsystem)|mailer_daemon|"
+    r"mailer-daemon|post_?master|mail delivery (?:system|subsystem)|mailer_daemon|"
     r"mail administrator|mail delivery software|mdaemon|mail_service|mailer@|smtp.*daemon",
     re.IGNORECASE,
 )
@@ -62,12 +63,19 @@ def bounced_recipients(message: EmailMessage) -> tuple[str, ...]:
         found = _failed_recipients_header(message)
     if not found:
         found = _plausible(_detected_recipients(message), message) or _addresses_in_notice(message)
-    return tuple(dict.fromkeys(address.lower() for address in found))
+    return tuple(dict.fromkeys(a.lower() for a in found if _deliverable(a)))
+
+
+def _deliverable(address: str) -> bool:
+    """Not an obfuscated archive address ("david...@gmail.com"): RFC 5322 §3.2.3 dot-atoms
+    have no empty atoms."""
+    local = address.rpartition("@")[0]
+    return bool(local) and ".." not in local and not local.startswith(".")
 
 
 def _dsn_recipients(message: Message) -> list[str]:
     found: list[str] = []
-    for part in message.walk():
+    for part in _own_parts(message):
         if part.get_content_type() not in (
             "message/delivery-status",
             "message/global-delivery-status",
@@ -80,6 +88,17 @@ def _dsn_recipients(message: Message) -> list[str]:
             recipient = block.get("Final-Recipient") or block.get("Original-Recipient")
             found.extend(_ADDRESS.findall(_after_type(str(recipient or ""))))
     return found
+
+
+def _own_parts(message: Message, depth: int = 0) -> Iterator[Message]:
+    """The report's parts, not those of the returned mail (which may be a report itself)."""
+    yield message
+    if message.get_content_maintype() != "multipart" or depth > 50:
+        return
+    payload = message.get_payload()
+    for part in payload if isinstance(payload, list) else []:
+        if isinstance(part, Message):
+            yield from _own_parts(part, depth + 1)
 
 
 def _feedback_recipients(message: Message) -> list[str]:
@@ -147,9 +166,21 @@ def _plausible(found: list[str], message: Message) -> list[str]:
     notice, original = _notice_and_original(message)
     text = f"{notice}\n{original}"
     ids = {a.lower() for line in _ID_LINE.findall(text) for a in _ADDRESS.findall(line)}
-    found = [a for a in found if a.lower().strip("[<>]") not in ids]
+    found = _without_aliases([a for a in found if a.lower().strip("[<>]") not in ids], notice)
     original_to = {a.lower() for line in _TO_LINE.findall(original) for a in _ADDRESS.findall(line)}
     return [a for a in found if a.lower() in original_to] or found
+
+
+# Exim's "(generated from alias@…)" and Postfix's "(expanded from <alias@…>)": the address that
+# forwarded to the failed one. Like RFC 3464's Final-Recipient, the failed one is reported.
+_ALIAS_CLAUSE = re.compile(r"\((?:generated|expanded) from\s*<?([^\s<>()]+@[^\s<>()]+)", re.I)
+
+
+def _without_aliases(found: list[str], notice: str) -> list[str]:
+    """`found` without the aliases, unless only aliases are named ("an undisclosed address
+    (generated from x@…)")."""
+    aliases = {a.lower() for a in _ALIAS_CLAUSE.findall(notice)}
+    return [a for a in found if a.lower() not in aliases] or found
 
 
 def _addresses_in_notice(message: Message) -> list[str]:
@@ -164,10 +195,12 @@ def _addresses_in_notice(message: Message) -> list[str]:
         for a in dict.fromkeys(_ADDRESS.findall(notice))
         if a.lower() not in own | ids and not _ROBOT_ADDRESS.match(a)
     ]
+    named = _without_aliases(named, notice)
     named = [a.strip(".>]") for a in named if not a.lower().startswith(("http", "mailto"))]
     original_to = {a.lower() for line in _TO_LINE.findall(original) for a in _ADDRESS.findall(line)}
     confirmed = [a for a in named if a.lower() in original_to]
-    return confirmed or named[:5]
+    # No address in the notice ("Cannot send message for 4 days"): the returned mail's To:.
+    return confirmed or named[:5] or sorted(original_to - own)[:5]
 
 
 def _field(message: Message, name: str) -> list[str]:

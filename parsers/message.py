@@ -111,6 +111,10 @@ _PARSER = email.parser.BytesParser(_class=EmailMessage, policy=email.policy.comp
 def _mime_tree(data: bytes) -> EmailMessage:
     """The stdlib's parse; it raises on some inputs (a NUL in a charset parameter makes codec
     lookup fail), so try once more without NUL bytes, then refuse with the reason."""
+    if b"\r" in data[:8192] and b"\n" not in data[:8192]:
+        # CR-only line ends (classic Mac OS): the stdlib splits on them, but every part's text
+        # would keep them, and the bounce detectors read lines.
+        data = data.replace(b"\r", b"\n")
     for attempt in (data, data.replace(b"\x00", b"")):
         try:
             message = _PARSER.parsebytes(attempt)
@@ -122,25 +126,50 @@ def _mime_tree(data: bytes) -> EmailMessage:
             repaired = _repaired_header_block(attempt)
             if repaired != attempt:
                 return _mime_tree(repaired)
-        if any(isinstance(d, email.errors.StartBoundaryNotFoundDefect) for d in message.defects):
-            repaired = _quoted_boundary(attempt)
+        if any(isinstance(d, _BOUNDARY_DEFECTS) for d in message.defects) or _lost_mime(message):
+            repaired = _repaired_boundary(attempt)
             if repaired != attempt:
                 return _mime_tree(repaired)
         return message
     raise Unparseable(reason)
 
 
-_UNQUOTED_BOUNDARY = re.compile(rb"(boundary\s*=\s*)([^\"\s;][^;\r\n]*)", re.IGNORECASE)
+_BOUNDARY_DEFECTS = (
+    email.errors.StartBoundaryNotFoundDefect,
+    email.errors.NoBoundaryInMultipartDefect,
+)
+_BOUNDARY_PARAMETER = re.compile(rb"boundary\s*=\s*(?:\"[^\"]*\"|[^;\r\n]*)", re.IGNORECASE)
+_DELIMITER_LINE = re.compile(rb"^--([0-9A-Za-z'()+_,./:=? -]{1,70}?)[ \t]*\r?$", re.MULTILINE)
 
 
-def _quoted_boundary(data: bytes) -> bytes:
-    """Quote an unquoted top-level boundary with characters RFC 2045 §5.1 only allows quoted
-    ("----=_Part_…", from Java mailers); the stdlib then finds no part at all."""
+def _repaired_boundary(data: bytes) -> bytes:
+    """Set the top-level boundary to the delimiter the body really uses, when the declared one
+    is missing or never occurs (an unquoted "----=_Part_…" from Java mailers, which RFC 2045
+    §5.1 wants quoted, or a boundary rewritten by a relay): the stdlib then finds no part."""
     parts = re.split(rb"(\r?\n\r?\n|\r\r)", data, maxsplit=1)
     if len(parts) != 3:
         return data
-    head = _UNQUOTED_BOUNDARY.sub(lambda m: m[1] + b'"' + m[2].strip() + b'"', parts[0], count=1)
-    return head + parts[1] + parts[2]
+    head, separator, body = parts
+    found = _DELIMITER_LINE.search(body.replace(b"\r", b"\n"))
+    if found is None or body.count(b"--" + found[1]) < 2:
+        return data
+    boundary = b'boundary="' + found[1].rstrip() + b'"'
+    if not re.search(rb"(?im)^content-type:", head):
+        head += b"\nContent-Type: multipart/mixed; " + boundary
+    elif _BOUNDARY_PARAMETER.search(head):
+        head = _BOUNDARY_PARAMETER.sub(lambda _: boundary, head, count=1)
+    else:
+        head = re.sub(rb"(?im)^(content-type:[^\r\n]*)", lambda m: m[1] + b"; " + boundary, head)
+    return head + separator + body
+
+
+def _lost_mime(message: EmailMessage) -> bool:
+    """MIME parts in a body without a Content-Type header: a relay dropped the MIME headers
+    of a delivery report (seen from old Sendmail)."""
+    if "Content-Type" in message or message.is_multipart():
+        return False
+    body = message.get_payload()
+    return isinstance(body, str) and "\n--" in body and "Content-Type:" in body
 
 
 def _header_block_broken(message: EmailMessage) -> bool:

@@ -234,11 +234,14 @@ def sisimai() -> Score:
     score = Score("sisimai-set-of-emails")
     data = _json("sisimai-set-of-emails/expected.json")["files"]
     for rel, expectation in sorted(data.items()):
-        if expectation["recipients"] is None:
-            continue
+        if expectation["recipients"] is None or _SISIMAI_PLACEHOLDER in expectation["recipients"]:
+            continue  # unknown; the placeholder is sisimai's word for "no recipient found"
         parsed = _parse(score, rel, (CORPUS / "sisimai-set-of-emails" / rel).read_bytes())
         score.add(rel, parsed is not None and _sisimai_right(parsed, expectation))
     return score
+
+
+_SISIMAI_PLACEHOLDER = "undisclosed-recipient-in-headers@libsisimai.org.invalid"
 
 
 def _sisimai_right(parsed: ParsedMessage, expectation: dict[str, Any]) -> bool:
@@ -246,6 +249,8 @@ def _sisimai_right(parsed: ParsedMessage, expectation: dict[str, Any]) -> bool:
         return parsed.kind != "bounce"
     if expectation["reason"] == "vacation":
         return parsed.kind == "auto_reply"
+    if expectation["reason"] == "delivered":  # a success report: nobody bounced
+        return parsed.kind == "bounce" and not parsed.bounced_recipients
     wanted = {r.lower() for r in expectation["recipients"]}
     return parsed.kind == "bounce" and set(parsed.bounced_recipients) == wanted
 
