@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import email.policy
 import mimetypes
 import re
 from collections.abc import Iterator
@@ -40,15 +41,17 @@ def body_texts(message: EmailMessage) -> tuple[str, str]:
     """(full text, reply text).
 
     The full text is every text part that is not an attachment, attached mails included; HTML
-    only where there is no plain text, and a winmail.dat's body. The reply text is the main body
-    only (the plain part if there is one), without the history that HTML marks up."""
+    only where there is no plain text; a winmail.dat's body where there is no other. The reply
+    text is the main body only (the plain part if there is one), without the history that HTML
+    marks up."""
     main = _main_body(message)
     plain = [part for part in _text_parts(message) if part.get_content_subtype() != "html"]
     if plain:
         texts = [_text(part) for part in plain]
     else:
         texts = [html_to_text(_text(part)) for part in _text_parts(message)]
-    texts.extend(content.text for content in _tnef_contents(message) if content.text)
+    if not any(text.strip() for text in texts):  # Outlook sends the body beside winmail.dat too
+        texts = [content.text for content in _tnef_contents(message) if content.text]
     full_text = "\n\n".join(text.strip() for text in texts if text.strip())
     if main is None:
         return full_text, full_text
@@ -175,7 +178,7 @@ def _payload(part: Message) -> bytes:
     if not isinstance(inner, list) or not inner or not isinstance(inner[0], Message):
         return b""
     try:
-        data = inner[0].as_bytes()
+        data = inner[0].as_bytes(policy=_WIRE)  # the size it has on the wire
     except Exception:
         return b""
     if str(part.get("Content-Transfer-Encoding", "")).strip().lower() == "base64":
@@ -186,6 +189,7 @@ def _payload(part: Message) -> bytes:
     return data
 
 
+_WIRE = email.policy.compat32.clone(linesep="\r\n")
 _NAME_PARAMETER = re.compile(r"""(?:^|;)\s*(?:file)?name\s*=\s*("([^"]*)"?|[^;]*)""", re.IGNORECASE)
 
 
@@ -197,8 +201,8 @@ def _filename(part: Message) -> str:
     except Exception:
         name = None
     raw = _raw_name(part)
-    if raw and (not name or len(raw) > len(name) and raw.startswith(name)):
-        name = raw
+    if raw and (not name or "\ufffd" in name or len(raw) > len(name) and raw.startswith(name)):
+        name = raw  # the stdlib replaced 8-bit bytes, or cut an unquoted name at a space
     return header_text(name) if name else ""
 
 

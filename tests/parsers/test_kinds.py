@@ -139,3 +139,33 @@ def test_no_bounced_recipients_in_ordinary_mail() -> None:
     assert (
         list(bounced_recipients(message_of(PERSON + b"\r\nFinal-Recipient: rfc822; x@y\r\n"))) == []
     )
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        b"Automatic reply: Printer broken",
+        b"Out of Office: Printer broken",
+        b"Abwesenheitsnotiz: Drucker",
+        b"Automatisch antwoord: Printer kapot",
+        b"R\xc3\xa9ponse automatique : Imprimante",
+        b"Autosvar: Skrivare",
+    ],
+)
+def test_out_of_office_subjects(subject: bytes) -> None:
+    base = b"From: anna@fabrikam.example\r\nTo: support@contoso.example\r\nSubject: " + subject
+    message = message_of(base + b"\r\n\r\nAway.\r\n")
+
+    assert classify(message, [(k, str(v)) for k, v in message.items()]) == "auto_reply"
+
+
+def test_an_auto_reply_from_the_null_sender_is_not_a_bounce() -> None:
+    # RFC 3834 §3.3 asks auto-responders to send from the null sender, like bounces.
+    assert kind_of(b"Return-Path: <>\r\nAuto-Submitted: auto-replied\r\n") == "auto_reply"
+
+
+def test_a_bounce_marked_auto_replied_is_a_bounce() -> None:
+    # Exim marks its bounces "Auto-Submitted: auto-replied".
+    base = b"From: Mail Delivery System <Mailer-Daemon@mx.example>\r\nSubject: Warning\r\n"
+
+    assert kind_of(b"Auto-Submitted: auto-replied\r\n", base=base) == "bounce"

@@ -1,0 +1,62 @@
+"""parsers/headers.py: header values and addresses, including the broken forms clients send."""
+
+from __future__ import annotations
+
+import pytest
+
+from parsers.headers import addresses, header_text
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        ("=?utf-8?q?Caf=C3=A9?= open", "Café open"),
+        ("=?iso-8859-1?q?Gr=FC=DFe?=\r\n =?iso-8859-1?q?_aus_Bonn?=", "Grüße aus Bonn"),
+        ("=?UTF-8?B?0J/RgNC40LLQtdGC?=", "Привет"),
+        ("plain  text\r\n folded", "plain text folded"),
+        ("=?unknown-8bit?q?Caf=C3=A9?=", "Café"),  # no usable label: the bytes are UTF-8
+        ("=?utf-8?B?not base64!?=", "=?utf-8?B?not base64!?="),  # left as it came
+    ],
+)
+def test_header_text(raw: str, text: str) -> None:
+    assert header_text(raw) == text
+
+
+def test_unencoded_8bit_utf8_rfc6532() -> None:
+    raw = "Réunion".encode().decode("ascii", "surrogateescape")
+
+    assert header_text(raw) == "Réunion"
+
+
+def test_unencoded_8bit_latin1_from_an_old_client() -> None:
+    raw = "Formação Verão".encode("latin-1").decode("ascii", "surrogateescape")
+
+    assert header_text(raw) == "Formação Verão"
+
+
+def test_an_encoded_name_with_a_comma_is_one_address() -> None:
+    raw = "=?utf-8?q?de_Vries=2C_Jan?= <jan@contoso.example>, anna@fabrikam.example"
+
+    assert addresses([raw]) == [
+        ("de Vries, Jan", "jan@contoso.example"),
+        ("", "anna@fabrikam.example"),
+    ]
+
+
+def test_an_encoded_word_inside_quotes() -> None:
+    raw = '"=?utf-8?b?0J/RgNC40LLQtdGC?=" <foma@company.example>'
+
+    assert addresses([raw]) == [("Привет", "foma@company.example")]
+
+
+def test_repeated_headers_are_all_read() -> None:
+    assert [a for _, a in addresses(["a@x.example", "b@x.example"])] == [
+        "a@x.example",
+        "b@x.example",
+    ]
+
+
+def test_garbage_gives_no_address_and_no_error() -> None:
+    found = addresses(["<<<@>>>, ;;; ,", "undisclosed-recipients:;"])
+
+    assert all("@" in address for _, address in found)
