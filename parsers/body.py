@@ -13,7 +13,7 @@ from email.message import EmailMessage, Message
 from parsers.charsets import decode
 from parsers.headers import header_text
 from parsers.html import html_reply_text, html_to_text
-from parsers.tnef import is_tnef, unpack
+from parsers.tnef import TnefContent, is_tnef, unpack
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ def _sent_as_file(part: Message) -> bool:
     return part.get_content_disposition() == "attachment" or bool(_filename(part))
 
 
-def _tnef_contents(message: Message) -> Iterator[object]:
+def _tnef_contents(message: Message) -> Iterator[TnefContent]:
     for part in message.walk():
         if is_tnef(part.get_content_type(), _filename(part)):
             content = unpack(_payload(part))

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 
 import html2text
-import lxml.etree
-import lxml.html
+import lxml.etree  # type: ignore[import-untyped]  # lxml-stubs is not a dependency
+import lxml.html  # type: ignore[import-untyped]
 
 # Elements whose content is never text for a reader.
 _INVISIBLE = ("script", "style", "head", "title", "noscript", "template", "svg", "object")
@@ -111,7 +111,7 @@ def _remove(element: lxml.html.HtmlElement) -> None:
 
 
 def _serialised(document: lxml.html.HtmlElement) -> str:
-    return lxml.html.tostring(document, encoding="unicode")
+    return str(lxml.html.tostring(document, encoding="unicode"))
 
 
 def _rendered(html: str) -> str:
@@ -124,4 +124,4 @@ def _rendered(html: str) -> str:
     converter.inline_links = True
     converter.protect_links = False
     converter.skip_internal_links = True
-    return converter.handle(html).strip()
+    return str(converter.handle(html)).strip()

@@ -188,7 +188,7 @@ def _repaired_header_block(data: bytes) -> bytes:
     remove the space before the colon of obsolete "Subject :" fields (RFC 5322 §4.5.3)."""
     parts = re.split(rb"(\r?\n\r?\n|\r\r)", data, maxsplit=1)
     head, separator, body = parts if len(parts) == 3 else (data, b"", b"")
-    kept = []
+    kept: list[bytes] = []
     for line in head.splitlines(keepends=True):
         if line[:1] in (b" ", b"\t") and kept:
             kept.append(line)

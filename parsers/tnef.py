@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from tnefparse import TNEF
+from tnefparse import TNEF  # type: ignore[import-untyped]  # tnefparse ships no types
 
 from parsers.charsets import decode
 from parsers.html import html_to_text
