@@ -28,7 +28,8 @@ _WROTE = (
     r"(?:wrote|writes|schreef|schrieb|geschreven|a écrit|a ecrit|escribió|escribio|escrigué|"
     r"va escriure|ha scritto|scrisse|escreveu|skrev|skrifaði|napisał\(a\)|napisała|napisał|"
     r"napsal\(a\)|napsal|napísal|написал\(а\)|написала|написал|написав\(ла\)|написав|"
-    r"пише|kirjoitti|írta|yazdı|έγραψε|wrote the following|het volgende geschreven)"
+    r"пише|pisze|píše|schreibt|kirjoitti|írta|yazdı|έγραψε|wrote the following|"
+    r"het volgende geschreven)"
 )
 # The name may follow the verb ("Am 3.2.2016 schrieb Max <max@example.com>:"); Zoho puts the line
 # between dashes ("---- On Tue, … wrote ----").
@@ -46,6 +47,8 @@ _DATE_NAME_ADDRESS = re.compile(
     r"(?:<\s*[^<>\s]+@[^<>\s]+>\s*:?|\d{1,2}:\d{2}\s+GMT[+-]\d{1,2}:?\d{2}\s.{0,100})$"
 )
 # Chinese (写道 / 寫道), Japanese (書きました, のメッセージ), Korean (작성): the verb ends the line.
+# Gmail in languages without a verb in the line: "ср, 30 апр. 2025 г. в 15:19, Jan <j@x.ru>:".
+_DATE_THEN_ADDRESS = re.compile(r"\d.{0,200}<[^<>\s]+@[^<>\s]+>\s*:\s*$")
 _CJK_WROTE = re.compile(r"(?:写道|寫道|書きました|のメッセージ|작성)\s*[:：]\s*$")
 
 # --- forward and "original message" separators ---------------------------------------------------
@@ -56,7 +59,8 @@ _FORWARD_WORDS = (
     r"Doorgestuurd bericht|Origineel bericht|Messaggio originale|Messaggio inoltrato|"
     r"Mensaje original|Mensaje reenviado|Mensagem original|Mensagem encaminhada|"
     r"Oryginalna wiadomość|Wiadomość przekazana dalej|Przekazana wiadomość|"
-    r"Ursprungligt meddelande|Vidarebefordrat meddelande|Opprinnelig melding|"
+    r"Ursprungligt meddelande|Vidarebefordrat meddelande|Opprinnelig melding|Oprindelig besked|"
+    r"Eredeti üzenet|Pôvodná správa|Originalnachricht|"
     r"Videresendt melding|Oprindelig meddelelse|Videresendt meddelelse|Alkuperäinen viesti|"
     r"Välitetty viesti|Původní zpráva|Исходное сообщение|Пересылаемое сообщение|"
     r"Пересланное сообщение|Оригінальне повідомлення|Переслане повідомлення|"
@@ -77,7 +81,7 @@ _BEGIN_FORWARDED = re.compile(
 # it, pt, sv, no, da, pl, fi, ru, uk, cs, ja, zh.
 _DATE_HEADERS = (
     r"Date|Sent|Time|Datum|Gesendet|Verzonden|Verstuurd|Envoyé|Envoye|Enviado|Fecha|Data|Inviato|"
-    r"Skickat|Sendt|Wysłano|Lähetetty|Päivämäärä|Дата|Отправлено|Надіслано|Odesláno|送信日時|"
+    r"Skickat|Sendt|Dato|Wysłano|Lähetetty|Päivämäärä|Дата|Отправлено|Надіслано|Odesláno|送信日時|"
     r"日付|发送时间|日期|時間"
 )
 # Header names whose value is words.
@@ -99,7 +103,8 @@ _SIGNATURES = re.compile(
     r"Diese Nachricht wurde von .+ gesendet|"
     r"Verzonden (?:vanaf|met|via) .+|Verstuurd (?:vanaf|met) .+|"
     r"Envoyé (?:depuis|de) (?:mon|ma|Yahoo|Outlook).*|"
-    r"Enviado (?:desde|de|do) (?:mi|meu|o|Yahoo|Outlook).*|"
+    r"Enviado (?:desde|de|do) (?:mi|meu|o|Yahoo|Outlook).*|Envoyé à partir de .+|"
+    r"(?:Obtenir|Télécharger|Obtener|Holen Sie sich|Download) Outlook (?:pour|para|für|for) .+|"
     r"Inviato da .{1,40}|Skickat från .+|Sendt fra .+|"
     r"Wysłane z .+|Отправлено с .+|Надіслано з .+|"
     r"從我的 iPhone 傳送|从我的 ?iPhone ?发送|iPhoneから送信"
@@ -108,9 +113,15 @@ _SIGNATURES = re.compile(
 )
 
 
+# "Sent from my desk, is much easier" is prose: after a comma a signature only apologises.
+_PROSE_AFTER_COMMA = re.compile(r",\s+(?!please|pls|excuse|sorry|pardon)\w", re.IGNORECASE)
+
+
 def is_signature(line: str) -> bool:
     """A one-line mobile or webmail signature ("Sent from my iPhone")."""
-    return len(line) < 200 and bool(_SIGNATURES.match(line))
+    if len(line) >= 200 or not _SIGNATURES.match(line):
+        return False
+    return not _PROSE_AFTER_COMMA.search(line)
 
 
 def is_embedded_marker(line: str) -> bool:
@@ -125,6 +136,7 @@ def is_embedded_marker(line: str) -> bool:
         or _CJK_WROTE.search(line)
         or (_SOMEONE_WROTE.search(line) is not None and _names_someone(line))
         or _DATE_NAME_ADDRESS.match(line)
+        or (len(line) < 300 and _DATE_THEN_ADDRESS.search(line) is not None)
     )
 
 
@@ -146,7 +158,7 @@ def _may_start_marker(line: str) -> bool:
     holds a date or an address."""
     if len(line) > 300 or not line.strip():
         return False
-    return bool(_STARTS_ON.match(line)) or line.lstrip(" >")[:1].isdigit() or "@" in line
+    return bool(_STARTS_ON.match(line)) or "@" in line or any(c.isdigit() for c in line)
 
 
 _ENDS_WROTE = re.compile(rf"{_WROTE}\s*:?\s*$|(?:写道|寫道|書きました)\s*[:：]\s*$", re.IGNORECASE)
@@ -173,7 +185,10 @@ def _wrapped_marker_end(lines: list[str], start: int) -> int | None:
     lines, blank ones included: Outlook for Mac puts "<mailto:…>" on a line of its own)."""
     if lines[start].rstrip().endswith((":", "：")):
         return None  # complete already
+    starts_on = bool(_STARTS_ON.match(lines[start]))
     for end in range(start + 1, min(start + 6, len(lines))):
+        if not lines[end].strip() and not starts_on:
+            return None  # only an "On …" line is wrapped across blank lines (Outlook for Mac)
         if _STARTS_ON.match(lines[end]) or _FORWARD_SEPARATOR.match(lines[end]):
             return None  # a marker starts on its own line; `start` is text above it
         if _ENDS_WROTE.search(lines[end]) or lines[end].rstrip().endswith((":", "：")):

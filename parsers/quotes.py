@@ -48,7 +48,20 @@ def new_text(text: str) -> str:
     classes, lines = _trimmed(classes, lines)
     if at_end:
         lines.reverse()
-    return "\n".join(lines).strip()
+    return "\n".join(_without_dash_signoff(lines)).strip()
+
+
+_DASH_SIGNOFF = re.compile(r"^\s*-[^\W\d_][\w .'-]{0,40}$")
+
+
+def _without_dash_signoff(lines: list[str]) -> list[str]:
+    """A "-Abhishek" sign-off on the last line, below a blank line, is a signature (the github
+    reply parser's rule); a "-item" line inside a list is not, having no blank line above."""
+    while lines and not lines[-1].strip():
+        lines = lines[:-1]
+    if len(lines) >= 3 and not lines[-2].strip() and _DASH_SIGNOFF.match(lines[-1]):
+        return lines[:-2]
+    return lines
 
 
 def _line_class(line: str) -> str:
@@ -71,6 +84,7 @@ def _trimmed(classes: str, lines: list[str]) -> tuple[str, list[str]]:
     if "b" in classes and "t" not in classes:  # only a quote header and what it quotes
         return "", []
     classes, lines = _cut_at_delimiter(classes, lines)
+    classes, lines = _cut_at_mobile_signature(classes, lines)
     classes, lines = _without(classes, lines, "s")
     classes, lines = _cut_after_text_before(_TEXT_BEFORE_MARKER, classes, lines)
     match = _TEXT_BEFORE_QUOTED_MARKER.search(classes)
@@ -114,6 +128,19 @@ def _cut_at_delimiter(classes: str, lines: list[str]) -> tuple[str, list[str]]:
     if first_text < 0 or index < 0:
         return classes.replace("d", "e"), lines
     return classes[:index], lines[:index]
+
+
+_SIGNATURE_AFTER_TEXT = re.compile(r"te*s(?:e|$)")
+
+
+def _cut_at_mobile_signature(classes: str, lines: list[str]) -> tuple[str, list[str]]:
+    """A phone puts "Sent from my iPhone" on a line of its own under what was typed; what
+    follows is the quoted mail, even without a quote header (Outlook for Android, iOS Mail)."""
+    match = _SIGNATURE_AFTER_TEXT.search(classes)
+    if not match:
+        return classes, lines
+    end = match.start() + match[0].index("s")
+    return classes[:end], lines[:end]
 
 
 def _cut_after_text_before(

@@ -149,3 +149,38 @@ def test_quoted_lines_after_the_new_text_are_dropped() -> None:
     text = "Since Monday.\n\n> Since when is it broken?\n> Which printer?"
 
     assert new_text(text) == "Since Monday."
+
+
+def test_text_under_a_phone_signature_is_the_old_mail() -> None:
+    # Outlook for Android quotes without a header: the signature ends the new text.
+    text = "Yes, tomorrow.\n\nSent from my Galaxy\n\nEarlier question about the printer\n"
+
+    assert new_text(text) == "Yes, tomorrow."
+
+
+def test_sent_from_my_in_prose_is_not_a_signature() -> None:
+    text = "Here it is.\n\nSent from my desk, is much easier than my phone."
+
+    assert new_text(text) == text
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "ср, 30 апр. 2025 г. в 15:19, Jan <jan@contoso.example>:",
+        "pe 20. lokakuuta 2017 klo 17.50 Jan\n<jan@contoso.example> kirjoitti:",
+        "-------- Oprindelig besked --------",
+        "Am 03.02.2016 3:35 nachm. schrieb Jan <jan@contoso.example>:",
+        "Le 3 mars 2026 à 10:12, Jan <jan@contoso.example> a écrit :",
+        "El 3 mar 2026, a las 10:12, Jan <jan@contoso.example> escribió:",
+        "Il giorno 3 mar 2026, alle ore 10:12, Jan <jan@contoso.example> ha scritto:",
+        "Em 3 de mar. de 2026, às 10:12, Jan <jan@contoso.example> escreveu:",
+        "Den 3 mars 2026 kl. 10:12 skrev Jan <jan@contoso.example>:",
+        "W dniu 3.03.2026 o 10:12, Jan <jan@contoso.example> pisze:",
+        "2026/03/03 10:12、Jan <jan@contoso.example> のメッセージ:",
+    ],
+)
+def test_quote_headers_in_many_languages(header: str) -> None:
+    text = f"New text.\n\n{header}\n> old text\n> more old text\n"
+
+    assert new_text(text) == "New text."
