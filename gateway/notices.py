@@ -1,28 +1,44 @@
-"""Operational notices to the admin-agents: one mail per problem and agent per hour at most."""
+"""Notices to agents: operational problems for the admin-agents, refused replies for the agent
+concerned. Each problem reaches an agent at most once an hour."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy.orm import Session
+
 from gateway import outbox, sender
-from gateway.config import Config
+from gateway.config import Agent, Config
 from gateway.storage import Store
 from gateway.templates import Templates
 
 NOTICE_INTERVAL = timedelta(hours=1)
 
 
+def queue_notice(
+    session: Session,
+    config: Config,
+    templates: Templates,
+    agent: Agent,
+    problem: str,
+    subject: str,
+    text: str,
+) -> bool:
+    """Queue a notice unless this agent was told of `problem` within the hour."""
+    mail = sender.notice(config, templates, agent, problem, subject, text)
+    if outbox.sent_recently(session, mail.rate_key or "", NOTICE_INTERVAL):
+        return False
+    outbox.enqueue(session, mail, ticket_id=None)
+    return True
+
+
 def notify_admins(
     store: Store, config: Config, templates: Templates, problem: str, subject: str, text: str
 ) -> int:
-    """Queue a notice to every admin-agent not told of `problem` within the hour; how many."""
+    """Tell every admin-agent not told of `problem` within the hour; how many were told."""
     admins = [agent for agent in config.agents if "admin-agent" in agent.roles]
-    queued = 0
     with store.session() as session:
-        for agent in admins:
-            mail = sender.notice(config, templates, agent, problem, subject, text)
-            if outbox.sent_recently(session, mail.rate_key or "", NOTICE_INTERVAL):
-                continue
-            outbox.enqueue(session, mail, ticket_id=None)
-            queued += 1
-    return queued
+        return sum(
+            queue_notice(session, config, templates, agent, problem, subject, text)
+            for agent in admins
+        )

@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from gateway import outbox, sender, tickets
+from gateway.agent_replies import handle_agent_mail, is_agent_mail
 from gateway.config import Config, Customer
 from gateway.identity import Sender, agents_to_notify, identify
 from gateway.logs import log_event
@@ -117,8 +118,9 @@ def process_raw(session: Session, raw: RawMessage, context: Context) -> str:
         return _keep_robot_mail(session, raw, message, match, kind)
     if who.role == "partner":
         return "own mail came back; kept, nothing sent"  # a loop through a forwarding rule
-    if match and match.by == "reply_address" and who.role == "agent":
-        return _hold_agent_reply(session, raw, message, match)
+    if match and is_agent_mail(match, who):
+        config, templates = context.config, context.templates
+        return handle_agent_mail(session, raw, message, match, who, config, templates)
     if match:
         return _follow_up(session, raw, message, match.ticket, who, context)
     if who.role == "upstream":
@@ -137,16 +139,6 @@ def _keep_robot_mail(
     return f"{kind}; attached to ticket {match.ticket.number}"
 
 
-def _hold_agent_reply(
-    session: Session, raw: RawMessage, message: ParsedMessage, match: ThreadMatch
-) -> str:
-    # Relaying agent answers to the customer needs the checks of the authorisation work (roles,
-    # authenticity); until then the answer is kept on the ticket and nothing is sent.
-    _record_incoming(session, match.ticket, raw, message, "agent")
-    tickets.add_event(session, match.ticket, "agent_reply_held", agent=message.from_addr)
-    return f"agent reply kept on ticket {match.ticket.number}"
-
-
 def _follow_up(
     session: Session,
     raw: RawMessage,
@@ -157,7 +149,8 @@ def _follow_up(
 ) -> str:
     kind = "upstream" if who.role == "upstream" else "customer"
     _record_incoming(session, ticket, raw, message, kind)
-    if ticket.status in ("closed", "waiting_customer"):
+    reopens = ("waiting_upstream",) if kind == "upstream" else ("closed", "waiting_customer")
+    if ticket.status in reopens:
         tickets.set_status(session, ticket, "open", f"{kind} wrote")
     _notify_agents(session, ticket, message, context, followup=True)
     return f"follow-up on ticket {ticket.number}"

@@ -16,13 +16,13 @@ from gateway.config import Config
 
 # 80 bits: far beyond guessing by mail, short enough for a local part (RFC 5321: 64 octets).
 _SIGNATURE_LENGTH = 16
-CUSTOMER_TAG = "c"
+UPSTREAM_TAG = "u"  # replies of Microsoft, the indirect provider or a support party
 
 
 @dataclass(frozen=True)
 class ReplyTarget:
     ticket_number: int
-    tag: str  # an agent's tag, or CUSTOMER_TAG
+    tag: str  # an agent's tag, or UPSTREAM_TAG
 
 
 def agent_tag(agent_address: str) -> str:

@@ -6,19 +6,22 @@ Every message is From: the partner address, so customers only ever hear from the
 
 from __future__ import annotations
 
+import base64
 import quopri
 import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from email.header import Header
-from email.utils import format_datetime, formataddr, make_msgid
+from email.utils import encode_rfc2231, format_datetime, formataddr, make_msgid
 
 from gateway.config import Agent, Config, Customer, KnownIssue
-from gateway.reply_address import agent_tag, signed_reply_address
+from gateway.reply_address import UPSTREAM_TAG, agent_tag, signed_reply_address
 from gateway.storage import Ticket, utcnow
 from gateway.templates import Templates
 from parsers.message import ParsedMessage
+from parsers.payloads import Payload
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,68 @@ def notice(
     )
 
 
+def agent_answer(
+    config: Config,
+    ticket: Ticket,
+    to: Sequence[str],
+    cc: Sequence[str],
+    text: str,
+    attachments: Sequence[Payload],
+    thread: Sequence[str],
+) -> OutgoingMail:
+    """An agent's answer to the customer: from the partner, in the customer's thread; nothing
+    of the agent's own message (From, name, Message-ID, other headers) is carried over."""
+    return _build(
+        config,
+        purpose="answer",
+        to=to,
+        cc=cc,
+        subject="Re: " + tagged_subject(config, ticket.number, ticket.subject),
+        body=text,
+        auto_submitted=None,  # a person wrote it
+        in_reply_to=thread[-1] if thread else None,
+        references=thread,
+        attachments=attachments,
+    )
+
+
+def handover(
+    config: Config,
+    templates: Templates,
+    ticket: Ticket,
+    customer: Customer | None,
+    to: str,
+    purpose: str,
+    category: str,
+    text: str,
+    attachments: Sequence[Payload],
+) -> OutgoingMail:
+    """An escalation to Microsoft or the indirect provider, or a forward to a support party.
+    Their replies come back through the signed upstream Reply-To."""
+    body = templates.render(
+        "handover",
+        "en",
+        ticket=ticket,
+        customer=customer,
+        category=category,
+        text=text,
+        partner=config.partner,
+        purpose=purpose,
+        tag=ticket_tag(config, ticket.number),
+    )
+    label = f"{category}: " if category else ""
+    return _build(
+        config,
+        purpose=purpose,
+        to=[to],
+        subject=tagged_subject(config, ticket.number, f"{label}{ticket.subject}"),
+        body=body,
+        auto_submitted=None,  # sent on an agent's command; the other side should answer it
+        reply_to=signed_reply_address(config, ticket.number, UPSTREAM_TAG),
+        attachments=attachments,
+    )
+
+
 def _build(
     config: Config,
     *,
@@ -131,48 +196,88 @@ def _build(
     to: Sequence[str],
     subject: str,
     body: str,
-    auto_submitted: str,
+    auto_submitted: str | None,
+    cc: Sequence[str] = (),
     reply_to: str | None = None,
     replying_to: ParsedMessage | None = None,
+    in_reply_to: str | None = None,
+    references: Sequence[str] = (),
+    attachments: Sequence[Payload] = (),
     rate_key: str | None = None,
 ) -> OutgoingMail:
     message_id = make_msgid(domain=config.partner.address.partition("@")[2])
     headers = [
         ("From", formataddr((_clean(config.partner.name), config.partner.address), "utf-8")),
         ("To", ",\r\n ".join(to)),
+        *([("Cc", ",\r\n ".join(cc))] if cc else []),
         ("Subject", _encoded(subject)),
         ("Date", format_datetime(utcnow())),
         ("Message-ID", message_id),
+        *([("Reply-To", reply_to)] if reply_to else []),
     ]
-    if reply_to:
-        headers.append(("Reply-To", reply_to))
     if replying_to and replying_to.message_id:
-        references = [*replying_to.references, replying_to.message_id][-20:]
-        headers += [
-            ("In-Reply-To", replying_to.message_id),
-            ("References", "\r\n ".join(references)),
-        ]
-    headers += [
-        ("Auto-Submitted", auto_submitted),
-        # Exchange and Outlook: no out-of-office or read receipts back to the gateway.
-        ("X-Auto-Response-Suppress", "All"),
-        ("MIME-Version", "1.0"),
-        ("Content-Type", 'text/plain; charset="utf-8"'),
-        ("Content-Transfer-Encoding", "quoted-printable"),
-    ]
-    # Written out directly: every value is cleaned or encoded above, and the email package's
+        in_reply_to = replying_to.message_id
+        references = [*replying_to.references, replying_to.message_id]
+    if in_reply_to:
+        headers.append(("In-Reply-To", in_reply_to))
+    if references:
+        headers.append(("References", "\r\n ".join(list(references)[-20:])))
+    if auto_submitted:
+        headers.append(("Auto-Submitted", auto_submitted))
+    # Exchange and Outlook: no out-of-office or read receipts back to the gateway.
+    headers += [("X-Auto-Response-Suppress", "All"), ("MIME-Version", "1.0")]
+    # Written out directly: every value is cleaned or encoded here, and the email package's
     # generator (re-parsing and re-folding each header) was most of the processor's time.
-    data = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("ascii")
-    data += b"\r\n" + _quoted_printable(body)
+    data = _header_block(headers) + _mime_body(body, attachments)
     return OutgoingMail(
         purpose=purpose,
-        recipients=tuple(to),
+        recipients=tuple(dict.fromkeys([*to, *cc])),
         envelope_from=config.partner.address,
         message_id=message_id,
         subject=subject,
         data=data,
         rate_key=rate_key,
     )
+
+
+def _header_block(headers: Sequence[tuple[str, str]]) -> bytes:
+    return "".join(f"{name}: {value}\r\n" for name, value in headers).encode("ascii")
+
+
+_TEXT_HEADERS = (
+    'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n'
+)
+
+
+def _mime_body(text: str, attachments: Sequence[Payload]) -> bytes:
+    body = _TEXT_HEADERS.encode() + b"\r\n" + _quoted_printable(text)
+    if not attachments:
+        return body
+    boundary = "=_gatewayd_" + secrets.token_hex(12)
+    parts = [body, *(_attachment_part(a) for a in attachments)]
+    head = f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'.encode()
+    separator = f"\r\n--{boundary}\r\n".encode()
+    return head + separator + separator.join(parts) + f"\r\n--{boundary}--\r\n".encode()
+
+
+def _attachment_part(attachment: Payload) -> bytes:
+    content_type = (
+        attachment.content_type if "/" in attachment.content_type else "application/octet-stream"
+    )
+    name = _clean(attachment.filename) or "attachment"
+    # RFC 2231 for the file name, which any name survives; the encoded data is plain ASCII.
+    quoted = encode_rfc2231(name, "utf-8") if not name.isascii() else f'"{_ascii_name(name)}"'
+    parameter = "filename*" if not name.isascii() else "filename"
+    head = (
+        f"Content-Type: {_clean(content_type)}\r\n"
+        f"Content-Disposition: attachment; {parameter}={quoted}\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+    )
+    return head.encode("ascii") + base64.encodebytes(attachment.data).replace(b"\n", b"\r\n")
+
+
+def _ascii_name(name: str) -> str:
+    return name.replace("\\", "_").replace('"', "_")
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

@@ -132,6 +132,7 @@ class Ticket(Base):
     requester: Mapped[str] = mapped_column(String(998))
     queue: Mapped[str] = mapped_column(String(64))
     priority: Mapped[str] = mapped_column(String(16), default="normal")
+    assignee: Mapped[str | None] = mapped_column(String(998))  # an agent's address
     route_action: Mapped[str] = mapped_column(String(16))
     route_target: Mapped[str] = mapped_column(String(64))
     route_rule: Mapped[str | None] = mapped_column(Text)

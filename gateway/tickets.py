@@ -111,6 +111,7 @@ def ticket_json(session: Session, ticket: Ticket, full: bool = False) -> dict[st
         "requester": ticket.requester,
         "queue": ticket.queue,
         "priority": ticket.priority,
+        "assignee": ticket.assignee,
         "route": {
             "action": ticket.route_action,
             "target": ticket.route_target,

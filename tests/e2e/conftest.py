@@ -149,6 +149,16 @@ def config_text(smtp_port: int, relay: str, extra: str = "") -> str:
         customers = ["*"]
         queues = ["helpdesk", "sales"]
 
+        [microsoft]
+        escalation_address = "escalations@microsoft.example"
+
+        [[agents]]
+        address = "sam@contoso.example"
+        name = "Sam Support"
+        roles = ["service-support-admin"]
+        customers = ["fabrikam", "adatum"]
+        queues = ["escalations"]
+
         [[agents]]
         address = "priya@contoso.example"
         name = "Priya Raman"

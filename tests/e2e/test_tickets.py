@@ -154,27 +154,6 @@ def test_acknowledgements_are_rate_limited_per_sender(gateway: Gateway, sink: Si
     assert "acknowledgement_suppressed" in events
 
 
-def test_agent_reply_to_signed_address_is_kept_on_ticket_not_sent(
-    gateway: Gateway, sink: Sink
-) -> None:
-    gateway.send(mail())
-    (note,) = sink.wait_for_mail("priya@contoso.example")
-    signed = note.message["Reply-To"].addresses[0].addr_spec
-    answer = mail(
-        sender="priya@contoso.example",
-        subject="Re: " + note.message["Subject"],
-        body="Please restart Outlook.",
-    )
-    answer.replace_header("To", signed)
-    gateway.send(answer, recipients=[signed])
-
-    ticket = gateway.wait_for_ticket(1, lambda t: len(incoming(t)) == 2, "agent message")
-    assert incoming(ticket)[1]["kind"] == "agent"
-    assert incoming(ticket)[1]["text"] == "Please restart Outlook."
-    assert len(gateway.tickets()) == 1
-    assert len(sink.to("anna@fabrikam.example")) == 1  # only the acknowledgement
-
-
 def test_mail_to_any_partner_domain_is_taken(gateway: Gateway, sink: Sink) -> None:
     refused = gateway.send(mail(), recipients=["helpdesk@contoso-support.example"])
     assert refused == {}

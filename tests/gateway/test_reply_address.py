@@ -9,7 +9,7 @@ import pytest
 
 from gateway.config import Config
 from gateway.reply_address import (
-    CUSTOMER_TAG,
+    UPSTREAM_TAG,
     ReplyTarget,
     agent_tag,
     signed_reply_address,
@@ -28,9 +28,9 @@ def test_signed_address_round_trip(config: Config) -> None:
 
 
 def test_customer_tag_round_trip(config: Config) -> None:
-    address = signed_reply_address(config, 7, CUSTOMER_TAG)
+    address = signed_reply_address(config, 7, UPSTREAM_TAG)
 
-    assert verify_reply_address(config, address) == ReplyTarget(7, CUSTOMER_TAG)
+    assert verify_reply_address(config, address) == ReplyTarget(7, UPSTREAM_TAG)
 
 
 def test_agent_tag_hides_the_agent_address_and_is_stable() -> None:
@@ -65,7 +65,7 @@ def _tamper_signature(address: str) -> str:
     [
         pytest.param(_tamper_signature, id="tampered-signature"),
         pytest.param(lambda a: a.replace("+1042.", "+1043.", 1), id="other-ticket"),
-        pytest.param(lambda a: a.replace(f".{JAN}.", f".{CUSTOMER_TAG}.", 1), id="other-tag"),
+        pytest.param(lambda a: a.replace(f".{JAN}.", f".{UPSTREAM_TAG}.", 1), id="other-tag"),
         pytest.param(lambda a: a.replace("@contoso.example", "@evil.example"), id="other-domain"),
         pytest.param(lambda a: a.replace("support+", "sales+", 1), id="other-local-part"),
         pytest.param(lambda a: a.rpartition(".")[0] + "@contoso.example", id="no-signature"),

@@ -13,7 +13,7 @@ import pytest
 
 from gateway import tickets
 from gateway.config import Config
-from gateway.reply_address import CUSTOMER_TAG, agent_tag, signed_reply_address
+from gateway.reply_address import UPSTREAM_TAG, agent_tag, signed_reply_address
 from gateway.storage import Store
 from gateway.threader import ThreadMatch, find_ticket
 from parsers.message import ParsedMessage, parse_message
@@ -118,7 +118,7 @@ def test_by_signed_reply_address_in_the_envelope(
 
 
 def test_by_signed_reply_address_in_to(store: Store, config: Config, tickets_made: Tickets) -> None:
-    address = signed_reply_address(config, tickets_made.fabrikam, CUSTOMER_TAG)
+    address = signed_reply_address(config, tickets_made.fabrikam, UPSTREAM_TAG)
 
     match = find(store, config, message(to=address), "fabrikam")
 
@@ -126,14 +126,14 @@ def test_by_signed_reply_address_in_to(store: Store, config: Config, tickets_mad
     assert (match.ticket.number, match.by, match.reply_tag) == (
         tickets_made.fabrikam,
         "reply_address",
-        CUSTOMER_TAG,
+        UPSTREAM_TAG,
     )
 
 
 def test_a_forged_reply_address_does_not_thread(
     store: Store, config: Config, tickets_made: Tickets
 ) -> None:
-    address = signed_reply_address(config, tickets_made.fabrikam, CUSTOMER_TAG)
+    address = signed_reply_address(config, tickets_made.fabrikam, UPSTREAM_TAG)
     forged = address.replace(f"+{tickets_made.fabrikam}.", f"+{tickets_made.adatum}.")
 
     assert find(store, config, message(sender="eve@evil.example", to=forged), None) is None
@@ -142,7 +142,7 @@ def test_a_forged_reply_address_does_not_thread(
 def test_a_signed_address_of_a_ticket_that_does_not_exist_does_not_thread(
     store: Store, config: Config, tickets_made: Tickets
 ) -> None:
-    address = signed_reply_address(config, 9999, CUSTOMER_TAG)
+    address = signed_reply_address(config, 9999, UPSTREAM_TAG)
 
     assert find(store, config, message(to=address), "fabrikam") is None
 
@@ -242,7 +242,7 @@ def test_the_tag_of_another_gateway_does_not_thread(
 def test_reply_address_comes_before_references_and_subject_tag(
     store: Store, config: Config, tickets_made: Tickets
 ) -> None:
-    address = signed_reply_address(config, tickets_made.stranger, CUSTOMER_TAG)
+    address = signed_reply_address(config, tickets_made.stranger, UPSTREAM_TAG)
     parsed = message(
         to=address,
         in_reply_to="<bob-1@adatum.example>",
