@@ -5,9 +5,14 @@ from __future__ import annotations
 import re
 
 # Reply and forward prefixes of the common clients in many languages; they stack ("RE: AW: Fwd:").
+# en, de, nl, fr, es, it, pt, sv, no, da, fi, pl, cs, tr, el, zh, ja; "Re[2]:" and "RE(2):"
+# counters (Eudora, The Bat!); full-width colons (CJK clients); the external-sender tags that
+# Exchange and Microsoft 365 transport rules prepend.
 _PREFIX = re.compile(
-    r"^\s*(?:(?:re|aw|wg|antw|antwoord|doorst|fw|fwd|vs|sv|vb|tr|rv|r|enc|odp|pd|res)"
-    r"(?:\s*\[\d+\])?\s*:|\[external\]|\[extern\])\s*",
+    r"^\s*(?:(?:re|aw|wg|antw|antwort|antwoord|doorst|fw|fwd|vs|sv|vb|tr|rv|r|enc|odp|pd|res|"
+    r"rif|i|fs|vl|ynt|ilt|atb|odg|přep|tr|réf|πρθ|σχετ|回复|回覆|答复|转发|轉寄|返信|転送)"
+    r"(?:\s*[\[(]\d+[\])])?\s*[:：]|\[external\]|\[extern\]|\[ext\]|\*external\*|"
+    r"external\s*:)\s*",
     re.IGNORECASE,
 )
 

@@ -4,7 +4,9 @@ time (Hypothesis, with bounded example counts so the suite stays fast)."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -109,3 +111,22 @@ def test_broken_base64() -> None:
         b"Content-Transfer-Encoding: base64\r\n\r\n" + b"!!!not base64 at all===\r\n" * 1000
     )
     within(5, data)
+
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+REAL = sorted(CORPUS.glob("*/**/*.eml"))[::7] if CORPUS.is_dir() else []
+
+
+@pytest.mark.skipif(not REAL, reason=f"the shared corpus is not at {CORPUS}")
+@settings(max_examples=200, deadline=3000)
+@given(st.data())
+def test_mutated_corpus_messages_never_crash(data: st.DataObject) -> None:
+    raw = bytearray(data.draw(st.sampled_from(REAL)).read_bytes())
+    for _ in range(data.draw(st.integers(1, 6))):
+        position = data.draw(st.integers(0, max(len(raw) - 1, 0)))
+        piece = data.draw(st.sampled_from([b"\x00", b"=?utf-8?b?", b"\r\n\r\n", b"--", b"\xff"]))
+        if data.draw(st.booleans()):
+            raw[position:position] = piece
+        else:
+            del raw[position : position + data.draw(st.integers(1, 200))]
+    parses_or_refuses(bytes(raw))

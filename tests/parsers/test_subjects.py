@@ -20,6 +20,11 @@ from parsers.subjects import strip_prefixes, ticket_number_in
         ("Antwoord: Doorst: Printer broken", "Printer broken"),
         ("  FW:   Printer broken  ", "Printer broken"),
         ("Re: [CONTOSO#12] Printer broken", "[CONTOSO#12] Printer broken"),
+        ("回复：打印机坏了", "打印机坏了"),
+        ("RE(2): Rif: I: Printer broken", "Printer broken"),
+        ("[EXT] *EXTERNAL* Antwort: Drucker", "Drucker"),
+        ("Réf : VL: Tulostin", "Tulostin"),
+        ("Reply needed: printer", "Reply needed: printer"),
     ],
 )
 def test_stacked_prefixes_are_stripped(subject: str, expected: str) -> None:
