@@ -191,7 +191,8 @@ def _wrapped_marker_end(lines: list[str], start: int) -> int | None:
             return None  # only an "On …" line is wrapped across blank lines (Outlook for Mac)
         if _STARTS_ON.match(lines[end]) or _FORWARD_SEPARATOR.match(lines[end]):
             return None  # a marker starts on its own line; `start` is text above it
-        if _ENDS_WROTE.search(lines[end]) or lines[end].rstrip().endswith((":", "：")):
+        tail = lines[end].rstrip()[-40:]  # the verb ends the line: search only its end
+        if tail.endswith((":", "：")) or _ENDS_WROTE.search(tail):
             joined = " ".join(part.strip() for part in lines[start : end + 1] if part.strip())
             return end if is_embedded_marker(joined) else None
     return None

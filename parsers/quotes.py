@@ -37,8 +37,8 @@ _TRAILING_QUOTE = re.compile(r"[eq]+$")
 
 def new_text(text: str) -> str:
     """The part of `text` the sender wrote now, without quoted history and signatures."""
-    lines = joined_marker_lines(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
-    lines = lines[:_MAX_LINES]
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")[:_MAX_LINES]
+    lines = joined_marker_lines(lines)
     classes = _with_wrapped_headers("".join(_line_class(line) for line in lines))
     classes = _with_wrapped_quotes(classes)
     at_end = bool(_REPLY_AT_END.match(classes))
