@@ -1,0 +1,373 @@
+"""Service health: documented incidents, and the one a customer's message is about.
+
+Incidents come from two places, both turned into `Incident`: the `[[known_issues]]` of
+config.toml (`incidents_from_known_issues`) and the JSON of Microsoft Graph service health issues
+named by `[service_health] file` (`incidents_from_graph`; the caller reads and decodes the file).
+`active` keeps those in force at a given `now`; `matching` picks the one a message is about, so its
+title and status can go into the acknowledgement and the `known_issue` rule condition can hold.
+
+Pure: no I/O, no clock of its own (the caller passes `now`), nothing from `gateway/`.
+
+The matching rule
+-----------------
+The message is the subject plus the new text, minus mobile-client signature lines such as
+"Sent from Outlook for iOS", "Get Outlook for Android" or "Verzonden vanaf mijn iPhone": a
+customer whose phone says "Outlook" in every mail is not writing about Outlook.
+
+Words are compared whole and in any case. Both the message's words and the incident's words are
+first reduced to one form per meaning by a small English/Dutch table (`send`, "sends",
+"verzendt", "versturen" → `send`; "e-mail", "mails" → `mail`; "inloggen", "sign-in" → `sign`;
+"vergadering" → `meeting`, ...), so an English incident title matches Dutch mail. An incident word
+of several words ("sign in") matches as a phrase.
+
+An incident's *hits* are its words found in the message, plus the product named in its service
+("Exchange Online" → exchange, "Microsoft Teams" → teams) if the message names it. A message
+matches an incident when
+
+1. at least two different hits occur ("Outlook verzendt niets meer" → outlook + send), or
+2. the incident has a single word and that word occurs, or
+3. one hit is a product (Outlook, Teams, Exchange, SharePoint, OneDrive, ...) and the message
+   also says something does not work: a negation or failure word in English or Dutch ("not",
+   "can't", "error", "outage", "niet", "geen", "storing", "kapot"). This is how short complaints
+   such as "Teams doet het niet" find the Teams incident.
+
+Resolved incidents never match (whether they have ended is `active`'s job: pass
+`active(incidents, now)`). Of several matching incidents the best has the most hits; a tie goes to
+the most recently started one (an incident without a start counts as the oldest), then to the one
+given first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+
+def _listed(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: str
+    service: str
+    title: str
+    status: str
+    words: tuple[str, ...]
+    start: datetime | None
+    end: datetime | None
+    resolved: bool
+
+
+# Graph statuses after which the service works again. A known issue whose admin sets one of these
+# as its status is over too. Lower case: Graph writes camelCase ("serviceRestored").
+RESOLVED_STATUSES = frozenset(
+    {
+        "resolved",
+        "resolvedexternal",
+        "servicerestored",
+        "postincidentreviewpublished",
+        "falsepositive",
+    }
+)
+
+DEFAULT_STATUS = "investigating"  # as for [[known_issues]] without a status
+
+# Product names worth keeping as words and strong enough for rule 3. Common English words that are
+# also product names ("word", "forms", "windows", "loop", "stream") are left out of this set:
+# "I can't find the word" is not about Microsoft Word.
+PRODUCTS = frozenset(
+    {
+        "outlook",
+        "teams",
+        "exchange",
+        "sharepoint",
+        "onedrive",
+        "intune",
+        "entra",
+        "defender",
+        "purview",
+        "excel",
+        "powerpoint",
+        "onenote",
+        "yammer",
+        "copilot",
+        "planner",
+        "bookings",
+        "dynamics",
+        "azure",
+    }
+)
+
+# Words of Graph titles and service names that say nothing about which incident a mail is about.
+# Graph titles are formulaic ("Some users may be unable to access ..."), so without these nearly
+# every title and every customer mail would share two words. "Microsoft" and "online" are in
+# half the service names and in most mail.
+STOP_WORDS = _listed(
+    """
+    about above after again against all also and any are aren't been before being both but
+    can can't cannot certain could couldn't did didn't does doesn't doing don't due during each
+    few for from further had has have having her here his how however into isn't its just may
+    might more most multiple must not now off once only other our out over own same several
+    should some such than that the their them then there these they this those through too
+    under until upon very via was wasn't were what when where which while who why will with
+    within without won't would you your
+    able unable use used using user users customer customers tenant tenants organization
+    experience experiencing experienced impact impacted impacting affected affecting
+    intermittent intermittently issue issues problem problems error errors see seeing
+    microsoft online service services suite app apps business
+    """
+)
+
+# One form per meaning, so that English incident titles meet Dutch mail and plural or verb forms
+# meet each other. Deliberately small: the verbs and nouns that Microsoft 365 incident titles use.
+_SAME_MEANING: dict[str, tuple[str, ...]] = {
+    "send": ("sends", "sending", "verzenden", "verzendt", "verzend", "versturen", "verstuurt"),
+    "receive": ("receives", "receiving", "received", "ontvangen", "ontvangt", "ontvang"),
+    "mail": ("mails", "email", "emails", "e-mail", "e-mails", "mailtje"),
+    "mailbox": ("mailboxes", "postvak", "postbus", "mailboxen"),
+    "message": ("messages", "bericht", "berichten"),
+    "attachment": ("attachments", "bijlage", "bijlagen"),
+    "sign": ("signin", "sign-in", "login", "log-in", "logon", "inloggen", "inlogt", "aanmelden"),
+    "password": ("passwords", "wachtwoord", "wachtwoorden"),
+    "meeting": ("meetings", "vergadering", "vergaderingen", "vergaderen"),
+    "call": ("calls", "calling", "gesprek", "gesprekken", "bellen"),
+    "calendar": ("calendars", "agenda", "agenda's"),
+    "chat": ("chats", "chatten"),
+    "file": ("files", "bestand", "bestanden"),
+    "share": ("shared", "sharing", "delen", "gedeeld", "gedeelde"),
+    "upload": ("uploads", "uploading", "uploaden"),
+    "download": ("downloads", "downloading", "downloaden"),
+    "sync": ("syncing", "synchronize", "synchronise", "synchroniseren", "synchronisatie"),
+    "search": ("searching", "zoeken"),
+    "access": ("accessing", "toegang"),
+    "open": ("opens", "opening", "openen", "opent"),
+    "connect": ("connection", "connecting", "verbinding", "verbinden"),
+    "delay": ("delays", "delayed", "vertraging", "vertraagd"),
+}
+CANONICAL: dict[str, str] = {
+    form: word for word, forms in _SAME_MEANING.items() for form in (word, *forms)
+}
+
+# Words that say something does not work, in English and Dutch (after `CANONICAL`).
+SYMPTOMS = _listed(
+    """
+    not no nothing never can't cannot couldn't doesn't don't won't isn't aren't didn't unable
+    fail fails failed failing failure error errors down outage broken problem problems issue
+    issues stuck crash crashes crashed crashing slow
+    niet niets geen nooit fout fouten foutmelding storing storingen probleem problemen kapot
+    traag vastgelopen crasht
+    """
+)
+
+# "Sent from Outlook for iOS", "Sent from my iPhone", "Sent from Mail for Windows",
+# "Verzonden vanaf mijn iPhone", "Verstuurd vanuit Outlook voor Android": at most three words
+# after the preposition, so "Sent from Outlook but it never arrived" is kept.
+_SIGNATURES = (
+    re.compile(
+        r"(?:sent|verzonden|verstuurd)\s+(?:from|with|via|vanaf|vanuit|van|met)\s+"
+        r"(?:my\s+|mijn\s+)?[\w-]+(?:\s+[\w-]+){0,2}\s*(?:<[^>]*>)?",
+        re.IGNORECASE,
+    ),
+    # Outlook mobile: "Get Outlook for iOS<https://aka.ms/o0ukef>", Dutch "Outlook voor Android
+    # downloaden".
+    re.compile(
+        r"(?:get|download|haal)\s+outlook\s+(?:for|voor)\s+\w+\s*(?:<[^>]*>)?", re.IGNORECASE
+    ),
+    re.compile(r"outlook\s+voor\s+\w+\s+(?:downloaden|ophalen)\s*(?:<[^>]*>)?", re.IGNORECASE),
+)
+
+# A word: letters and digits, joined by an apostrophe or a hyphen ("can't", "e-mail", "sign-in").
+_WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
+
+
+# --- Reading incidents -------------------------------------------------------------------------
+
+
+def incidents_from_graph(data: object) -> tuple[list[Incident], list[str]]:
+    """Graph service health issues → incidents, and one problem per entry that was left out.
+
+    `data` is the decoded JSON of `GET /admin/serviceAnnouncement/issues`: `{"value": [...]}`, or
+    the bare list. Never raises on bad input."""
+    if isinstance(data, Mapping):
+        entries, where = data.get("value"), "value"
+        if not isinstance(entries, list):
+            return [], ['value: missing or not a list (expected {"value": [...]} or a list)']
+    elif isinstance(data, list):
+        entries, where = data, ""
+    else:
+        return [], [f'expected {{"value": [...]}} or a list, got {type(data).__name__}']
+    incidents: list[Incident] = []
+    problems: list[str] = []
+    for index, entry in enumerate(entries):
+        try:
+            incidents.append(_graph_incident(entry))
+        except ValueError as problem:
+            problems.append(f"{where}[{index}]{problem}")
+    return incidents, problems
+
+
+def _graph_incident(entry: object) -> Incident:
+    """One Graph issue; ValueError("<.field>: <why>") when it cannot be used."""
+    if not isinstance(entry, Mapping):
+        raise ValueError(f": not an object, got {type(entry).__name__}")
+    ident, title = _text(entry, "id"), _text(entry, "title")
+    service = _text(entry, "service", required=False)
+    status = _text(entry, "status", required=False) or DEFAULT_STATUS
+    is_resolved = entry.get("isResolved", False)
+    if not isinstance(is_resolved, bool):
+        raise ValueError(f".isResolved: must be true or false, got {is_resolved!r}")
+    return Incident(
+        id=ident,
+        service=service,
+        title=title,
+        status=status,
+        # Graph issues carry no words of their own. `impactDescription` is long prose, and
+        # `feature`/`featureGroup` ("E-Mail and calendar access") are broad enough to match half
+        # the mail, so only the service and the title, which name the product and what fails,
+        # give words.
+        words=words_of(f"{service} {title}"),
+        start=_time(entry, "startDateTime"),
+        end=_time(entry, "endDateTime"),
+        resolved=is_resolved or status.lower() in RESOLVED_STATUSES,
+    )
+
+
+def _text(entry: Mapping[Any, Any], key: str, *, required: bool = True) -> str:
+    value = entry.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f".{key}: must be a string, got {value!r}")
+    if not value or not value.strip():
+        if required:
+            raise ValueError(f": no {key}")
+        return ""
+    return value.strip()
+
+
+def _time(entry: Mapping[Any, Any], key: str) -> datetime | None:
+    value = entry.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            return _utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        except ValueError:
+            pass
+    raise ValueError(f".{key}: not an ISO 8601 time, got {value!r}")
+
+
+def incidents_from_known_issues(items: Iterable[Any]) -> list[Incident]:
+    """`[[known_issues]]` (anything with id, service, title, status, words, until) → incidents.
+
+    `until` is the end; a known issue has no start. Without words, they come from the service
+    and the title as for Graph issues."""
+    incidents = []
+    for item in items:
+        status = str(item.status or DEFAULT_STATUS)
+        words = tuple(dict.fromkeys(w.strip().lower() for w in item.words if w.strip()))
+        incidents.append(
+            Incident(
+                id=str(item.id),
+                service=str(item.service or ""),
+                title=str(item.title),
+                status=status,
+                words=words or words_of(f"{item.service or ''} {item.title}"),
+                start=None,
+                end=_utc(item.until) if item.until is not None else None,
+                resolved=status.lower() in RESOLVED_STATUSES,
+            )
+        )
+    return incidents
+
+
+def words_of(text: str) -> tuple[str, ...]:
+    """The words of a service name and title: lower case, no stop words, none shorter than three
+    letters and no bare numbers ("365"); product names are always kept."""
+    kept = (
+        word
+        for word in _words(text)
+        if word in PRODUCTS or (len(word) >= 3 and not word.isdigit() and word not in STOP_WORDS)
+    )
+    return tuple(dict.fromkeys(kept))
+
+
+def _utc(moment: datetime) -> datetime:
+    # A time without a zone is UTC, as Graph and config.toml mean it; it can then be compared.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# --- Choosing ----------------------------------------------------------------------------------
+
+
+def active(incidents: Iterable[Incident], now: datetime) -> list[Incident]:
+    """Incidents in force at `now`: not resolved, started (or without a start), not yet ended."""
+    now = _utc(now)
+    return [
+        incident
+        for incident in incidents
+        if not incident.resolved
+        and (incident.start is None or incident.start <= now)
+        and (incident.end is None or now < incident.end)
+    ]
+
+
+def matching(incidents: Sequence[Incident], subject: str, text: str) -> Incident | None:
+    """The incident a customer's message is about, or None; the rule is in the module docstring.
+
+    Pass `active(incidents, now)`: this looks at words, not at the clock."""
+    message = _message_words(subject, text)
+    best: tuple[int, datetime, int] | None = None
+    chosen: Incident | None = None
+    for position, incident in enumerate(incidents):
+        if incident.resolved:
+            continue
+        hits = _hits(incident, message)
+        if not _matches(incident, hits, message):
+            continue
+        start = incident.start or datetime.min.replace(tzinfo=UTC)
+        rank = (len(hits), start, -position)
+        if best is None or rank > best:
+            best, chosen = rank, incident
+    return chosen
+
+
+def _message_words(subject: str, text: str) -> str:
+    """The message as canonical words between spaces, for whole-word and phrase look-ups."""
+    lines = [line for line in text.splitlines() if not _is_signature(line)]
+    words = [CANONICAL.get(w, w) for w in _words("\n".join([subject, *lines]))]
+    return f" {' '.join(words)} "
+
+
+def _is_signature(line: str) -> bool:
+    stripped = line.strip().strip("-_*").strip()
+    return any(pattern.fullmatch(stripped) for pattern in _SIGNATURES)
+
+
+def _hits(incident: Incident, message: str) -> set[str]:
+    wanted = {_canonical(word) for word in incident.words} | _products(incident)
+    return {word for word in wanted if word and f" {word} " in message}
+
+
+def _matches(incident: Incident, hits: set[str], message: str) -> bool:
+    if len(hits) >= 2:
+        return True
+    own = {_canonical(word) for word in incident.words}
+    if len(own) == 1 and own <= hits:
+        return True
+    return bool(hits & PRODUCTS) and any(f" {word} " in message for word in SYMPTOMS)
+
+
+def _products(incident: Incident) -> set[str]:
+    return {word for word in _words(incident.service) if word in PRODUCTS}
+
+
+def _canonical(phrase: str) -> str:
+    return " ".join(CANONICAL.get(w, w) for w in _words(phrase))
+
+
+def _words(text: str) -> list[str]:
+    # Typographic apostrophes: Outlook and phones turn "can't" into "can’t".
+    return _WORD.findall(text.replace("\u2019", "'").lower())
