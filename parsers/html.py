@@ -71,6 +71,18 @@ def _drop_invisible(document: lxml.html.HtmlElement) -> None:
         _remove(comment)
     for image in document.iter("img"):
         _remove(image)  # tracking pixels and logos; html2text would print only their URLs
+    for link in document.iter("a"):
+        _unwrap_self_link(link)
+
+
+def _unwrap_self_link(link: lxml.html.HtmlElement) -> None:
+    """A link whose text is its own target ("<a href='mailto:x@y'>x@y</a>") as plain text:
+    "[x@y](mailto:x@y)" only repeats it."""
+    target = (link.get("href") or "").removeprefix("mailto:").strip()
+    text = link.text_content().strip()
+    if not target or text not in (target, target.split("?", 1)[0]) or len(link):
+        return
+    link.drop_tag()
 
 
 def _drop_history(document: lxml.html.HtmlElement) -> None:

@@ -13,7 +13,8 @@ import re
 QUOTE = re.compile(r"^\s*(?:[A-Z]{1,3})?>")
 # A line made only of rule characters: a signature separator ("-- ", RFC 3676 §4.3), Outlook's
 # underscore rule above its header block, or a decoration line ("=====", "ᐧ" of Gmail's tracker).
-DELIMITER = re.compile(r"^\s*[-_,=+~*ᐧ—]+\s*$")  # not "#": a code comment
+# Not "#" (a code comment); "* * *" is html2text's <hr>.
+DELIMITER = re.compile(r"^\s*[-_,=+~*ᐧ—](?:[ \t]?[-_,=+~*ᐧ—])*\s*$")
 
 # --- "On <date>, <name> wrote:" -------------------------------------------------------------
 

@@ -57,3 +57,9 @@ def test_not_html_at_all() -> None:
     assert html_to_text("") == ""
     assert html_to_text("just text & more") == "just text & more"
     assert html_to_text("\x00\x01<p>odd\x02</p>") == "odd"
+
+
+def test_a_link_that_is_its_own_text_is_plain_text() -> None:
+    html = "<p>Mail <a href='mailto:jan@contoso.example'>jan@contoso.example</a> or <a href='https://x.example'>here</a></p>"
+
+    assert html_to_text(html) == "Mail jan@contoso.example or [here](https://x.example)"
