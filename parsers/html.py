@@ -54,7 +54,13 @@ def html_reply_text(html: str) -> str:
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
+# html2text is pure Python (about 1 s per MB): only this much of a body is rendered, so that a
+# 10 MB newsletter cannot hold up the processor. No person writes more in one mail.
+_MAX_HTML = 1_000_000
+
+
 def _document(html: str) -> lxml.html.HtmlElement | None:
+    html = html[:_MAX_HTML]
     if not html.strip():
         return None
     try:
@@ -127,6 +133,7 @@ def _serialised(document: lxml.html.HtmlElement) -> str:
 
 
 def _rendered(html: str) -> str:
+    html = html[: 2 * _MAX_HTML]  # serialised back it may be longer than it came
     converter = html2text.HTML2Text()
     converter.body_width = 0  # keep paragraphs on one line; mail clients wrap
     converter.ignore_images = True

@@ -130,3 +130,22 @@ def test_mutated_corpus_messages_never_crash(data: st.DataObject) -> None:
         else:
             del raw[position : position + data.draw(st.integers(1, 200))]
     parses_or_refuses(bytes(raw))
+
+
+def test_a_huge_html_body_in_bounded_time() -> None:
+    html = b"<div><p>word word word</p></div>" * 300_000  # 9.6 MB
+    data = b"From: a@b.example\r\nContent-Type: text/html\r\n\r\n" + html
+
+    parsed = within(10, data)
+
+    assert parsed is not None and parsed.text.startswith("word word word")
+
+
+def test_nesting_deeper_than_the_stdlib_can_parse_is_refused_with_a_reason() -> None:
+    body = b"".join(
+        b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (n, n)
+        for n in range(3000)
+    )
+
+    with pytest.raises(Unparseable, match="RecursionError"):
+        parse_message(b"From: a@b.example\r\n" + body)
