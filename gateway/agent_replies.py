@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway import outbox, sender, tickets
-from gateway.config import Agent, Config
+from gateway.config import PRIORITIES, Agent, Config
+from gateway.handovers import escalation_address, hand_over, party_address
 from gateway.identity import Sender, agent_for, customer_for
 from gateway.notices import queue_notice
 from gateway.reply_address import UPSTREAM_TAG, agent_tag
@@ -36,7 +37,7 @@ PERMISSIONS = {
 COMMANDS = frozenset(
     {"note", "close", "pending", "reopen", "assign", "priority", "escalate", "forward"}
 )
-PRIORITIES = ("low", "normal", "high", "urgent")
+
 STATUS_COMMANDS = {"close": "closed", "pending": "waiting_customer", "reopen": "open"}
 
 
@@ -140,9 +141,9 @@ def _check_argument(reply: AgentReply, command: Command) -> None:
             raise Refused(f"#assign: no agent {command.argument!r} for this customer", problem)
     elif command.name == "priority" and command.argument.lower() not in PRIORITIES:
         raise Refused(f"#priority: use one of {', '.join(PRIORITIES)}", problem)
-    elif command.name == "forward" and not _party(command.argument, config):
+    elif command.name == "forward" and not party_address(config, command.argument):
         raise Refused(f"#forward: no party {command.argument!r}", problem)
-    elif command.name == "escalate" and not _escalation_address(reply):
+    elif command.name == "escalate" and not escalation_address(config, ticket.customer_id):
         raise Refused("#escalate: no escalation address for this customer", problem)
 
 
@@ -153,19 +154,6 @@ def _agent_called(name: str, config: Config) -> Agent | None:
         if wanted in (agent.address, local, agent.name.lower()):
             return agent
     return None
-
-
-def _party(party_id: str, config: Config) -> str | None:
-    return next((p.address for p in config.parties if p.id == party_id.strip().lower()), None)
-
-
-def _escalation_address(reply: AgentReply) -> str | None:
-    """Microsoft for a direct-bill customer, the indirect provider for an indirect one."""
-    config = reply.config
-    customer = next((c for c in config.customers if c.id == reply.ticket.customer_id), None)
-    if customer and customer.billing == "indirect" and customer.provider:
-        return _party(customer.provider, config)
-    return config.microsoft.escalation_address
 
 
 # --- acting ---
@@ -198,25 +186,18 @@ def _run(reply: AgentReply, command: Command) -> None:
     elif command.name == "priority":
         ticket.priority = command.argument.lower()
         tickets.add_event(session, ticket, "priority", priority=ticket.priority)
-    elif command.name == "escalate":
-        _hand_over(reply, _escalation_address(reply), "escalation", command.argument, "escalated")
-    elif command.name == "forward":
-        _hand_over(reply, _party(command.argument, reply.config), "forward", "", "forwarded")
-
-
-def _hand_over(reply: AgentReply, to: str | None, purpose: str, category: str, event: str) -> None:
-    assert to is not None
-    session, ticket = reply.session, reply.ticket
-    first = _first_customer_message(session, ticket)
-    text = first.text if first else ""
-    files = attached_files(_raw_data(session, first.raw_message_id)) if first else []
-    customer = next((c for c in reply.config.customers if c.id == ticket.customer_id), None)
-    mail = sender.handover(
-        reply.config, reply.templates, ticket, customer, to, purpose, category, text, files
-    )
-    _send(session, ticket, mail, "system")
-    tickets.set_status(session, ticket, "waiting_upstream", f"#{purpose}")
-    tickets.add_event(session, ticket, event, to=to, category=category or None)
+    elif command.name in ("escalate", "forward"):
+        config = reply.config
+        if command.name == "escalate":
+            to, purpose, category = (
+                escalation_address(config, ticket.customer_id),
+                "escalation",
+                command.argument,
+            )
+        else:
+            to, purpose, category = party_address(config, command.argument), "forward", ""
+        assert to is not None  # checked before anything was done
+        hand_over(session, config, reply.templates, ticket, to, purpose, category)
 
 
 def _relay_answer(reply: AgentReply, answer: str) -> None:
@@ -270,21 +251,6 @@ def _customer_thread(session: Session, ticket: Ticket, config: Config) -> list[s
         if theirs or ours:
             thread.append(message_id)
     return thread
-
-
-def _first_customer_message(session: Session, ticket: Ticket) -> TicketMessage | None:
-    statement = (
-        select(TicketMessage)
-        .where(TicketMessage.ticket_id == ticket.id, TicketMessage.kind == "customer")
-        .order_by(TicketMessage.id)
-        .limit(1)
-    )
-    return session.scalar(statement)
-
-
-def _raw_data(session: Session, raw_id: int | None) -> bytes:
-    raw = session.get(RawMessage, raw_id) if raw_id else None
-    return raw.data if raw else b""
 
 
 def _send(session: Session, ticket: Ticket, mail: sender.OutgoingMail, kind: str) -> None:

@@ -195,6 +195,8 @@ def _parse(config: Config, args: argparse.Namespace) -> int:
 def _route(config: Config, args: argparse.Namespace) -> int:
     from gateway.identity import identify
     from gateway.processor import route
+    from gateway.service_health import ServiceHealth
+    from gateway.storage import utcnow
     from parsers.message import Unparseable, parse_message
 
     try:
@@ -203,8 +205,10 @@ def _route(config: Config, args: argparse.Namespace) -> int:
         print(f"{args.explain}: cannot be parsed: {exc}", file=sys.stderr)
         return EX_FAILURE
     who = identify(message.from_addr, config)
-    decision = route(message, who, config)
+    incident = ServiceHealth(config).incident_for(message.subject, message.text, utcnow())
+    decision = route(message, who, config, known_issue=incident is not None)
     result = decision.as_json(who.customer.id if who.customer else None)
+    result["known_issue"] = incident.id if incident else None
     if args.json:
         _print_json(result)
         return EX_OK

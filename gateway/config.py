@@ -19,26 +19,17 @@ from typing import Any, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
 
+from routing.conditions import CONDITIONS, Names
+from routing.conditions import prepare as prepare_condition
+
 T = TypeVar("T")
 
 ROLES = ("helpdesk-agent", "service-support-admin", "admin-agent")
 LANGUAGES = ("en", "nl")
-WHEN_KEYS = frozenset(
-    {
-        "words",
-        "subject",
-        "body",
-        "from",
-        "customer",
-        "billing",
-        "known_issue",
-        "in_hours",
-        "has_attachment",
-        "header",
-    }
-)
+WHEN_KEYS = frozenset(CONDITIONS)  # the condition kinds routing/conditions.py registers
 THEN_KEYS = frozenset({"action", "queue", "party", "category", "reply", "priority"})
 ACTIONS = ("handle", "escalate", "forward")
+PRIORITIES = ("low", "normal", "high", "urgent")
 
 
 class ConfigError(Exception):
@@ -649,23 +640,37 @@ def _known_issue(t: Table) -> KnownIssue:
     return issue
 
 
-def _rule(t: Table, party_ids: set[str]) -> Rule:
+def _rule(t: Table, names: Names) -> Rule:
     name = t.str("name")
     when, then = t.table("when"), t.table("then")
-    for key in sorted(set(when.data) - WHEN_KEYS):
-        known = ", ".join(sorted(WHEN_KEYS))
-        t.problems.append(f"{when.key(key)}: unknown condition; known: {known}")
+    prepared = []
+    for key, value in when.data.items():
+        if key not in WHEN_KEYS:
+            known = ", ".join(sorted(WHEN_KEYS))
+            t.problems.append(f"{when.key(key)}: unknown condition; known: {known}")
+            continue
+        try:
+            prepared.append((key, prepare_condition(key, value, names)))
+        except ValueError as exc:
+            t.problems.append(f"{when.key(key)}: {exc}")
+    _then(then, names)
+    t.finish()
+    return Rule(name=name, when=tuple(prepared), then=_frozen(then.data))
+
+
+def _then(then: Table, names: Names) -> None:
     for key in sorted(set(then.data) - THEN_KEYS):
-        t.problems.append(f"{then.key(key)}: unknown key; known: {', '.join(sorted(THEN_KEYS))}")
+        then.problems.append(f"{then.key(key)}: unknown key; known: {', '.join(sorted(THEN_KEYS))}")
     action = then.choice("action", ACTIONS, "handle")
     then.get("queue", _identifier, "helpdesk")
+    then.choice("priority", PRIORITIES, "normal")
+    then.str("category", "")
+    then.get("reply", _identifier, None)
     party = then.str("party", "")
     if action == "forward" and not party:
-        t.problems.append(f'{then.key("party")}: is required with action = "forward"')
-    elif party and party not in party_ids:
-        t.problems.append(f"{then.key('party')}: no [[parties]] entry has id {party!r}")
-    t.finish()
-    return Rule(name=name, when=_frozen(when.data), then=_frozen(then.data))
+        then.problems.append(f'{then.key("party")}: is required with action = "forward"')
+    elif party and party not in names.parties:
+        then.problems.append(f"{then.key('party')}: no [[parties]] entry has id {party!r}")
 
 
 def _frozen(table: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
@@ -679,6 +684,21 @@ def _frozen(table: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
         return value
 
     return tuple((key, freeze(value)) for key, value in table.items())
+
+
+def _check_reply_templates(config: Config, problems: list[str]) -> None:
+    from gateway.templates import SHIPPED
+
+    folders = [SHIPPED / "en"] + (
+        [config.templates_folder / "en"] if config.templates_folder else []
+    )
+    for i, rule in enumerate(config.rules):
+        name = dict(rule.then).get("reply")
+        if name and not any((folder / f"{name}.txt").exists() for folder in folders):
+            problems.append(
+                f"rules[{i}].then.reply: no template {name}.txt in en/ of the "
+                "shipped templates or of templates.folder"
+            )
 
 
 def _unique(problems: list[str], section: str, values: list[str], what: str) -> None:
@@ -696,6 +716,7 @@ def build_config(data: dict[str, Any], path: Path, create_secret: bool = False) 
     root = Table(data, "", problems)
     parties = tuple(_party(t) for t in root.tables("parties"))
     customers = tuple(_customer(t, {p.id for p in parties}) for t in root.tables("customers"))
+    names = Names(frozenset(c.id for c in customers), frozenset(p.id for p in parties))
     sections = {
         name: root.table(name) for name in ("escalation", "service_health", "security", "templates")
     }
@@ -718,11 +739,12 @@ def build_config(data: dict[str, Any], path: Path, create_secret: bool = False) 
         cluster_window=escalation.get("cluster_window", parse_duration, timedelta(minutes=30)),
         trusted_authserv_id=sections["security"].str("trusted_authserv_id", ""),
         templates_folder=sections["templates"].path_value("folder", base),
-        rules=tuple(_rule(t, {p.id for p in parties}) for t in root.tables("rules")),
+        rules=tuple(_rule(t, names) for t in root.tables("rules")),
     )
     for section in sections.values():
         section.finish()
     root.finish()
+    _check_reply_templates(config, problems)
     _unique(problems, "customers", [c.id for c in customers], "id")
     _unique(problems, "parties", [p.id for p in parties], "id")
     _unique(problems, "agents", [a.address for a in config.agents], "address")

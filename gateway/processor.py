@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -21,13 +21,16 @@ from sqlalchemy.orm import Session
 from gateway import outbox, sender, tickets
 from gateway.agent_replies import handle_agent_mail, is_agent_mail
 from gateway.config import Config, Customer
+from gateway.handovers import escalation_address, hand_over, party_address
 from gateway.identity import Sender, agents_to_notify, identify
 from gateway.logs import log_event
+from gateway.service_health import ServiceHealth
 from gateway.storage import RawMessage, StorageUnavailable, Store, Ticket, utcnow
 from gateway.templates import Templates
 from gateway.threader import ThreadMatch, find_ticket
 from parsers.message import ParsedMessage, Unparseable, parse_message
 from routing import Decision, Facts, decide
+from routing.service_health import Incident
 
 log = logging.getLogger("gateway.processor")
 
@@ -39,6 +42,11 @@ _HOUR = timedelta(hours=1)
 class Context:
     config: Config
     templates: Templates
+    health: ServiceHealth = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.health is None:
+            object.__setattr__(self, "health", ServiceHealth(self.config))
 
 
 def process_pending(store: Store, context: Context, limit: int = 50) -> int:
@@ -113,7 +121,7 @@ def process_raw(session: Session, raw: RawMessage, context: Context) -> str:
     who = identify(message.from_addr, context.config)
     customer_id = who.customer.id if who.customer else None
     match = find_ticket(session, message, raw.rcpt_to, customer_id, context.config)
-    kind = "bounce" if raw.mail_from == "" else message.kind  # RFC 5321 §4.5.5: null sender
+    kind = _kind(message, raw)
     if kind in ROBOT_KINDS:
         return _keep_robot_mail(session, raw, message, match, kind)
     if who.role == "partner":
@@ -126,6 +134,14 @@ def process_raw(session: Session, raw: RawMessage, context: Context) -> str:
     if who.role == "upstream":
         return "upstream mail without a ticket; kept"
     return _new_ticket(session, raw, message, who, context)
+
+
+def _kind(message: ParsedMessage, raw: RawMessage) -> str:
+    """The parser's kind, but mail from the null sender is never a person's (RFC 5321 §4.5.5);
+    RFC 3834 auto-replies use the null sender too, so the parser's auto_reply stands."""
+    if message.kind in ("bounce", "auto_reply"):
+        return message.kind
+    return "bounce" if raw.mail_from == "" else message.kind
 
 
 def _keep_robot_mail(
@@ -161,7 +177,8 @@ def _new_ticket(
 ) -> str:
     config = context.config
     customer = who.customer
-    decision = route(message, who, config)
+    incident = context.health.incident_for(message.subject, message.text, utcnow())
+    decision = route(message, who, config, known_issue=incident is not None)
     ticket = tickets.open_ticket(
         session, message.subject, message.from_addr, customer.id if customer else None, decision
     )
@@ -174,12 +191,50 @@ def _new_ticket(
         target=decision.target,
         rule=decision.rule,
     )
-    _acknowledge(session, ticket, message, context)
+    if incident:
+        tickets.add_event(session, ticket, "known_issue", id=incident.id, title=incident.title)
+    _acknowledge(session, ticket, message, context, incident)
+    if decision.reply:
+        _reply_with(session, ticket, message, decision.reply, context)
     _notify_agents(session, ticket, message, context, followup=False)
-    return f"new ticket {ticket.number}"
+    _act_on(session, ticket, decision, context)
+    return f"new ticket {ticket.number} ({decision.action} -> {decision.target})"
 
 
-def route(message: ParsedMessage, who: Sender, config: Config) -> Decision:
+def _reply_with(
+    session: Session, ticket: Ticket, message: ParsedMessage, template: str, context: Context
+) -> None:
+    """A rule's `reply`: a template sent to the customer besides the acknowledgement."""
+    config = context.config
+    mail = sender.template_reply(
+        config, context.templates, ticket, message, customer_of(ticket, config), template
+    )
+    if outbox.sent_recently(session, mail.rate_key or "", _HOUR) >= config.support.acks_per_hour:
+        tickets.add_event(session, ticket, "reply_suppressed", reason="rate limit")
+        return
+    _send(session, ticket, mail)
+    tickets.add_event(session, ticket, "replied", template=template)
+
+
+def _act_on(session: Session, ticket: Ticket, decision: Decision, context: Context) -> None:
+    """A rule that escalates or forwards sends the ticket upstream at once."""
+    config = context.config
+    if decision.action == "escalate":
+        to = escalation_address(config, ticket.customer_id)
+        purpose, category = "escalation", decision.category or ""
+    elif decision.action == "forward":
+        to, purpose, category = party_address(config, decision.target), "forward", ""
+    else:
+        return
+    if to is None:  # e.g. no microsoft.escalation_address: the agents must decide
+        tickets.add_event(session, ticket, "handover_impossible", reason="no address to send to")
+        return
+    hand_over(session, config, context.templates, ticket, to, purpose, category)
+
+
+def route(
+    message: ParsedMessage, who: Sender, config: Config, known_issue: bool = False
+) -> Decision:
     customer = who.customer
     facts = Facts(
         subject=message.subject,
@@ -188,19 +243,24 @@ def route(message: ParsedMessage, who: Sender, config: Config) -> Decision:
         customer=customer.id if customer else None,
         billing=customer.billing if customer else None,
         provider=customer.provider if customer else None,
-        has_attachment=bool(message.attachments),
+        direct_microsoft=bool(customer and customer.direct_microsoft),
+        has_attachment=any(not a.inline for a in message.attachments),  # not signature logos
+        known_issue=known_issue,
         headers=message.headers,
     )
     return decide(facts, config.rules)
 
 
 def _acknowledge(
-    session: Session, ticket: Ticket, message: ParsedMessage, context: Context
+    session: Session,
+    ticket: Ticket,
+    message: ParsedMessage,
+    context: Context,
+    incident: Incident | None = None,
 ) -> None:
     config = context.config
-    mail = sender.acknowledgement(
-        config, context.templates, ticket, message, customer_of(ticket, config)
-    )
+    customer = customer_of(ticket, config)
+    mail = sender.acknowledgement(config, context.templates, ticket, message, customer, incident)
     # Two auto-responders answering each other would loop forever; a cap per sender ends it.
     if outbox.sent_recently(session, mail.rate_key or "", _HOUR) >= config.support.acks_per_hour:
         tickets.add_event(session, ticket, "acknowledgement_suppressed", reason="rate limit")

@@ -16,12 +16,13 @@ from datetime import timedelta
 from email.header import Header
 from email.utils import encode_rfc2231, format_datetime, formataddr, make_msgid
 
-from gateway.config import Agent, Config, Customer, KnownIssue
+from gateway.config import Agent, Config, Customer
 from gateway.reply_address import UPSTREAM_TAG, agent_tag, signed_reply_address
 from gateway.storage import Ticket, utcnow
 from gateway.templates import Templates
 from parsers.message import ParsedMessage
 from parsers.payloads import Payload
+from routing.service_health import Incident
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def acknowledgement(
     ticket: Ticket,
     message: ParsedMessage,
     customer: Customer | None,
-    known_issue: KnownIssue | None = None,
+    known_issue: Incident | None = None,
 ) -> OutgoingMail:
     body = templates.render(
         "acknowledgement",
@@ -78,6 +79,36 @@ def acknowledgement(
     )
 
 
+def template_reply(
+    config: Config,
+    templates: Templates,
+    ticket: Ticket,
+    message: ParsedMessage,
+    customer: Customer | None,
+    template: str,
+) -> OutgoingMail:
+    """An automatic answer named by a routing rule's `reply`, e.g. direct_microsoft."""
+    body = templates.render(
+        template,
+        customer.language if customer else "en",
+        tag=ticket_tag(config, ticket.number),
+        ticket=ticket,
+        customer=customer,
+        partner=config.partner,
+        support=config.support,
+    )
+    return _build(
+        config,
+        purpose=f"reply:{template}",
+        to=[ticket.requester],
+        subject="Re: " + tagged_subject(config, ticket.number, message.subject),
+        body=body,
+        replying_to=message,
+        auto_submitted="auto-replied",
+        rate_key=f"reply:{ticket.requester}",
+    )
+
+
 def agent_notification(
     config: Config,
     templates: Templates,
@@ -96,7 +127,7 @@ def agent_notification(
         sender=message.from_addr,
         subject=message.subject,
         text=message.text or message.full_text,
-        attachments=[a.filename for a in message.attachments],
+        attachments=[a.filename or "(unnamed)" for a in message.attachments if not a.inline],
         partner=config.partner,
         followup=followup,
     )

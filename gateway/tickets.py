@@ -42,8 +42,8 @@ def open_ticket(
         updated_at=now,
     )
     values = {column: getattr(ticket, column) for column in _TICKET_COLUMNS}
-    ticket.id = session.connection().execute(_INSERT_TICKET, values).scalar_one()
-    return ticket
+    ticket_id = session.connection().execute(_INSERT_TICKET, values).scalar_one()
+    return session.get_one(Ticket, ticket_id)  # attached: later changes are saved
 
 
 def add_message(

@@ -1,7 +1,9 @@
-"""Condition kinds of `[[rules]] when`: each is one small function registered by name.
+"""Condition kinds of `[[rules]] when`: each is registered by name with two small functions.
 
-A condition gets the facts of the message and the value from config.toml and says whether it
-holds. A list value holds when any item holds.
+`prepare` runs once, when the config is loaded: it checks the value written in config.toml and
+turns it into what `holds` needs (compiled patterns, a set of ids), or raises ValueError saying
+what is wrong. `holds` gets the facts of a message and the prepared value. A list in config.toml
+holds when any item holds. Adding a condition kind touches this file only.
 """
 
 from __future__ import annotations
@@ -24,81 +26,159 @@ class Facts:
     billing: str | None = None
     provider: str | None = None
     has_attachment: bool = False
+    direct_microsoft: bool = False  # the customer also buys from Microsoft directly
     known_issue: bool = False
     in_hours: bool = True
     headers: tuple[tuple[str, str], ...] = field(default=())
 
 
-Condition = Callable[[Facts, Any], bool]
-CONDITIONS: dict[str, Condition] = {}
+@dataclass(frozen=True)
+class Names:
+    """Ids a rule may refer to, for checking it at load."""
+
+    customers: frozenset[str] = frozenset()
+    parties: frozenset[str] = frozenset()
 
 
-def condition(name: str) -> Callable[[Condition], Condition]:
-    def register(function: Condition) -> Condition:
-        CONDITIONS[name] = function
-        return function
+@dataclass(frozen=True)
+class ConditionKind:
+    holds: Callable[[Facts, Any], bool]
+    prepare: Callable[[Any, Names], Any]
+
+
+CONDITIONS: dict[str, ConditionKind] = {}
+
+
+def condition(
+    name: str, prepare: Callable[[Any, Names], Any]
+) -> Callable[[Callable[[Facts, Any], bool]], Callable[[Facts, Any], bool]]:
+    def register(holds: Callable[[Facts, Any], bool]) -> Callable[[Facts, Any], bool]:
+        CONDITIONS[name] = ConditionKind(holds, prepare)
+        return holds
 
     return register
 
 
-def _any(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple) else [value]
+def prepare(name: str, value: Any, names: Names) -> Any:
+    """The value of condition `name` checked and made ready; ValueError says what is wrong."""
+    return CONDITIONS[name].prepare(value, names)
 
 
-@condition("words")
-def words(facts: Facts, value: Any) -> bool:
-    haystack = f"{facts.subject}\n{facts.text}"
-    return any(
-        re.search(rf"(?<!\w){re.escape(w)}(?!\w)", haystack, re.IGNORECASE) for w in _any(value)
+# --- preparing values ---
+
+
+def _strings(value: Any) -> list[str]:
+    items = list(value) if isinstance(value, list | tuple) else [value]
+    if not items or not all(isinstance(item, str) and item for item in items):
+        raise ValueError(f"must be a string or a list of strings, got {value!r}")
+    return items
+
+
+def _patterns(value: Any, names: Names) -> tuple[re.Pattern[str], ...]:
+    compiled = []
+    for pattern in _strings(value):
+        try:
+            compiled.append(re.compile(pattern, re.IGNORECASE | re.MULTILINE))
+        except re.error as exc:
+            raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
+    return tuple(compiled)
+
+
+def _word_patterns(value: Any, names: Names) -> tuple[re.Pattern[str], ...]:
+    return tuple(
+        re.compile(rf"(?<!\w){re.escape(word)}(?!\w)", re.IGNORECASE) for word in _strings(value)
     )
 
 
-@condition("subject")
-def subject(facts: Facts, value: Any) -> bool:
-    return any(re.search(p, facts.subject, re.IGNORECASE) for p in _any(value))
+def _globs(value: Any, names: Names) -> tuple[str, ...]:
+    return tuple(glob.lower() for glob in _strings(value))
 
 
-@condition("body")
-def body(facts: Facts, value: Any) -> bool:
-    return any(re.search(p, facts.text, re.IGNORECASE | re.MULTILINE) for p in _any(value))
+def _customer_ids(value: Any, names: Names) -> frozenset[str]:
+    ids = _strings(value)
+    unknown = [i for i in ids if i not in names.customers]
+    if unknown:
+        raise ValueError(f"no [[customers]] entry has id {unknown[0]!r}")
+    return frozenset(ids)
 
 
-@condition("from")
-def sender(facts: Facts, value: Any) -> bool:
-    return any(fnmatch.fnmatchcase(facts.sender, g.lower()) for g in _any(value))
+def _billing(value: Any, names: Names) -> frozenset[str]:
+    models = _strings(value)
+    if not set(models) <= {"direct", "indirect"}:
+        raise ValueError(f'must be "direct" or "indirect", got {value!r}')
+    return frozenset(models)
 
 
-@condition("customer")
-def customer(facts: Facts, value: Any) -> bool:
-    return facts.customer in _any(value)
+def _boolean(value: Any, names: Names) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {value!r}")
+    return value
 
 
-@condition("billing")
-def billing(facts: Facts, value: Any) -> bool:
-    return facts.billing in _any(value)
+def _header_patterns(value: Any, names: Names) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    if not isinstance(value, Mapping) or not value:
+        raise ValueError('must be a table such as { X-Priority = "^1" }')
+    return tuple((name.lower(), _patterns(pattern, names)[0]) for name, pattern in value.items())
 
 
-@condition("known_issue")
-def known_issue(facts: Facts, value: Any) -> bool:
-    return facts.known_issue is bool(value)
+# --- the condition kinds ---
 
 
-@condition("in_hours")
-def in_hours(facts: Facts, value: Any) -> bool:
-    return facts.in_hours is bool(value)
+@condition("words", _word_patterns)
+def words(facts: Facts, patterns: tuple[re.Pattern[str], ...]) -> bool:
+    haystack = f"{facts.subject}\n{facts.text}"
+    return any(p.search(haystack) for p in patterns)
 
 
-@condition("has_attachment")
-def has_attachment(facts: Facts, value: Any) -> bool:
-    return facts.has_attachment is bool(value)
+@condition("subject", _patterns)
+def subject(facts: Facts, patterns: tuple[re.Pattern[str], ...]) -> bool:
+    return any(p.search(facts.subject) for p in patterns)
 
 
-@condition("header")
-def header(facts: Facts, value: Any) -> bool:
-    if not isinstance(value, Mapping):
-        return False
-    for name, pattern in value.items():
-        values = [v for k, v in facts.headers if k.lower() == name.lower()]
-        if not any(re.search(pattern, v, re.IGNORECASE) for v in values):
+@condition("body", _patterns)
+def body(facts: Facts, patterns: tuple[re.Pattern[str], ...]) -> bool:
+    return any(p.search(facts.text) for p in patterns)
+
+
+@condition("from", _globs)
+def sender(facts: Facts, globs: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(facts.sender, glob) for glob in globs)
+
+
+@condition("customer", _customer_ids)
+def customer(facts: Facts, ids: frozenset[str]) -> bool:
+    return facts.customer in ids
+
+
+@condition("billing", _billing)
+def billing(facts: Facts, models: frozenset[str]) -> bool:
+    return facts.billing in models
+
+
+@condition("known_issue", _boolean)
+def known_issue(facts: Facts, wanted: bool) -> bool:
+    return facts.known_issue is wanted
+
+
+@condition("direct_microsoft", _boolean)
+def direct_microsoft(facts: Facts, wanted: bool) -> bool:
+    return facts.direct_microsoft is wanted
+
+
+@condition("in_hours", _boolean)
+def in_hours(facts: Facts, wanted: bool) -> bool:
+    return facts.in_hours is wanted
+
+
+@condition("has_attachment", _boolean)
+def has_attachment(facts: Facts, wanted: bool) -> bool:
+    return facts.has_attachment is wanted
+
+
+@condition("header", _header_patterns)
+def header(facts: Facts, wanted: tuple[tuple[str, re.Pattern[str]], ...]) -> bool:
+    for name, pattern in wanted:
+        values = [v for k, v in facts.headers if k.lower() == name]
+        if not any(pattern.search(v) for v in values):
             return False
     return True

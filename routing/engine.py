@@ -18,6 +18,7 @@ class Decision:
     rule: str | None
     priority: str = "normal"
     category: str | None = None
+    reply: str | None = None  # a template sent to the customer besides the acknowledgement
     trace: tuple[dict[str, Any], ...] = field(default=())
 
     def as_json(self, customer: str | None) -> dict[str, Any]:
@@ -29,6 +30,7 @@ class Decision:
             "customer": customer,
             "priority": self.priority,
             "category": self.category,
+            "reply": self.reply,
             "trace": list(self.trace),
         }
 
@@ -39,7 +41,7 @@ def decide(facts: Facts, rules: tuple[Any, ...]) -> Decision:
     The first rule whose every condition holds decides; none → handle in `helpdesk`."""
     trace: list[dict[str, Any]] = []
     for rule in rules:
-        results = [(key, CONDITIONS[key](facts, value)) for key, value in rule.when]
+        results = [(key, CONDITIONS[key].holds(facts, value)) for key, value in rule.when]
         matched = all(held for _, held in results)
         trace.append(
             {
@@ -70,5 +72,6 @@ def _decision_for(rule: Any, facts: Facts, trace: tuple[dict[str, Any], ...]) ->
         rule.name,
         then.get("priority", "normal"),
         then.get("category"),
+        then.get("reply"),
         trace,
     )

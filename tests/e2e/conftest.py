@@ -141,6 +141,7 @@ def config_text(smtp_port: int, relay: str, extra: str = "") -> str:
         domains = ["adatum.example"]
         billing = "indirect"
         provider = "northwind"
+        direct_microsoft = true
         language = "en"
 
         [[agents]]

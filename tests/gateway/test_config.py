@@ -233,8 +233,8 @@ def _add_duplicate_party(data: dict[str, Any]) -> None:
         ),
         (
             _set("rules[0].when", {"colour": "red"}),
-            "rules[0].when.colour: unknown condition; known: billing, body, customer, from, "
-            "has_attachment, header, in_hours, known_issue, subject, words",
+            "rules[0].when.colour: unknown condition; known: billing, body, customer, "
+            "direct_microsoft, from, has_attachment, header, in_hours, known_issue, subject, words",
         ),
         (
             _set("rules[0].then", {"action": "delete"}),
@@ -416,3 +416,16 @@ def test_rule_conditions_cannot_be_changed_after_loading(config: Config) -> None
 
     with pytest.raises((AttributeError, TypeError)):
         words.append("anything")
+
+
+def test_rule_conditions_are_checked_when_loading(
+    config_data: dict[str, Any], make_config: MakeConfig
+) -> None:
+    config_data["rules"][0]["when"] = {"subject": "([unclosed", "customer": ["nobody"]}
+    config_data["rules"][0]["then"] = {"action": "handle", "priority": "asap"}
+
+    problems = problems_of(make_config, config_data)
+
+    assert problems[0].startswith("rules[0].when.subject: '([unclosed' is not a valid regular")
+    assert problems[1] == "rules[0].when.customer: no [[customers]] entry has id 'nobody'"
+    assert problems[2].startswith('rules[0].then.priority: must be "low" or "normal"')

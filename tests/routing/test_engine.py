@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
 
 from routing import Decision, Facts, decide
-from routing.conditions import CONDITIONS
+from routing.conditions import CONDITIONS, Names, prepare
+
+NAMES = Names(customers=frozenset({"fabrikam", "adatum"}), parties=frozenset({"northwind"}))
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,8 @@ class Rule:
 
 
 def rule(name: str, when: dict[str, Any], then: dict[str, Any] | None = None) -> Rule:
-    return Rule(name, tuple(when.items()), tuple((then or {}).items()))
+    prepared = tuple((key, prepare(key, value, NAMES)) for key, value in when.items())
+    return Rule(name, prepared, tuple((then or {}).items()))
 
 
 FACTS = Facts(
@@ -56,6 +60,7 @@ CASES: list[tuple[str, Any, Facts, Facts]] = [
     ("known_issue", False, FACTS, replace(FACTS, known_issue=True)),
     ("in_hours", False, replace(FACTS, in_hours=False), FACTS),
     ("has_attachment", True, replace(FACTS, has_attachment=True), FACTS),
+    ("direct_microsoft", True, replace(FACTS, direct_microsoft=True), FACTS),
     ("header", {"x-priority": "^1"}, FACTS, replace(FACTS, headers=(("X-Priority", "3"),))),
     (
         "header",
@@ -68,16 +73,29 @@ CASES: list[tuple[str, Any, Facts, Facts]] = [
 
 @pytest.mark.parametrize(("kind", "value", "holds", "fails"), CASES)
 def test_condition_holds_and_fails(kind: str, value: Any, holds: Facts, fails: Facts) -> None:
-    assert CONDITIONS[kind](holds, value) is True
-    assert CONDITIONS[kind](fails, value) is False
+    prepared = prepare(kind, value, NAMES)
+    assert CONDITIONS[kind].holds(holds, prepared) is True
+    assert CONDITIONS[kind].holds(fails, prepared) is False
 
 
 def test_every_registered_condition_is_tested() -> None:
     assert {case[0] for case in CASES} == set(CONDITIONS)
 
 
-def test_header_condition_needs_a_table() -> None:
-    assert CONDITIONS["header"](FACTS, "X-Priority") is False
+@pytest.mark.parametrize(
+    ("kind", "value", "reason"),
+    [
+        ("header", "X-Priority", "must be a table"),
+        ("subject", "([unclosed", "is not a valid regular expression"),
+        ("words", [], "must be a string or a list of strings"),
+        ("customer", "contoso", "no [[customers]] entry has id 'contoso'"),
+        ("billing", "dirct", 'must be "direct" or "indirect"'),
+        ("in_hours", "yes", "must be true or false"),
+    ],
+)
+def test_bad_values_are_refused_when_loading(kind: str, value: Any, reason: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(reason)):
+        prepare(kind, value, NAMES)
 
 
 def test_no_rules_handles_in_helpdesk() -> None:
@@ -112,7 +130,7 @@ def test_first_match_wins() -> None:
     decision = decide(FACTS, rules)
 
     assert decision == Decision(
-        "handle", "sales", "sales", "Sales", "high", "licences", decision.trace
+        "handle", "sales", "sales", "Sales", "high", "licences", trace=decision.trace
     )
     assert [entry["rule"] for entry in decision.trace] == ["Not this", "Sales"]
 
@@ -192,5 +210,6 @@ def test_as_json() -> None:
         "customer": "fabrikam",
         "priority": "normal",
         "category": None,
+        "reply": None,
         "trace": list(decision.trace),
     }

@@ -1,0 +1,64 @@
+"""Hand-overs: a ticket escalated to Microsoft or the indirect provider, or forwarded to a
+support party, by a routing rule or an agent's command. Their replies come back through the
+ticket's signed upstream Reply-To and go to the agents only."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway import outbox, sender, tickets
+from gateway.config import Config
+from gateway.storage import RawMessage, Ticket, TicketMessage
+from gateway.templates import Templates
+from parsers.payloads import attached_files
+
+
+def party_address(config: Config, party_id: str) -> str | None:
+    return next((p.address for p in config.parties if p.id == party_id.strip().lower()), None)
+
+
+def escalation_address(config: Config, customer_id: str | None) -> str | None:
+    """Microsoft for a direct-bill customer, the indirect provider for an indirect one."""
+    customer = next((c for c in config.customers if c.id == customer_id), None)
+    if customer and customer.billing == "indirect" and customer.provider:
+        return party_address(config, customer.provider)
+    return config.microsoft.escalation_address
+
+
+def hand_over(
+    session: Session,
+    config: Config,
+    templates: Templates,
+    ticket: Ticket,
+    to: str,
+    purpose: str,
+    category: str,
+) -> None:
+    """Send the ticket upstream with the customer's first text and files; it then waits."""
+    first = session.scalar(
+        select(TicketMessage)
+        .where(TicketMessage.ticket_id == ticket.id, TicketMessage.kind == "customer")
+        .order_by(TicketMessage.id)
+        .limit(1)
+    )
+    raw = session.get(RawMessage, first.raw_message_id) if first and first.raw_message_id else None
+    files = attached_files(raw.data) if raw else []
+    customer = next((c for c in config.customers if c.id == ticket.customer_id), None)
+    text = first.text if first else ""
+    mail = sender.handover(config, templates, ticket, customer, to, purpose, category, text, files)
+    outbox.enqueue(session, mail, ticket.id)
+    tickets.add_message(
+        session,
+        ticket,
+        direction="out",
+        kind="system",
+        from_addr=mail.envelope_from,
+        to=mail.recipients,
+        subject=mail.subject,
+        message_id=mail.message_id,
+        text=f"({purpose})",
+    )
+    tickets.set_status(session, ticket, "waiting_upstream", purpose)
+    what = "escalated" if purpose == "escalation" else "forwarded"
+    tickets.add_event(session, ticket, what, to=to, category=category or None)

@@ -1,0 +1,163 @@
+"""Routing end to end: rules escalate to Microsoft or the indirect provider, forward to a party,
+reply to direct-Microsoft customers, and known incidents reach the acknowledgement."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Gateway, Sink, mail
+
+RULES = """
+[[known_issues]]
+id = "EX123456"
+service = "Exchange Online"
+title = "Some users can't send mail from Outlook"
+status = "investigating"
+words = ["exchange", "outlook", "send"]
+
+[service_health]
+file = "service-health.json"
+
+[[rules]]
+name = "Known incident"
+when = { known_issue = true }
+then = { action = "handle" }
+
+[[rules]]
+name = "Outage"
+when = { words = ["outage", "storing"] }
+then = { action = "escalate", category = "Large network outage", priority = "urgent" }
+
+[[rules]]
+name = "Printers to Northwind"
+when = { words = ["printer"] }
+then = { action = "forward", party = "northwind" }
+
+[[rules]]
+name = "Non-CSP"
+when = { direct_microsoft = true, words = ["xbox"] }
+then = { action = "handle", reply = "direct_microsoft" }
+"""
+MICROSOFT = "escalations@microsoft.example"
+NORTHWIND = "csp-support@northwind.example"
+
+
+@pytest.fixture
+def routed(tmp_path: Path, sink: Sink) -> Iterator[Gateway]:
+    daemon = Gateway(tmp_path, sink, RULES)
+    daemon.start()
+    yield daemon
+    assert daemon.stop() == 0
+    assert "Traceback" not in daemon.log_text()
+
+
+def test_direct_customer_outage_escalates_to_microsoft_and_the_reply_goes_to_agents(
+    routed: Gateway, sink: Sink
+) -> None:
+    routed.send(mail(subject="Storing: niemand kan mailen", body="Sinds 9 uur een storing."))
+    (ticket,) = routed.wait_for_tickets(1)
+    assert ticket["route"] == {"action": "escalate", "target": "microsoft", "rule": "Outage"}
+    assert ticket["priority"] == "urgent"
+    (escalation,) = sink.wait_for_mail(MICROSOFT)
+    assert escalation.message["Subject"] == (
+        "[CONTOSO#1] Large network outage: Storing: niemand kan mailen"
+    )
+    content = escalation.message.get_content()
+    assert "fabrikam.onmicrosoft.com" in content and "Sinds 9 uur een storing." in content
+    routed.wait_for_ticket(1, lambda t: t["status"] == "waiting_upstream", "waiting upstream")
+
+    upstream = escalation.message["Reply-To"].addresses[0].addr_spec
+    answer = mail(
+        sender="casemail@css.microsoft.com",
+        subject="RE: " + escalation.message["Subject"],
+        body="We are investigating.",
+    )
+    routed.send(answer, recipients=[upstream])
+    ticket = routed.wait_for_ticket(1, lambda t: t["status"] == "open", "the upstream reply")
+    assert [m["kind"] for m in ticket["messages"] if m["direction"] == "in"][-1] == "upstream"
+    sink.wait_for_mail("jan@contoso.example", count=2)
+    assert len(sink.to("anna@fabrikam.example")) == 1  # the acknowledgement only
+
+
+def test_indirect_customer_escalates_to_its_provider(routed: Gateway, sink: Sink) -> None:
+    routed.send(
+        mail(
+            sender="carl@adatum.example",
+            subject="Outage in Teams",
+            body="Teams is down for all of us.",
+        )
+    )
+    (ticket,) = routed.wait_for_tickets(1)
+    assert ticket["route"]["target"] == "northwind"
+    (handover,) = sink.wait_for_mail(NORTHWIND)
+    assert "Adatum Corporation" in handover.message.get_content()
+    assert sink.to(MICROSOFT) == []
+
+
+def test_forward_rule_sends_the_ticket_to_the_party(routed: Gateway, sink: Sink) -> None:
+    routed.send(mail(subject="Printer offline", body="The printer on floor 2 is offline."))
+    (ticket,) = routed.wait_for_tickets(1)
+    assert ticket["route"] == {
+        "action": "forward",
+        "target": "northwind",
+        "rule": "Printers to Northwind",
+    }
+    sink.wait_for_mail(NORTHWIND)
+    events = [e["what"] for e in routed.ticket(1)["events"]]
+    assert "forwarded" in events
+
+
+def test_direct_microsoft_customers_are_told_where_non_csp_questions_go(
+    routed: Gateway, sink: Sink
+) -> None:
+    routed.send(mail(sender="carl@adatum.example", subject="Xbox account locked", body="Help."))
+    routed.wait_for_tickets(1)
+    replies = sink.wait_for_mail("carl@adatum.example", count=2)
+    texts = [r.message.get_content() for r in replies]
+    assert any("Microsoft directly" in t for t in texts), texts
+    routed.send(mail(sender="bob@fabrikam.example", subject="Xbox account locked", body="Help."))
+    routed.wait_for_tickets(2)
+    sink.wait_for_mail("jan@contoso.example", count=2)
+    assert len(sink.to("bob@fabrikam.example")) == 1  # not a direct-Microsoft customer
+
+
+def test_known_incident_is_in_the_acknowledgement_and_not_escalated(
+    routed: Gateway, sink: Sink
+) -> None:
+    routed.send(mail(sender="carl@adatum.example", subject="Outlook cannot send mail"))
+    (ticket,) = routed.wait_for_tickets(1)
+    assert ticket["route"]["rule"] == "Known incident"
+    (ack,) = sink.wait_for_mail("carl@adatum.example")
+    content = ack.message.get_content()
+    assert "Some users can't send mail from Outlook (status: investigating)" in content
+    assert sink.to(NORTHWIND) == []
+
+
+def test_service_health_file_is_read_when_it_changes(routed: Gateway, sink: Sink) -> None:
+    graph = {
+        "value": [
+            {
+                "id": "TM999",
+                "service": "Microsoft Teams",
+                "title": "Teams meetings fail to start",
+                "status": "serviceDegradation",
+                "startDateTime": "2026-01-01T00:00:00Z",
+                "isResolved": False,
+            }
+        ]
+    }
+    (routed.home / "service-health.json").write_text(json.dumps(graph))
+    routed.send(
+        mail(
+            sender="carl@adatum.example",
+            subject="Teams meetings fail",
+            body="Our Teams meetings do not start.",
+        )
+    )
+    routed.wait_for_tickets(1)
+    (ack,) = sink.wait_for_mail("carl@adatum.example")
+    assert "Teams meetings fail to start (status: serviceDegradation)" in ack.message.get_content()
