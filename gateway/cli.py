@@ -257,6 +257,8 @@ def _tickets_show(config: Config, args: argparse.Namespace) -> int:
         f"  status {data['status']}, customer {data['customer']}, requester {data['requester']},"
         f" queue {data['queue']}, route {data['route']['action']} -> {data['route']['target']}"
     )
+    if data["cases"]:
+        print(f"  upstream cases: {', '.join(data['cases'])}")
     for m in data["messages"]:
         print(f"\n--- {m['date']} {m['direction']} {m['kind']} from {m['from']}")
         print(m["text"])

@@ -12,7 +12,8 @@ import logging
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
@@ -23,13 +24,16 @@ from gateway.agent_replies import handle_agent_mail, is_agent_mail
 from gateway.config import Config, Customer
 from gateway.handovers import escalation_address, hand_over, party_address
 from gateway.identity import Sender, agents_to_notify, identify
+from gateway.incidents import join_incident, link_to_escalation
 from gateway.logs import log_event
 from gateway.service_health import ServiceHealth
 from gateway.storage import RawMessage, StorageUnavailable, Store, Ticket, utcnow
 from gateway.templates import Templates
 from gateway.threader import ThreadMatch, find_ticket
 from parsers.message import ParsedMessage, Unparseable, parse_message
+from parsers.subjects import case_numbers
 from routing import Decision, Facts, decide
+from routing.hours import parse_hours, within
 from routing.service_health import Incident
 
 log = logging.getLogger("gateway.processor")
@@ -165,6 +169,8 @@ def _follow_up(
 ) -> str:
     kind = "upstream" if who.role == "upstream" else "customer"
     _record_incoming(session, ticket, raw, message, kind)
+    if kind == "upstream":
+        tickets.keep_case_numbers(session, ticket, case_numbers(message.subject))
     reopens = ("waiting_upstream",) if kind == "upstream" else ("closed", "waiting_customer")
     if ticket.status in reopens:
         tickets.set_status(session, ticket, "open", f"{kind} wrote")
@@ -197,7 +203,7 @@ def _new_ticket(
     if decision.reply:
         _reply_with(session, ticket, message, decision.reply, context)
     _notify_agents(session, ticket, message, context, followup=False)
-    _act_on(session, ticket, decision, context)
+    _act_on(session, ticket, decision, context, incident)
     return f"new ticket {ticket.number} ({decision.action} -> {decision.target})"
 
 
@@ -216,20 +222,52 @@ def _reply_with(
     tickets.add_event(session, ticket, "replied", template=template)
 
 
-def _act_on(session: Session, ticket: Ticket, decision: Decision, context: Context) -> None:
-    """A rule that escalates or forwards sends the ticket upstream at once."""
+def _act_on(
+    session: Session,
+    ticket: Ticket,
+    decision: Decision,
+    context: Context,
+    incident: Incident | None,
+) -> None:
+    """A rule that escalates or forwards sends the ticket upstream at once; escalations of
+    several customers about one problem go up once (gateway/incidents.py)."""
     config = context.config
     if decision.action == "escalate":
         to = escalation_address(config, ticket.customer_id)
         purpose, category = "escalation", decision.category or ""
     elif decision.action == "forward":
         to, purpose, category = party_address(config, decision.target), "forward", ""
+    elif incident is not None:
+        _cluster_known_issue(session, ticket, incident, context)
+        return
     else:
         return
     if to is None:  # e.g. no microsoft.escalation_address: the agents must decide
         tickets.add_event(session, ticket, "handover_impossible", reason="no address to send to")
         return
+    if purpose == "escalation":
+        cluster = join_incident(session, config, f"escalation|{category}|{to}", ticket, utcnow())
+        if cluster.escalated_ticket is not None:
+            link_to_escalation(session, ticket, cluster)
+            return
+        cluster.escalated_ticket = ticket.number
     hand_over(session, config, context.templates, ticket, to, purpose, category)
+
+
+def _cluster_known_issue(
+    session: Session, ticket: Ticket, incident: Incident, context: Context
+) -> None:
+    config = context.config
+    to = escalation_address(config, ticket.customer_id)
+    if to is None:
+        return
+    cluster = join_incident(session, config, f"known|{incident.id}|{to}", ticket, utcnow())
+    if cluster.escalated_ticket is not None:
+        link_to_escalation(session, ticket, cluster)
+    elif len(cluster.customers) >= config.cluster_after:
+        category = f"Known issue {incident.id} affects {len(cluster.customers)} customers"
+        cluster.escalated_ticket = ticket.number
+        hand_over(session, config, context.templates, ticket, to, "escalation", category)
 
 
 def route(
@@ -246,9 +284,18 @@ def route(
         direct_microsoft=bool(customer and customer.direct_microsoft),
         has_attachment=any(not a.inline for a in message.attachments),  # not signature logos
         known_issue=known_issue,
+        in_hours=in_service_hours(config, utcnow()),
         headers=message.headers,
     )
     return decide(facts, config.rules)
+
+
+def in_service_hours(config: Config, now: datetime) -> bool:
+    """Within `support.hours` in `support.timezone`. Hours written as free text that the
+    "Mon-Fri 08:00-18:00" form does not cover count as always open: the rule then never
+    sends mail elsewhere by mistake."""
+    spans = parse_hours(config.support.hours)
+    return spans is None or within(spans, now.astimezone(ZoneInfo(config.support.timezone)))
 
 
 def _acknowledge(

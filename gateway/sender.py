@@ -120,7 +120,7 @@ def agent_notification(
 ) -> OutgoingMail:
     body = templates.render(
         "notification",
-        "en",
+        customer.language if customer else "en",
         tag=ticket_tag(config, ticket.number),
         ticket=ticket,
         customer=customer,
@@ -198,7 +198,7 @@ def handover(
     Their replies come back through the signed upstream Reply-To."""
     body = templates.render(
         "handover",
-        "en",
+        customer.language if customer else "en",
         ticket=ticket,
         customer=customer,
         category=category,

@@ -133,11 +133,27 @@ class Ticket(Base):
     queue: Mapped[str] = mapped_column(String(64))
     priority: Mapped[str] = mapped_column(String(16), default="normal")
     assignee: Mapped[str | None] = mapped_column(String(998))  # an agent's address
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
     route_action: Mapped[str] = mapped_column(String(16))
     route_target: Mapped[str] = mapped_column(String(64))
     route_rule: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Incident(Base):
+    """Requests of several customers about one problem: escalated upstream once, not per
+    customer. `key` says what they share (a known issue, or category and upstream)."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_key", "key", "last_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(998))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    customers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    escalated_ticket: Mapped[int | None] = mapped_column(Integer)  # the number that went upstream
 
 
 class TicketMessage(Base):

@@ -121,11 +121,24 @@ def ticket_json(session: Session, ticket: Ticket, full: bool = False) -> dict[st
         "updated_at": ticket.updated_at.isoformat(),
     }
     if full:
+        events = _events(session, ticket)
+        data["cases"] = _case_numbers(events)
         data["messages"] = [_message_json(m) for m in _messages(session, ticket)]
-        data["events"] = [
-            {"at": e.at.isoformat(), "what": e.what, **e.detail} for e in _events(session, ticket)
-        ]
+        data["events"] = [{"at": e.at.isoformat(), "what": e.what, **e.detail} for e in events]
     return data
+
+
+def keep_case_numbers(session: Session, ticket: Ticket, numbers: Sequence[str]) -> None:
+    """Upstream case numbers (TrackingID#…, Case …) seen for the first time on this ticket."""
+    known = _case_numbers(_events(session, ticket))
+    for number in numbers:
+        if number not in known:
+            add_event(session, ticket, "case_number", number=number)
+            known.append(number)
+
+
+def _case_numbers(events: Sequence[Event]) -> list[str]:
+    return [str(e.detail["number"]) for e in events if e.what == "case_number"]
 
 
 def _messages(session: Session, ticket: Ticket) -> Sequence[TicketMessage]:

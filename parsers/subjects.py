@@ -27,3 +27,24 @@ def strip_prefixes(subject: str) -> str:
 def ticket_number_in(subject: str, tag: str) -> int | None:
     match = re.search(rf"\[{re.escape(tag)}#(\d{{1,12}})\]", subject, re.IGNORECASE)
     return int(match[1]) if match else None
+
+
+# Microsoft support writes "TrackingID#2411250010001234"; other upstreams "Case 12345678" or
+# "SR 1234567". Kept on the ticket so agents can quote them back.
+_CASE_NUMBER = re.compile(
+    r"\b(?:(TrackingID)\s*#\s*(\d{8,20})|(Case|SR|Ticket)\s*(?:#|no\.?|nr\.?|:)?\s*(\d{6,20}))\b",
+    re.IGNORECASE,
+)
+
+
+def case_numbers(subject: str) -> list[str]:
+    """Upstream case numbers in a subject, as 'TrackingID#…' or 'Case …', in order."""
+    found = []
+    for match in _CASE_NUMBER.finditer(subject):
+        if match[1]:
+            number = f"TrackingID#{match[2]}"
+        else:
+            number = f"{match[3].capitalize() if match[3].lower() != 'sr' else 'SR'} {match[4]}"
+        if number not in found:
+            found.append(number)
+    return found

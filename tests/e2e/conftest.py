@@ -136,6 +136,12 @@ def config_text(smtp_port: int, relay: str, extra: str = "") -> str:
         language = "nl"
 
         [[customers]]
+        id = "tailwind"
+        name = "Tailwind Traders"
+        domains = ["tailwind.example"]
+        billing = "direct"
+
+        [[customers]]
         id = "adatum"
         name = "Adatum Corporation"
         domains = ["adatum.example"]

@@ -22,6 +22,10 @@ words = ["exchange", "outlook", "send"]
 [service_health]
 file = "service-health.json"
 
+[escalation]
+cluster_after = 2
+cluster_window = "30m"
+
 [[rules]]
 name = "Known incident"
 when = { known_issue = true }
@@ -73,12 +77,16 @@ def test_direct_customer_outage_escalates_to_microsoft_and_the_reply_goes_to_age
     upstream = escalation.message["Reply-To"].addresses[0].addr_spec
     answer = mail(
         sender="casemail@css.microsoft.com",
-        subject="RE: " + escalation.message["Subject"],
+        subject=f"RE: {escalation.message['Subject']} - TrackingID#2411250010001234",
         body="We are investigating.",
     )
     routed.send(answer, recipients=[upstream])
     ticket = routed.wait_for_ticket(1, lambda t: t["status"] == "open", "the upstream reply")
     assert [m["kind"] for m in ticket["messages"] if m["direction"] == "in"][-1] == "upstream"
+    assert ticket["cases"] == ["TrackingID#2411250010001234"]
+    assert (
+        "upstream cases: TrackingID#2411250010001234" in routed.cli("tickets", "show", "1").stdout
+    )
     sink.wait_for_mail("jan@contoso.example", count=2)
     assert len(sink.to("anna@fabrikam.example")) == 1  # the acknowledgement only
 
@@ -161,3 +169,34 @@ def test_service_health_file_is_read_when_it_changes(routed: Gateway, sink: Sink
     routed.wait_for_tickets(1)
     (ack,) = sink.wait_for_mail("carl@adatum.example")
     assert "Teams meetings fail to start (status: serviceDegradation)" in ack.message.get_content()
+
+
+def test_three_customers_outage_mails_make_one_escalation(routed: Gateway, sink: Sink) -> None:
+    for sender in ("anna@fabrikam.example", "tom@tailwind.example", "x@unknown.example"):
+        routed.send(mail(sender=sender, subject="Outage: mail is down", body="Nothing works."))
+    routed.wait_for_tickets(3)
+    sink.wait_for_mail("x@unknown.example")  # all three were processed
+    (escalation,) = sink.wait_for_mail(MICROSOFT)
+    assert escalation.message["Subject"].startswith("[CONTOSO#1] Large network outage")
+    for number in (2, 3):
+        ticket = routed.wait_for_ticket(
+            number, lambda t: t["status"] == "waiting_upstream", "linked ticket waiting upstream"
+        )
+        linked = [e for e in ticket["events"] if e["what"] == "linked"]
+        assert linked and linked[0]["escalated_with"] == 1
+    assert len(sink.to(MICROSOFT)) == 1
+
+
+def test_a_known_issue_goes_upstream_once_enough_customers_have_it(
+    routed: Gateway, sink: Sink
+) -> None:
+    routed.send(mail(sender="anna@fabrikam.example", subject="Outlook cannot send mail"))
+    routed.wait_for_tickets(1)
+    sink.wait_for_mail("anna@fabrikam.example")
+    assert sink.to(MICROSOFT) == []  # one customer: the documented incident is enough
+    routed.send(mail(sender="tom@tailwind.example", subject="Outlook cannot send mail"))
+    (escalation,) = sink.wait_for_mail(MICROSOFT)
+    assert "Known issue EX123456 affects 2 customers" in escalation.message["Subject"]
+    routed.send(mail(sender="tom2@tailwind.example", subject="Outlook cannot send mail either"))
+    routed.wait_for_ticket(3, lambda t: any(e["what"] == "linked" for e in t["events"]), "linked")
+    assert len(sink.to(MICROSOFT)) == 1

@@ -252,7 +252,8 @@ def test_notification_shows_the_new_text_and_the_ticket(
 
     assert mail.purpose == "notification"
     assert parsed(mail)["Subject"] == "[CONTOSO#42] Printer broken"
-    assert body.startswith("New ticket [CONTOSO#42] in queue helpdesk")
+    # Fabrikam's language is Dutch: its tickets' notifications are Dutch too.
+    assert body.startswith("Nieuw ticket [CONTOSO#42] in wachtrij helpdesk")
     assert "The printer on floor 2 is broken." in body
     assert "Fabrikam BV (fabrikam, direct, fabrikam.onmicrosoft.com)" in body
 
@@ -268,9 +269,9 @@ def test_notification_puts_each_field_on_its_own_line(config: Config, templates:
 
     lines = body_of(notification(config, templates, with_attachment)).splitlines()
 
-    assert "From:       anna@fabrikam.example" in lines
-    assert "Attachments: printer.log" in lines
-    customer_line = next(line for line in lines if line.startswith("Customer:"))
+    assert "Van:        anna@fabrikam.example" in lines
+    assert "Bijlagen:   printer.log" in lines
+    customer_line = next(line for line in lines if line.startswith("Klant:"))
     assert customer_line.endswith("(fabrikam, direct, fabrikam.onmicrosoft.com)")
 
 

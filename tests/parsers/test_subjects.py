@@ -72,3 +72,13 @@ def test_ticket_number_in_finds_nothing_else(subject: str) -> None:
 def test_a_tag_with_regex_characters_is_matched_literally() -> None:
     assert ticket_number_in("[A.B#3] x", "A.B") == 3
     assert ticket_number_in("[AxB#3] x", "A.B") is None
+
+
+def test_case_numbers_of_microsoft_and_other_upstreams() -> None:
+    from parsers.subjects import case_numbers
+
+    subject = "RE: [CONTOSO#7] Outage - TrackingID#2411250010001234 - Case 12345678 case 12345678"
+    assert case_numbers(subject) == ["TrackingID#2411250010001234", "Case 12345678"]
+    assert case_numbers("SR#7654321: mailbox") == ["SR 7654321"]
+    assert case_numbers("In case 12 users fail") == []
+    assert case_numbers("[CONTOSO#1042] no case here") == []
