@@ -701,6 +701,15 @@ def _check_reply_templates(config: Config, problems: list[str]) -> None:
             )
 
 
+def _check_rule_queues(config: Config, problems: list[str]) -> None:
+    """A queue that no agent works in would swallow tickets unseen."""
+    served = {"helpdesk"} | {queue for agent in config.agents for queue in agent.queues}
+    for i, rule in enumerate(config.rules):
+        queue = dict(rule.then).get("queue")
+        if queue and queue not in served:
+            problems.append(f"rules[{i}].then.queue: no [[agents]] entry works in queue {queue!r}")
+
+
 def _unique(problems: list[str], section: str, values: list[str], what: str) -> None:
     seen: set[str] = set()
     for i, value in enumerate(values):
@@ -745,6 +754,7 @@ def build_config(data: dict[str, Any], path: Path, create_secret: bool = False) 
         section.finish()
     root.finish()
     _check_reply_templates(config, problems)
+    _check_rule_queues(config, problems)
     _unique(problems, "customers", [c.id for c in customers], "id")
     _unique(problems, "parties", [p.id for p in parties], "id")
     _unique(problems, "agents", [a.address for a in config.agents], "address")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Gateway, Sink, mail
+from tests.e2e.conftest import Gateway, Sink, mail, wait_for
 
 RULES = """
 [[known_issues]]
@@ -200,3 +200,23 @@ def test_a_known_issue_goes_upstream_once_enough_customers_have_it(
     routed.send(mail(sender="tom2@tailwind.example", subject="Outlook cannot send mail either"))
     routed.wait_for_ticket(3, lambda t: any(e["what"] == "linked" for e in t["events"]), "linked")
     assert len(sink.to(MICROSOFT)) == 1
+
+
+def test_upstream_automatic_acknowledgements_get_no_answer(routed: Gateway, sink: Sink) -> None:
+    routed.send(mail(subject="Outage of mail", body="Nothing works."))
+    (escalation,) = sink.wait_for_mail(MICROSOFT)
+    upstream = escalation.message["Reply-To"].addresses[0].addr_spec
+    before = len(sink.received)
+    auto = mail(
+        sender="noreply@microsoft.com",
+        subject="Case received: TrackingID#2411250010009999",
+        body="We received your request.",
+        Auto_Submitted="auto-replied",
+    )
+    routed.send(auto, recipients=[upstream])
+    ticket = routed.wait_for_ticket(
+        1, lambda t: len([m for m in t["messages"] if m["direction"] == "in"]) == 2, "the auto-ack"
+    )
+    assert [m["kind"] for m in ticket["messages"] if m["direction"] == "in"][-1] == "system"
+    wait_for(lambda: routed.json("outbox", "list") == [], 10, "an empty outbox")
+    assert len(sink.received) == before  # nothing back, nobody notified: no mail ping-pong

@@ -429,3 +429,13 @@ def test_rule_conditions_are_checked_when_loading(
     assert problems[0].startswith("rules[0].when.subject: '([unclosed' is not a valid regular")
     assert problems[1] == "rules[0].when.customer: no [[customers]] entry has id 'nobody'"
     assert problems[2].startswith('rules[0].then.priority: must be "low" or "normal"')
+
+
+def test_a_rule_queue_that_no_agent_works_in_is_refused(
+    config_data: dict[str, Any], make_config: MakeConfig
+) -> None:
+    config_data["rules"][0]["then"] = {"action": "handle", "queue": "nowhere"}
+
+    problems = problems_of(make_config, config_data)
+
+    assert problems == ["rules[0].then.queue: no [[agents]] entry works in queue 'nowhere'"]
