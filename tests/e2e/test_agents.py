@@ -376,3 +376,14 @@ def test_authentication_results_of_the_trusted_mta_are_required(
         assert "shows no DKIM or DMARC pass" in notice.get_content()
         assert len(sink.to(ANNA)) == 1
     customer_safe(sink)
+
+
+def test_an_admin_agent_may_forward_to_a_party(gateway: Gateway, safe_sink: Sink) -> None:
+    open_ticket(gateway, safe_sink)
+    send_reply(gateway, reply(notification(safe_sink, PRIYA), PRIYA, "#forward northwind"))
+    (forward,) = safe_sink.wait_for_mail("csp-support@northwind.example")
+    assert forward.message["Subject"] == "[CONTOSO#1] Outlook cannot send mail"
+    assert "Fabrikam BV" in forward.message.get_content()
+    ticket = gateway.wait_for_ticket(1, lambda t: t["status"] == "waiting_upstream", "forwarded")
+    assert any(e["what"] == "forwarded" for e in ticket["events"])
+    assert len(safe_sink.to(ANNA)) == 1  # a command alone tells the customer nothing
