@@ -206,7 +206,7 @@ def _relay_answer(reply: AgentReply, answer: str) -> None:
     files = attached_files(reply.raw.data)
     thread = _customer_thread(session, ticket, config)
     mail = sender.agent_answer(config, ticket, [ticket.requester], others, answer, files, thread)
-    _send(session, ticket, mail, "agent")
+    outbox.send_for_ticket(session, ticket, mail, "agent")
 
 
 def _customer_addresses(session: Session, ticket: Ticket, config: Config) -> list[str]:
@@ -251,21 +251,6 @@ def _customer_thread(session: Session, ticket: Ticket, config: Config) -> list[s
         if theirs or ours:
             thread.append(message_id)
     return thread
-
-
-def _send(session: Session, ticket: Ticket, mail: sender.OutgoingMail, kind: str) -> None:
-    outbox.enqueue(session, mail, ticket.id)
-    tickets.add_message(
-        session,
-        ticket,
-        direction="out",
-        kind=kind,
-        from_addr=mail.envelope_from,
-        to=mail.recipients,
-        subject=mail.subject,
-        message_id=mail.message_id,
-        text=f"({mail.purpose})",
-    )
 
 
 def _record(reply: AgentReply, kind: str, text: str) -> None:

@@ -189,6 +189,9 @@ class Config:
     def base_dir(self) -> Path:
         return self.path.parent
 
+    def customer(self, customer_id: str | None) -> Customer | None:
+        return next((c for c in self.customers if c.id == customer_id), None)
+
 
 # --- value parsers: each takes the raw value and returns the typed one or raises ValueError ---
 

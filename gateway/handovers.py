@@ -20,7 +20,7 @@ def party_address(config: Config, party_id: str) -> str | None:
 
 def escalation_address(config: Config, customer_id: str | None) -> str | None:
     """Microsoft for a direct-bill customer, the indirect provider for an indirect one."""
-    customer = next((c for c in config.customers if c.id == customer_id), None)
+    customer = config.customer(customer_id)
     if customer and customer.billing == "indirect" and customer.provider:
         return party_address(config, customer.provider)
     return config.microsoft.escalation_address
@@ -44,21 +44,10 @@ def hand_over(
     )
     raw = session.get(RawMessage, first.raw_message_id) if first and first.raw_message_id else None
     files = attached_files(raw.data) if raw else []
-    customer = next((c for c in config.customers if c.id == ticket.customer_id), None)
+    customer = config.customer(ticket.customer_id)
     text = first.text if first else ""
     mail = sender.handover(config, templates, ticket, customer, to, purpose, category, text, files)
-    outbox.enqueue(session, mail, ticket.id)
-    tickets.add_message(
-        session,
-        ticket,
-        direction="out",
-        kind="system",
-        from_addr=mail.envelope_from,
-        to=mail.recipients,
-        subject=mail.subject,
-        message_id=mail.message_id,
-        text=f"({purpose})",
-    )
+    outbox.send_for_ticket(session, ticket, mail)
     tickets.set_status(session, ticket, "waiting_upstream", purpose)
     what = "escalated" if purpose == "escalation" else "forwarded"
     tickets.add_event(session, ticket, what, to=to, category=category or None)

@@ -12,11 +12,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from gateway import tickets
 from gateway.config import Outbound
 from gateway.logs import log_event
 from gateway.relay import PermanentDeliveryError, Relay, TemporaryDeliveryError
 from gateway.sender import OutgoingMail
-from gateway.storage import OutboxMessage, Store, utcnow
+from gateway.storage import OutboxMessage, Store, Ticket, utcnow
 
 log = logging.getLogger("gateway.outbox")
 # Core, built once: see gateway/tickets.py.
@@ -41,6 +42,25 @@ def enqueue(session: Session, mail: OutgoingMail, ticket_id: int | None) -> int:
         "created_at": now,
     }
     return int(session.connection().execute(_INSERT, values).scalar_one())
+
+
+def send_for_ticket(
+    session: Session, ticket: Ticket, mail: OutgoingMail, kind: str = "system"
+) -> int:
+    """Queue `mail` and keep it on the ticket, whose replies thread by its Message-ID."""
+    outbox_id = enqueue(session, mail, ticket.id)
+    tickets.add_message(
+        session,
+        ticket,
+        direction="out",
+        kind=kind,
+        from_addr=mail.envelope_from,
+        to=mail.recipients,
+        subject=mail.subject,
+        message_id=mail.message_id,
+        text=f"({mail.purpose})",
+    )
+    return outbox_id
 
 
 def sent_recently(session: Session, rate_key: str, within: timedelta) -> int:

@@ -218,7 +218,7 @@ def _reply_with(
     if outbox.sent_recently(session, mail.rate_key or "", _HOUR) >= config.support.acks_per_hour:
         tickets.add_event(session, ticket, "reply_suppressed", reason="rate limit")
         return
-    _send(session, ticket, mail)
+    outbox.send_for_ticket(session, ticket, mail)
     tickets.add_event(session, ticket, "replied", template=template)
 
 
@@ -312,7 +312,7 @@ def _acknowledge(
     if outbox.sent_recently(session, mail.rate_key or "", _HOUR) >= config.support.acks_per_hour:
         tickets.add_event(session, ticket, "acknowledgement_suppressed", reason="rate limit")
         return
-    _send(session, ticket, mail)
+    outbox.send_for_ticket(session, ticket, mail)
 
 
 def _notify_agents(
@@ -329,28 +329,13 @@ def _notify_agents(
         mail = sender.agent_notification(
             config, context.templates, ticket, message, customer, agent, followup
         )
-        _send(session, ticket, mail)
+        outbox.send_for_ticket(session, ticket, mail)
     if agents:
         tickets.add_event(session, ticket, "notified", agents=[a.address for a in agents])
 
 
 def customer_of(ticket: Ticket, config: Config) -> Customer | None:
-    return next((c for c in config.customers if c.id == ticket.customer_id), None)
-
-
-def _send(session: Session, ticket: Ticket, mail: sender.OutgoingMail) -> None:
-    outbox.enqueue(session, mail, ticket.id)
-    tickets.add_message(
-        session,
-        ticket,
-        direction="out",
-        kind="system",
-        from_addr=mail.envelope_from,
-        to=mail.recipients,
-        subject=mail.subject,
-        message_id=mail.message_id,
-        text=f"({mail.purpose})",
-    )
+    return config.customer(ticket.customer_id)
 
 
 def _record_incoming(
