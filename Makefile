@@ -38,6 +38,7 @@ test-deps: $(VENV)/.test-installed system-deps
 lint: test-deps
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy --strict parsers routing
 
 test: test-deps lint
 	$(PY) -m pytest -q

@@ -20,7 +20,7 @@ class Result:
 def results_of(header_values: Iterable[str], authserv_id: str) -> list[Result]:
     """Results stated by `authserv_id` only: any other host's header is not to be trusted
     (RFC 8601 §5: a sender can add Authentication-Results of its own)."""
-    found = []
+    found: list[Result] = []
     for value in header_values:
         parts = [p.strip() for p in _COMMENT.sub("", value).split(";")]
         stated_by = parts[0].split()[0].lower() if parts[0] else ""

@@ -3,6 +3,7 @@
 Pure: no I/O, no database, no clock of its own (the caller passes `now`).
 """
 
-from routing.engine import Decision, Facts, decide
+from routing.conditions import Facts
+from routing.engine import Decision, decide
 
 __all__ = ["Decision", "Facts", "decide"]
