@@ -124,7 +124,8 @@ def process_raw(session: Session, raw: RawMessage, context: Context) -> str:
     message = parse_message(raw.data)
     who = identify(message.from_addr, context.config)
     customer_id = who.customer.id if who.customer else None
-    match = find_ticket(session, message, raw.rcpt_to, customer_id, context.config)
+    staff = who.role in ("upstream", "agent")
+    match = find_ticket(session, message, raw.rcpt_to, customer_id, context.config, staff)
     kind = _kind(message, raw)
     if kind in ROBOT_KINDS:
         return _keep_robot_mail(session, raw, message, match, kind)

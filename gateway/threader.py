@@ -29,11 +29,14 @@ def find_ticket(
     envelope_recipients: Iterable[str],
     customer_id: str | None,
     config: Config,
+    upstream_or_agent: bool = False,
 ) -> ThreadMatch | None:
+    """`upstream_or_agent`: the sender is Microsoft, a party or an agent, whose replies carry
+    the tag of a ticket that is not their own (checks on agents come after threading)."""
     return (
         _by_reply_address(session, message, envelope_recipients, config)
         or _by_references(session, message)
-        or _by_subject_tag(session, message, customer_id, config)
+        or _by_subject_tag(session, message, customer_id, config, upstream_or_agent)
     )
 
 
@@ -70,7 +73,11 @@ def _by_references(session: Session, message: ParsedMessage) -> ThreadMatch | No
 
 
 def _by_subject_tag(
-    session: Session, message: ParsedMessage, customer_id: str | None, config: Config
+    session: Session,
+    message: ParsedMessage,
+    customer_id: str | None,
+    config: Config,
+    upstream_or_agent: bool,
 ) -> ThreadMatch | None:
     number = ticket_number_in(message.subject, config.partner.ticket_tag)
     ticket = _ticket_numbered(session, number) if number is not None else None
@@ -79,7 +86,7 @@ def _by_subject_tag(
     # Ticket numbers are guessable; a tag alone only threads mail of the ticket's own customer
     # (or, for a ticket without one, of the requester), so nobody writes into another's ticket.
     same_customer = customer_id is not None and customer_id == ticket.customer_id
-    if same_customer or message.from_addr == ticket.requester:
+    if upstream_or_agent or same_customer or message.from_addr == ticket.requester:
         return ThreadMatch(ticket, "subject_tag")
     return None
 

@@ -220,3 +220,18 @@ def test_upstream_automatic_acknowledgements_get_no_answer(routed: Gateway, sink
     assert [m["kind"] for m in ticket["messages"] if m["direction"] == "in"][-1] == "system"
     wait_for(lambda: routed.json("outbox", "list") == [], 10, "an empty outbox")
     assert len(sink.received) == before  # nothing back, nobody notified: no mail ping-pong
+
+
+def test_an_upstream_reply_with_only_the_tag_threads_back(routed: Gateway, sink: Sink) -> None:
+    routed.send(mail(subject="Outage of Teams", body="Teams is down for us."))
+    sink.wait_for_mail(MICROSOFT)
+    # A new mail from the provider's case system: no References, not to the signed address.
+    update = mail(
+        sender="csp-support@northwind.example",
+        subject="Update [CONTOSO#1] - Case 55512345",
+        body="Fixed on our side.",
+    )
+    routed.send(update)
+    ticket = routed.wait_for_ticket(1, lambda t: t["status"] == "open", "the tag-only reply")
+    assert ticket["cases"] == ["Case 55512345"]
+    assert len(routed.tickets()) == 1

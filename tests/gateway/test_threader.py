@@ -223,6 +223,17 @@ def test_a_stranger_using_someone_elses_tag_does_not_thread(
     assert find(store, config, parsed, customer_id) is None
 
 
+def test_upstream_and_agents_thread_by_the_tag_of_any_ticket(
+    store: Store, config: Config, tickets_made: Tickets
+) -> None:
+    parsed = message(
+        sender="support@microsoft.com", subject=f"RE: [CONTOSO#{tickets_made.fabrikam}]"
+    )
+    with store.session() as session:
+        match = find_ticket(session, parsed, (), None, config, upstream_or_agent=True)
+    assert match is not None and match.ticket.number == tickets_made.fabrikam
+
+
 def test_a_stranger_cannot_use_the_tag_of_a_ticket_without_customer(
     store: Store, config: Config, tickets_made: Tickets
 ) -> None:
