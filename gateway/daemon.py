@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from aiosmtpd.smtp import SMTP
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from gateway import outbox
+from gateway import outbox, timers
 from gateway.config import Config, ConfigError, load_config
 from gateway.imap import MailboxReaders
 from gateway.intake import GroupCommitter, SmtpHandler
@@ -35,6 +35,7 @@ T = TypeVar("T")
 PROCESS_EVERY_SECONDS = 2  # picks up mail stored by `ingest` or another daemon
 DELIVER_EVERY_SECONDS = 1  # retries become due at their own times
 MAILBOX_CHECK_SECONDS = 10  # how soon a stalled mailbox is logged and reported
+TIMERS_EVERY_SECONDS = 60  # closing long-waiting tickets, first-response reminders
 
 
 class StartupError(Exception):
@@ -125,6 +126,19 @@ class Daemon:
         readers.start(self.config.imap)
         return readers
 
+    async def _ticket_timers(self) -> None:
+        try:
+            closed = await self.run_blocking(timers.close_waiting, self.store, self.config)
+            reminded = await self.run_blocking(
+                timers.remind_first_response, self.store, self.config, self.context.templates
+            )
+        except StorageUnavailable as exc:
+            log_event(log, "timers.storage_unavailable", level=logging.ERROR, error=str(exc))
+            return
+        if closed or reminded:
+            log_event(log, "timers.ran", closed=closed, reminded=reminded)
+            self._delivery_wanted.set()
+
     async def _restart_imap(self) -> None:
         """SIGHUP changed [[imap]]: the readers stop between batches and start anew."""
         old, self._mailboxes = self._mailboxes, None
@@ -165,6 +179,7 @@ class Daemon:
     def _start_scheduler(self) -> AsyncIOScheduler:
         scheduler = AsyncIOScheduler()
         scheduler.add_job(self._check_mailboxes, "interval", seconds=MAILBOX_CHECK_SECONDS)
+        scheduler.add_job(self._ticket_timers, "interval", seconds=TIMERS_EVERY_SECONDS)
         scheduler.add_job(
             _waker(self._processing_wanted), "interval", seconds=PROCESS_EVERY_SECONDS
         )

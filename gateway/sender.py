@@ -12,7 +12,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.header import Header
 from email.utils import encode_rfc2231, format_datetime, formataddr, make_msgid
 
@@ -136,6 +136,30 @@ def agent_notification(
         purpose="notification",
         to=[agent.address],
         subject=tagged_subject(config, ticket.number, message.subject),
+        body=body,
+        reply_to=signed_reply_address(config, ticket.number, agent_tag(agent.address)),
+        auto_submitted="auto-generated",
+    )
+
+
+def reminder(
+    config: Config, templates: Templates, ticket: Ticket, agent: Agent, deadline: datetime
+) -> OutgoingMail:
+    """The first-response target of a ticket is near and nobody has answered."""
+    customer = config.customer(ticket.customer_id)
+    body = templates.render(
+        "reminder",
+        customer.language if customer else "en",
+        tag=ticket_tag(config, ticket.number),
+        ticket=ticket,
+        deadline=deadline.strftime("%Y-%m-%d %H:%M UTC"),
+        partner=config.partner,
+    )
+    return _build(
+        config,
+        purpose="reminder",
+        to=[agent.address],
+        subject=tagged_subject(config, ticket.number, f"Reminder: {ticket.subject}"),
         body=body,
         reply_to=signed_reply_address(config, ticket.number, agent_tag(agent.address)),
         auto_submitted="auto-generated",
