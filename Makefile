@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 # Debian packages the end-to-end tests start for real (installed only where missing).
-DEBIAN_TEST_PACKAGES := swaks dovecot-imapd openssl procps
+DEBIAN_TEST_PACKAGES := swaks dovecot-imapd openssl procps postgresql
 
 .PHONY: run test install test-deps system-deps lint unit e2e bench clean
 

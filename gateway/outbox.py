@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from gateway import tickets
@@ -20,6 +20,7 @@ from gateway.sender import OutgoingMail
 from gateway.storage import OutboxMessage, Store, Ticket, utcnow
 
 log = logging.getLogger("gateway.outbox")
+SEND_LEASE = timedelta(minutes=5)  # longer than any relay conversation takes
 # Core, built once: see gateway/tickets.py.
 _INSERT = insert(OutboxMessage.__table__).returning(OutboxMessage.__table__.c.id)
 
@@ -79,16 +80,34 @@ def retry_delay(attempts: int, settings: Outbound) -> timedelta:
 
 def deliver_due(store: Store, relay: Relay, settings: Outbound, limit: int = 50) -> int:
     """Try every message that is due; returns how many were tried."""
-    with store.reader() as session:
-        due = session.scalars(
-            select(OutboxMessage.id)
-            .where(OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= utcnow())
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-            .limit(limit)
-        ).all()
-    for outbox_id in due:
+    claimed = _claim_due(store, limit)
+    for outbox_id in claimed:
         _deliver_one(store, relay, settings, outbox_id)
-    return len(due)
+    return len(claimed)
+
+
+def _claim_due(store: Store, limit: int) -> list[int]:
+    """Due messages. On PostgreSQL, where several daemons may share the outbox, they are leased
+    to this daemon: the others skip them, and take them over when the lease runs out (this one
+    died while sending). One SQLite database has one daemon, which needs no lease."""
+    now = utcnow()
+    with store.session() as session:
+        due = list(
+            session.scalars(
+                select(OutboxMessage.id)
+                .where(OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= now)
+                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        if due and store.dialect == "postgresql":
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(due))
+                .values(next_attempt_at=now + SEND_LEASE)
+            )
+    return due
 
 
 def _deliver_one(store: Store, relay: Relay, settings: Outbound, outbox_id: int) -> None:

@@ -59,11 +59,14 @@ def process_pending(store: Store, context: Context, limit: int = 50) -> int:
     The batch ends early when intake waits for the write lock, so a 250 never waits long.
     """
     with store.session() as session:
+        # Several daemons on one PostgreSQL database each take other messages (SKIP LOCKED);
+        # SQLite has one writer at a time anyway and ignores the clause.
         ids = session.scalars(
             select(RawMessage.id)
             .where(RawMessage.state == "new")
             .order_by(RawMessage.id)
             .limit(limit)
+            .with_for_update(skip_locked=True)
         ).all()
         return _process_ids(session, ids, context, ("new",), store.should_yield)
 

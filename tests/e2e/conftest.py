@@ -180,11 +180,16 @@ def config_text(smtp_port: int, relay: str, extra: str = "") -> str:
 class Gateway:
     """gatewayd as a child process, with its own config and database in a temp dir."""
 
-    def __init__(self, home: Path, sink: Sink, extra_config: str = "") -> None:
+    def __init__(
+        self, home: Path, sink: Sink, extra_config: str = "", storage_url: str | None = None
+    ) -> None:
         self.home = home
         self.port = free_port()
         self.config = home / "config.toml"
-        self.config.write_text(config_text(self.port, f"127.0.0.1:{sink.port}", extra_config))
+        text = config_text(self.port, f"127.0.0.1:{sink.port}", extra_config)
+        if storage_url:
+            text = text.replace('url = "sqlite:///gateway.db"', f'url = "{storage_url}"')
+        self.config.write_text(text)
         self.log = home / "gatewayd.log"
         self.process: subprocess.Popen[bytes] | None = None
 
