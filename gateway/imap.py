@@ -26,6 +26,7 @@ from sqlalchemy import select
 from gateway.config import Imap
 from gateway.logs import log_event
 from gateway.storage import (
+    AdvisoryLock,
     ImapMailbox,
     IncomingRaw,
     RawMessage,
@@ -45,7 +46,22 @@ IDLE_CHECK_SECONDS = 1.0  # how quickly a reader notices that the daemon stops
 BACKOFF_MAX_SECONDS = 60.0
 NETWORK_TIMEOUT_SECONDS = 60.0
 
-FAULTS = (IMAPClientError, OSError, ssl.SSLError, socket.timeout, StorageUnavailable, TokenError)
+STANDBY_SECONDS = 2.0  # how soon a standing-by daemon takes over a mailbox
+
+
+class LockLost(Exception):
+    """This daemon no longer holds the mailbox's lock: stop reading, try to take it again."""
+
+
+FAULTS = (
+    IMAPClientError,
+    OSError,
+    ssl.SSLError,
+    socket.timeout,
+    StorageUnavailable,
+    TokenError,
+    LockLost,
+)
 
 
 @dataclass
@@ -66,6 +82,7 @@ class MailboxReader:
         self.on_stored = on_stored
         self.stop = stop
         self.health = Health(last_success=time.monotonic())
+        self._standing_by = False
         self._token = (
             CommandToken(settings.token_command, f"imap[{settings.name}].token_command")
             if settings.auth == "xoauth2"
@@ -73,19 +90,35 @@ class MailboxReader:
         )
 
     def run(self) -> None:
-        """The thread's body: read until stopped, reconnecting with backoff after any fault."""
+        """The thread's body: read until stopped, reconnecting with backoff after any fault.
+        Among daemons sharing a PostgreSQL database, only the holder of the mailbox's lock
+        reads it; the others stand by and take over when it goes."""
         backoff = 1.0
-        while not self.stop.is_set():
-            try:
-                self._session()
-                backoff = 1.0
-            except FAULTS as exc:
-                self._failed(exc)
-                self.stop.wait(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
-            except Exception:  # a bug must not end intake for good; it is logged and retried
-                log.exception("imap.reader_failed mailbox=%s", self.settings.name)
-                self.stop.wait(BACKOFF_MAX_SECONDS)
+        lock = AdvisoryLock(self.store, f"imap:{self.settings.name}")
+        try:
+            while not self.stop.is_set():
+                try:
+                    if lock.acquire():
+                        self._session(lock)
+                        backoff = 1.0
+                    else:
+                        self._stand_by()
+                except FAULTS as exc:
+                    self._failed(exc)
+                    self.stop.wait(backoff)
+                    backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
+                except Exception:  # a bug must not end intake for good; logged and retried
+                    log.exception("imap.reader_failed mailbox=%s", self.settings.name)
+                    self.stop.wait(BACKOFF_MAX_SECONDS)
+        finally:
+            lock.release()
+
+    def _stand_by(self) -> None:
+        if not self._standing_by:
+            log_event(log, "imap.standby", mailbox=self.settings.name)
+            self._standing_by = True
+        self.health = Health(last_success=time.monotonic())  # another daemon reads it
+        self.stop.wait(STANDBY_SECONDS)
 
     def _failed(self, exc: BaseException) -> None:
         error = f"{type(exc).__name__}: {exc}"
@@ -93,7 +126,8 @@ class MailboxReader:
         self.health.auth_failed = isinstance(exc, LoginError | TokenError)
         log_event(log, "imap.fault", level=logging.WARNING, mailbox=self.settings.name, error=error)
 
-    def _session(self) -> None:
+    def _session(self, lock: AdvisoryLock) -> None:
+        self._standing_by = False
         client = self._connect()
         try:
             self._login(client)
@@ -102,6 +136,8 @@ class MailboxReader:
                 self._take_everything(client, uidvalidity)
                 self._succeeded()
                 self._wait_for_mail(client)
+                if not lock.still_held():
+                    raise LockLost("the database connection holding the mailbox lock was lost")
         finally:
             _close(client)
 

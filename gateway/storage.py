@@ -6,6 +6,7 @@ runs when the daemon starts.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import threading
@@ -30,6 +31,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -372,6 +374,52 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+class AdvisoryLock:
+    """Held by one daemon at a time among those sharing a PostgreSQL database (an advisory
+    lock on a connection of its own: it goes when that daemon or its connection dies, so
+    another takes over within seconds). On SQLite it is always held: one daemon per file."""
+
+    def __init__(self, store: Store, name: str) -> None:
+        self.store = store
+        self.key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        self._connection: Any = None
+
+    def acquire(self) -> bool:
+        if self.store.dialect != "postgresql":
+            return True
+        if self._connection is None:
+            with _temporary_faults():
+                self._connection = self.store.engine.connect()
+        with _temporary_faults():
+            held = self._connection.execute(_TRY_LOCK, {"key": self.key}).scalar()
+            self._connection.commit()
+        return bool(held)
+
+    def still_held(self) -> bool:
+        if self._connection is None:
+            return self.store.dialect != "postgresql"
+        try:
+            self._connection.execute(_ALIVE)
+            self._connection.commit()
+        except DBAPIError:
+            self.release()
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(DBAPIError):
+                # Invalidate, not close: a pooled connection would keep the session, and the
+                # lock with it.
+                self._connection.invalidate()
+                self._connection.close()
+            self._connection = None
+
+
+_TRY_LOCK = text("SELECT pg_try_advisory_lock(:key)")
+_ALIVE = text("SELECT 1")
 
 
 @contextmanager

@@ -7,11 +7,13 @@ import email
 import email.policy
 import json
 import os
+import shutil
 import signal
 import smtplib
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Iterator
@@ -23,8 +25,11 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from tests.e2e.dovecot import Dovecot
+
 REPO = Path(__file__).resolve().parents[2]
 PARTNER = "support@contoso.example"
+IMAP_SUPPORT, IMAP_OTHER, IMAP_PASSWORD = PARTNER, "helpdesk@contoso.example", "imap-secret"
 
 
 def free_port() -> int:
@@ -315,6 +320,27 @@ def gateway(tmp_path: Path, sink: Sink) -> Iterator[Gateway]:
     code = daemon.stop()
     assert code == 0, f"gatewayd did not stop cleanly ({code}):\n{daemon.log_text()}"
     assert "Traceback" not in daemon.log_text(), daemon.log_text()
+
+
+@pytest.fixture
+def dovecot_home() -> Iterator[Path]:
+    # Dovecot's auth and mail processes run as other users: pytest's tmp_path (0700) is closed
+    # to them.
+    home = Path(tempfile.mkdtemp(prefix="gatewayd-dovecot-"))
+    home.chmod(0o755)
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def dovecot(dovecot_home: Path) -> Iterator[Dovecot]:
+    """A real Dovecot with the support mailbox and a second one."""
+    server = Dovecot(
+        dovecot_home / "password", {IMAP_SUPPORT: IMAP_PASSWORD, IMAP_OTHER: "other-secret"}
+    )
+    server.start()
+    yield server
+    server.stop()
 
 
 os.environ.setdefault("PYTHONUNBUFFERED", "1")

@@ -7,7 +7,6 @@ import json
 import shutil
 import signal
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +16,15 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from tests.e2e.conftest import Gateway, Sink, mail, wait_for
+from tests.e2e.conftest import (
+    IMAP_OTHER,
+    IMAP_PASSWORD,
+    IMAP_SUPPORT,
+    Gateway,
+    Sink,
+    mail,
+    wait_for,
+)
 from tests.e2e.dovecot import DOVECOT, Dovecot
 
 pytestmark = pytest.mark.skipif(
@@ -25,9 +32,7 @@ pytestmark = pytest.mark.skipif(
     reason="dovecot is installed by make test",
 )
 
-SUPPORT = "support@contoso.example"
-OTHER = "helpdesk@contoso.example"
-PASSWORD = "imap-secret"
+SUPPORT, OTHER, PASSWORD = IMAP_SUPPORT, IMAP_OTHER, IMAP_PASSWORD
 
 
 def imap_config(dovecot: Dovecot, name: str = "shared", user: str = SUPPORT, **keys: object) -> str:
@@ -50,24 +55,6 @@ def imap_config(dovecot: Dovecot, name: str = "shared", user: str = SUPPORT, **k
 
 def customer_mail(n: int, sender: str = "anna@fabrikam.example") -> bytes:
     return mail(sender=sender, subject=f"Request {n}", body=f"Please help with {n}.").as_bytes()
-
-
-@pytest.fixture
-def dovecot_home() -> Iterator[Path]:
-    # Dovecot's auth and mail processes run as other users: pytest's tmp_path (0700) is closed
-    # to them.
-    home = Path(tempfile.mkdtemp(prefix="gatewayd-dovecot-"))
-    home.chmod(0o755)
-    yield home
-    shutil.rmtree(home, ignore_errors=True)
-
-
-@pytest.fixture
-def dovecot(dovecot_home: Path) -> Iterator[Dovecot]:
-    server = Dovecot(dovecot_home / "password", {SUPPORT: PASSWORD, OTHER: "other-secret"})
-    server.start()
-    yield server
-    server.stop()
 
 
 def start_gateway(tmp_path: Path, sink: Sink, extra: str) -> Gateway:

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Gateway, Sink, mail
+from tests.e2e.dovecot import Dovecot
 from tests.e2e.postgres import Postgres, available
+from tests.e2e.test_imap import SUPPORT, customer_mail, imap_config
 
 pytestmark = pytest.mark.skipif(not available(), reason="postgresql is installed by make test")
 
@@ -46,3 +48,27 @@ def test_two_daemons_share_one_database(tmp_path: Path, sink: Sink, database: st
     finally:
         for daemon in daemons:
             assert daemon.stop() == 0
+
+
+def test_one_daemon_reads_a_mailbox_and_another_takes_over_when_it_dies(
+    tmp_path: Path, sink: Sink, database: str, dovecot: Dovecot
+) -> None:
+    daemons = []
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        daemons.append(Gateway(tmp_path / name, sink, imap_config(dovecot), storage_url=database))
+    for daemon in daemons:
+        daemon.start()
+    dovecot.append(SUPPORT, [customer_mail(n, f"user{n}@fabrikam.example") for n in range(20)])
+    daemons[0].wait_for_tickets(20, timeout=30)
+    readers = [d for d in daemons if "imap.taken" in d.log_text()]
+    assert len(readers) == 1  # the other stood by
+    standby = next(d for d in daemons if d is not readers[0])
+    assert "imap.standby" in standby.log_text()
+
+    readers[0].kill()
+    dovecot.append(SUPPORT, [customer_mail(n, f"user{n}@fabrikam.example") for n in range(20, 25)])
+    tickets = standby.wait_for_tickets(25, timeout=30)
+    assert len({t["subject"] for t in tickets}) == 25
+    assert "imap.taken" in standby.log_text()
+    assert standby.stop() == 0
