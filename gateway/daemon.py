@@ -26,7 +26,7 @@ from gateway.logs import log_event
 from gateway.notices import notify_admins
 from gateway.processor import Context, process_pending
 from gateway.relay import relay_for
-from gateway.storage import StorageUnavailable, Store
+from gateway.storage import AdvisoryLock, StorageUnavailable, Store
 from gateway.templates import Templates
 
 log = logging.getLogger("gateway.daemon")
@@ -55,6 +55,7 @@ class Daemon:
         self._handler: SmtpHandler | None = None
         self._mailboxes: MailboxReaders | None = None
         self._background: set[asyncio.Task[None]] = set()  # referenced until they finish
+        self._timers_lock = AdvisoryLock(self.store, "job:ticket-timers")
 
     async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -87,6 +88,7 @@ class Daemon:
         await committer.stop()
         await asyncio.gather(*workers, return_exceptions=True)
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._timers_lock.release()
         self.store.close()
         log_event(log, "daemon.stopped")
 
@@ -127,7 +129,10 @@ class Daemon:
         return readers
 
     async def _ticket_timers(self) -> None:
+        """Run by one daemon at a time among those sharing a PostgreSQL database."""
         try:
+            if not await self.run_blocking(self._timers_lock.acquire):
+                return
             closed = await self.run_blocking(timers.close_waiting, self.store, self.config)
             reminded = await self.run_blocking(
                 timers.remind_first_response, self.store, self.config, self.context.templates
