@@ -385,17 +385,20 @@ class AdvisoryLock:
         self.store = store
         self.key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
         self._connection: Any = None
+        self._held = False
 
     def acquire(self) -> bool:
         if self.store.dialect != "postgresql":
             return True
+        if self._held:
+            return self.still_held()  # taking it again would stack the lock on the session
         if self._connection is None:
             with _temporary_faults():
                 self._connection = self.store.engine.connect()
         with _temporary_faults():
-            held = self._connection.execute(_TRY_LOCK, {"key": self.key}).scalar()
+            self._held = bool(self._connection.execute(_TRY_LOCK, {"key": self.key}).scalar())
             self._connection.commit()
-        return bool(held)
+        return self._held
 
     def still_held(self) -> bool:
         if self._connection is None:
@@ -416,6 +419,7 @@ class AdvisoryLock:
                 self._connection.invalidate()
                 self._connection.close()
             self._connection = None
+        self._held = False
 
 
 _TRY_LOCK = text("SELECT pg_try_advisory_lock(:key)")
