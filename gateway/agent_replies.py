@@ -254,20 +254,7 @@ def _customer_thread(session: Session, ticket: Ticket, config: Config) -> list[s
 
 
 def _record(reply: AgentReply, kind: str, text: str) -> None:
-    message = reply.message
-    tickets.add_message(
-        reply.session,
-        reply.ticket,
-        direction="in",
-        kind=kind,
-        from_addr=message.from_addr,
-        to=[*message.to, *message.cc],
-        subject=message.subject,
-        message_id=message.message_id,
-        text=text,
-        date=message.date,
-        raw_message_id=reply.raw.id,
-    )
+    tickets.record_incoming(reply.session, reply.ticket, reply.message, kind, reply.raw.id, text)
 
 
 def _refuse(reply: AgentReply, refusal: Refused) -> str:

@@ -158,7 +158,7 @@ def _keep_robot_mail(
     """Auto-replies, bounces and list mail never open a ticket and never get an answer."""
     if match is None:
         return f"{kind}; kept, no ticket"
-    _record_incoming(session, match.ticket, raw, message, "system")
+    tickets.record_incoming(session, match.ticket, message, "system", raw.id)
     tickets.add_event(session, match.ticket, kind, recipients=list(message.bounced_recipients))
     return f"{kind}; attached to ticket {match.ticket.number}"
 
@@ -172,7 +172,7 @@ def _follow_up(
     context: Context,
 ) -> str:
     kind = "upstream" if who.role == "upstream" else "customer"
-    _record_incoming(session, ticket, raw, message, kind)
+    tickets.record_incoming(session, ticket, message, kind, raw.id)
     if kind == "upstream":
         tickets.keep_case_numbers(session, ticket, case_numbers(message.subject))
     reopens = ("waiting_upstream",) if kind == "upstream" else ("closed", "waiting_customer")
@@ -192,7 +192,7 @@ def _new_ticket(
     ticket = tickets.open_ticket(
         session, message.subject, message.from_addr, customer.id if customer else None, decision
     )
-    _record_incoming(session, ticket, raw, message, "customer")
+    tickets.record_incoming(session, ticket, message, "customer", raw.id)
     tickets.add_event(
         session,
         ticket,
@@ -340,21 +340,3 @@ def _notify_agents(
 
 def customer_of(ticket: Ticket, config: Config) -> Customer | None:
     return config.customer(ticket.customer_id)
-
-
-def _record_incoming(
-    session: Session, ticket: Ticket, raw: RawMessage, message: ParsedMessage, kind: str
-) -> None:
-    tickets.add_message(
-        session,
-        ticket,
-        direction="in",
-        kind=kind,
-        from_addr=message.from_addr,
-        to=[*message.to, *message.cc],
-        subject=message.subject,
-        message_id=message.message_id,
-        text=message.text,
-        date=message.date,
-        raw_message_id=raw.id,
-    )

@@ -10,6 +10,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from gateway.storage import Event, Ticket, TicketMessage, next_ticket_number, utcnow
+from parsers.message import ParsedMessage
 from routing import Decision
 
 STATUSES = ("new", "open", "waiting_customer", "waiting_upstream", "closed")
@@ -74,6 +75,30 @@ def add_message(
     }
     session.connection().execute(_INSERT_MESSAGE, values)
     ticket.updated_at = utcnow()
+
+
+def record_incoming(
+    session: Session,
+    ticket: Ticket,
+    message: ParsedMessage,
+    kind: str,
+    raw_message_id: int,
+    text: str | None = None,
+) -> None:
+    """An incoming mail on the ticket, with its new text (or `text`, e.g. without commands)."""
+    add_message(
+        session,
+        ticket,
+        direction="in",
+        kind=kind,
+        from_addr=message.from_addr,
+        to=[*message.to, *message.cc],
+        subject=message.subject,
+        message_id=message.message_id,
+        text=message.text if text is None else text,
+        date=message.date,
+        raw_message_id=raw_message_id,
+    )
 
 
 def add_event(session: Session, ticket: Ticket, what: str, **detail: Any) -> None:
