@@ -212,12 +212,33 @@ class Daemon:
             self._delivery_wanted.clear()
             try:
                 settings = self.config.outbound
-                while await self.run_blocking(outbox.deliver_due, self.store, self.relay, settings):
+                deliver = functools.partial(outbox.deliver_due, on_given_up=self._tell_admins)
+                while await self.run_blocking(deliver, self.store, self.relay, settings):
                     pass
             except StorageUnavailable as exc:
                 log_event(log, "outbox.storage_unavailable", level=logging.ERROR, error=str(exc))
             except Exception:
                 log.exception("outbox.failed")
+
+    def _tell_admins(self, mail: outbox.Undeliverable) -> None:
+        """In the delivery thread: admin-agents hear of mail given up on (not of notices to
+        themselves, which would only add more undeliverable mail)."""
+        if mail.purpose == "notice":
+            return
+        text = (
+            f"gatewayd gave up on a message after {mail.attempts} attempts and keeps it as "
+            f"failed (gatewayd outbox list --all).\n\nPurpose: {mail.purpose}\n"
+            f"To: {', '.join(mail.recipients)}\nSubject: {mail.subject}\n"
+            f"Last error: {mail.error}"
+        )
+        notify_admins(
+            self.store,
+            self.config,
+            self.context.templates,
+            f"outbox-failed:{mail.outbox_id}",
+            "a message could not be delivered",
+            text,
+        )
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()

@@ -7,6 +7,8 @@ never loses or doubles it; its bytes (and Message-ID) stay the same on every att
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, insert, select, update
@@ -78,11 +80,31 @@ def retry_delay(attempts: int, settings: Outbound) -> timedelta:
     return min(settings.retry_initial * 2**doublings, settings.retry_max)
 
 
-def deliver_due(store: Store, relay: Relay, settings: Outbound, limit: int = 50) -> int:
+@dataclass(frozen=True)
+class Undeliverable:
+    """A message given up on: refused for good, or not delivered within give_up_after."""
+
+    outbox_id: int
+    purpose: str
+    recipients: tuple[str, ...]
+    subject: str
+    attempts: int
+    error: str
+
+
+def deliver_due(
+    store: Store,
+    relay: Relay,
+    settings: Outbound,
+    limit: int = 50,
+    on_given_up: Callable[[Undeliverable], None] = lambda mail: None,
+) -> int:
     """Try every message that is due; returns how many were tried."""
     claimed = _claim_due(store, limit)
     for outbox_id in claimed:
-        _deliver_one(store, relay, settings, outbox_id)
+        given_up = _deliver_one(store, relay, settings, outbox_id)
+        if given_up:
+            on_given_up(given_up)
     return len(claimed)
 
 
@@ -110,29 +132,32 @@ def _claim_due(store: Store, limit: int) -> list[int]:
     return due
 
 
-def _deliver_one(store: Store, relay: Relay, settings: Outbound, outbox_id: int) -> None:
+def _deliver_one(
+    store: Store, relay: Relay, settings: Outbound, outbox_id: int
+) -> Undeliverable | None:
     with store.reader() as session:
         row = session.get(OutboxMessage, outbox_id)
         if row is None or row.state != "pending":
-            return
+            return None
         envelope_from, recipients, data = row.envelope_from, list(row.recipients), row.data
     try:
         relay.deliver(envelope_from, recipients, data)
     except TemporaryDeliveryError as exc:
-        _record_failure(store, outbox_id, str(exc), settings, permanent=False)
+        return _record_failure(store, outbox_id, str(exc), settings, permanent=False)
     except PermanentDeliveryError as exc:
-        _record_failure(store, outbox_id, str(exc), settings, permanent=True)
+        return _record_failure(store, outbox_id, str(exc), settings, permanent=True)
     else:
         with store.session() as session:
             row = session.get_one(OutboxMessage, outbox_id)
             row.state, row.sent_at, row.attempts = "sent", utcnow(), row.attempts + 1
             row.last_error = None
         log_event(log, "outbox.sent", id=outbox_id, purpose=row.purpose, to=len(recipients))
+        return None
 
 
 def _record_failure(
     store: Store, outbox_id: int, error: str, settings: Outbound, permanent: bool
-) -> None:
+) -> Undeliverable | None:
     now = utcnow()
     with store.session() as session:
         row = session.get_one(OutboxMessage, outbox_id)
@@ -150,17 +175,25 @@ def _record_failure(
                 attempts=row.attempts,
                 error=error,
             )
-        else:
-            row.next_attempt_at = now + retry_delay(row.attempts, settings)
-            log_event(
-                log,
-                "outbox.retry",
-                level=logging.WARNING,
-                id=outbox_id,
-                attempts=row.attempts,
-                next_attempt=_iso(row.next_attempt_at),
-                error=error,
+            return Undeliverable(
+                outbox_id,
+                row.purpose,
+                tuple(row.recipients),
+                row.subject,
+                row.attempts,
+                error[:500],
             )
+        row.next_attempt_at = now + retry_delay(row.attempts, settings)
+        log_event(
+            log,
+            "outbox.retry",
+            level=logging.WARNING,
+            id=outbox_id,
+            attempts=row.attempts,
+            next_attempt=_iso(row.next_attempt_at),
+            error=error,
+        )
+    return None
 
 
 def _iso(moment: datetime) -> str:

@@ -126,6 +126,7 @@ def config_text(smtp_port: int, relay: str, extra: str = "") -> str:
         relay = "{relay}"
         retry_initial = "1s"
         retry_max = "2s"
+        give_up_after = "3d"
 
         [[parties]]
         id = "northwind"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.e2e.conftest import Gateway, Sink, mail, wait_for
 
 
@@ -30,3 +32,29 @@ def test_relay_down_then_up_delivers_everything_once(gateway: Gateway, sink: Sin
     assert len(ids) == len(set(ids)) == 3
     sent = gateway.json("outbox", "list", "--all")
     assert sorted(r["message_id"] for r in sent) == sorted(ids)  # same Message-ID on the retry
+
+
+def test_mail_undelivered_for_give_up_after_is_kept_as_failed_and_admins_are_told(
+    tmp_path: Path, sink: Sink
+) -> None:
+    gateway = Gateway(tmp_path, sink)
+    gateway.config.write_text(
+        gateway.config.read_text().replace('give_up_after = "3d"', 'give_up_after = "3s"')
+    )
+    gateway.start()
+    try:
+        sink.stop()
+        gateway.send(mail())
+
+        def failed() -> list[dict[str, object]]:
+            rows = gateway.json("outbox", "list", "--all")
+            return [r for r in rows if r["state"] == "failed"]
+
+        rows = wait_for(failed, 20, "mail given up on")
+        sink.start()
+        (notice,) = sink.wait_for_mail("priya@contoso.example", timeout=15)[:1]
+        assert "could not be delivered" in notice.message["Subject"]
+        assert rows[0]["last_error"]
+        assert sink.to("jan@contoso.example") == []  # not an admin-agent
+    finally:
+        assert gateway.stop() == 0
