@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -30,83 +29,31 @@ from collections import Counter
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
-from email.utils import formatdate, make_msgid
 from pathlib import Path
 
 from imapclient import IMAPClient
+from workload import (
+    BASE_CONFIG,
+    CUSTOMER_DOMAIN,
+    PARTNER_DOMAIN,
+    REPO,
+    SUPPORT,
+    build_messages,
+    stop_daemon,
+)
 
-REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # for tests.e2e.dovecot when run as bench/imap_backlog.py
 
 from tests.e2e.dovecot import Dovecot  # noqa: E402
 
-CUSTOMER_DOMAIN = "fabrikam.example"
-PARTNER_DOMAIN = "contoso.example"
-SUPPORT = f"support@{PARTNER_DOMAIN}"
 PASSWORD = "imap-bench-secret"
 DONE_FOLDER = "Processed"
 POLL_SECONDS = 0.2
 APPEND_CHUNK = 500  # messages per MULTIAPPEND command
-SUBJECTS = (
-    "Outlook keeps asking for my password",
-    "Teams meeting recordings are missing",
-    "Cannot open shared mailbox on phone",
-    "OneDrive sync stuck at 'processing changes'",
-    "New employee needs a mailbox by Monday",
-    "SharePoint site shows access denied",
-    "MFA prompt never arrives on my phone",
-    "Printer scans no longer arrive by mail",
-)
-BODY = """\
-Hello support,
-
-Since this morning I have a problem: {problem}.
-I restarted my laptop twice, but it did not help. Colleagues see it too.
-Could you please have a look? I am reachable until 17:00.
-
-Kind regards,
-{user}
-Fabrikam BV
-"""
-CONFIG = """\
-[partner]
-name = "Contoso Cloud"
-address = "{support}"
-domains = ["{partner_domain}"]
-ticket_tag = "CONTOSO"
-secret = "bench-secret-that-is-long-enough"
-
-[support]
-hours = "Mon-Fri 08:00-18:00"
-timezone = "Europe/Amsterdam"
-contact = "{support}, +31 20 555 0100"
-first_response = "4h"
-acks_per_hour = 5
-
-[storage]
-url = "sqlite:///gateway.db"
-
-[outbound]
-relay = "maildir:outgoing"
-
-[[customers]]
-id = "fabrikam"
-name = "Fabrikam BV"
-domains = ["{customer_domain}"]
-tenant = "fabrikam.onmicrosoft.com"
-billing = "direct"
-language = "nl"
-
-[[agents]]
-address = "jan@{partner_domain}"
-name = "Jan de Vries"
-roles = ["helpdesk-agent"]
-customers = ["*"]
-queues = ["helpdesk"]
-
+CONFIG = (
+    BASE_CONFIG
+    + """
 [[imap]]
 name = "support"
 host = "127.0.0.1"
@@ -119,23 +66,7 @@ ca_file = "{ca_file}"
 done_folder = "{done_folder}"
 poll = "60s"
 """
-
-
-def build_messages(count: int) -> list[bytes]:
-    """Distinct customer mails (CRLF line ends), each from its own sender so that the
-    acknowledgement rate limit per sender never holds anything back."""
-    messages = []
-    for i in range(count):
-        msg = EmailMessage(policy=SMTP_POLICY)
-        msg["From"] = f"User {i:05d} <user{i:05d}@{CUSTOMER_DOMAIN}>"
-        msg["To"] = SUPPORT
-        subject = SUBJECTS[i % len(SUBJECTS)]
-        msg["Subject"] = f"{subject} (case {i})"
-        msg["Date"] = formatdate(localtime=True)
-        msg["Message-ID"] = make_msgid(f"bench{i}", domain=CUSTOMER_DOMAIN)
-        msg.set_content(BODY.format(problem=subject.lower(), user=f"User {i:05d}"))
-        messages.append(msg.as_bytes())
-    return messages
+)
 
 
 def place_messages(dovecot: Dovecot, messages: list[bytes]) -> tuple[float, str]:
@@ -226,16 +157,6 @@ def watch(
         if timeline.complete() or now > timeout or exit_code() is not None:
             return timeline
         time.sleep(POLL_SECONDS)
-
-
-def stop_daemon(daemon: subprocess.Popen[bytes]) -> int:
-    daemon.send_signal(signal.SIGTERM)
-    try:
-        return daemon.wait(30)
-    except subprocess.TimeoutExpired:
-        print("  daemon did not stop within 30 s of SIGTERM; killed")
-        daemon.kill()
-        return daemon.wait()
 
 
 @dataclass(frozen=True)

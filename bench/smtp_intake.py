@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import functools
 import multiprocessing
-import signal
 import smtplib
 import socket
 import sqlite3
@@ -30,95 +29,28 @@ import threading
 import time
 from contextlib import closing
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
-from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-CUSTOMER_DOMAIN = "fabrikam.example"
-PARTNER_DOMAIN = "contoso.example"
-SUPPORT = f"support@{PARTNER_DOMAIN}"
-CLIENT_NAME = "bench.localhost"  # smtplib would otherwise ask DNS for our FQDN
-SUBJECTS = (
-    "Outlook keeps asking for my password",
-    "Teams meeting recordings are missing",
-    "Cannot open shared mailbox on phone",
-    "OneDrive sync stuck at 'processing changes'",
-    "New employee needs a mailbox by Monday",
-    "SharePoint site shows access denied",
-    "MFA prompt never arrives on my phone",
-    "Printer scans no longer arrive by mail",
+from workload import (  # noqa: E402
+    BASE_CONFIG,
+    CUSTOMER_DOMAIN,
+    PARTNER_DOMAIN,
+    REPO,
+    SUPPORT,
+    build_messages,
+    stop_daemon,
 )
 
-CONFIG = """\
-[partner]
-name = "Contoso Cloud"
-address = "{support}"
-domains = ["{partner_domain}"]
-ticket_tag = "CONTOSO"
-secret_file = "gateway.secret"
-
-[support]
-hours = "Mon-Fri 08:00-18:00"
-timezone = "Europe/Amsterdam"
-contact = "{support}, +31 20 555 0100"
-first_response = "4h"
-acks_per_hour = 5
-
-[storage]
-url = "sqlite:///gateway.db"
-
+CLIENT_NAME = "bench.localhost"  # smtplib would otherwise ask DNS for our FQDN
+CONFIG = (
+    BASE_CONFIG
+    + """
 [smtp]
 listen = "127.0.0.1:{port}"
 max_size = "25MB"
-
-[outbound]
-relay = "maildir:outgoing"
-
-[[customers]]
-id = "fabrikam"
-name = "Fabrikam BV"
-domains = ["{customer_domain}"]
-tenant = "fabrikam.onmicrosoft.com"
-billing = "direct"
-language = "nl"
-
-[[agents]]
-address = "jan@{partner_domain}"
-name = "Jan de Vries"
-roles = ["helpdesk-agent"]
-customers = ["*"]
-queues = ["helpdesk"]
 """
-BODY = """\
-Hello support,
-
-Since this morning I have a problem: {problem}.
-I restarted my laptop twice, but it did not help. Colleagues see it too.
-Could you please have a look? I am reachable until 17:00.
-
-Kind regards,
-{user}
-Fabrikam BV
-"""
-
-
-def build_messages(count: int) -> list[bytes]:
-    """Distinct small customer mails, as a mail client would send them (CRLF line ends)."""
-    messages = []
-    for i in range(count):
-        msg = EmailMessage(policy=SMTP_POLICY)
-        msg["From"] = f"User {i:05d} <user{i:05d}@{CUSTOMER_DOMAIN}>"
-        msg["To"] = SUPPORT
-        subject = SUBJECTS[i % len(SUBJECTS)]
-        msg["Subject"] = f"{subject} (case {i})"
-        msg["Date"] = formatdate(localtime=True)
-        msg["Message-ID"] = make_msgid(f"bench{i}", domain=CUSTOMER_DOMAIN)
-        msg.set_content(BODY.format(problem=subject.lower(), user=f"User {i:05d}"))
-        messages.append(msg.as_bytes())
-    return messages
+)
 
 
 def free_port() -> int:
@@ -221,16 +153,6 @@ def wait_for_tickets(database: Path, wanted: int, timeout: float) -> tuple[float
     while (found := count_tickets(database)) < wanted and time.monotonic() < deadline:
         time.sleep(0.5)
     return time.perf_counter(), found
-
-
-def stop_daemon(daemon: subprocess.Popen[bytes]) -> int:
-    daemon.send_signal(signal.SIGTERM)
-    try:
-        return daemon.wait(30)
-    except subprocess.TimeoutExpired:
-        print("  daemon did not stop within 30 s of SIGTERM; killed")
-        daemon.kill()
-        return daemon.wait()
 
 
 @dataclass(frozen=True)

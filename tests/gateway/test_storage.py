@@ -201,3 +201,11 @@ def test_a_rolled_back_transaction_does_not_use_up_a_number(store: Store) -> Non
 
     with store.session() as session:
         assert next_ticket_number(session) == 1
+
+
+def test_sqlite_runs_in_wal_mode_with_full_sync(store: Store) -> None:
+    from sqlalchemy import text
+
+    with store.reader() as session:
+        assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert session.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
