@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 
 from gateway.storage import (
     Base,
@@ -204,8 +204,6 @@ def test_a_rolled_back_transaction_does_not_use_up_a_number(store: Store) -> Non
 
 
 def test_sqlite_runs_in_wal_mode_with_full_sync(store: Store) -> None:
-    from sqlalchemy import text
-
     with store.reader() as session:
         assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert session.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
