@@ -10,18 +10,16 @@ import asyncio
 import functools
 import logging
 import signal
-import socket
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from aiosmtpd.smtp import SMTP
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from gateway import outbox, timers
 from gateway.config import Config, ConfigError, load_config
 from gateway.imap import MailboxReaders
-from gateway.intake import GroupCommitter, SmtpHandler
+from gateway.intake import GroupCommitter, SmtpHandler, smtp_server_factory
 from gateway.logs import log_event
 from gateway.notices import notify_admins
 from gateway.processor import Context, process_pending
@@ -101,15 +99,7 @@ class Daemon:
         if smtp is None:
             return None
         self._handler = SmtpHandler(self.config, committer)
-        hostname = socket.gethostname()  # getfqdn() may wait on DNS, which may not be there
-        factory = functools.partial(
-            SMTP,
-            self._handler,
-            data_size_limit=smtp.max_size,
-            enable_SMTPUTF8=True,
-            hostname=hostname,
-            ident="gatewayd",
-        )
+        factory = smtp_server_factory(self._handler, smtp.max_size)
         loop = asyncio.get_running_loop()
         try:
             return await loop.create_server(factory, host=smtp.host, port=smtp.port)

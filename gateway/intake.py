@@ -7,7 +7,9 @@ for the one transaction that holds its message, then gets 250. No 250 before the
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -119,3 +121,16 @@ def _envelope_sender(mail_from: str | None) -> str:
 def _peer(session: Session) -> str:
     peer = session.peer
     return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+
+
+def smtp_server_factory(handler: SmtpHandler, max_size: int) -> Callable[[], SMTP]:
+    """What the listening socket makes of each connection: one aiosmtpd session."""
+    hostname = socket.gethostname()  # getfqdn() may wait on DNS, which may not be there
+    return functools.partial(
+        SMTP,
+        handler,
+        data_size_limit=max_size,
+        enable_SMTPUTF8=True,
+        hostname=hostname,
+        ident="gatewayd",
+    )
