@@ -277,12 +277,16 @@ def insert_raw_rows(
 ) -> list[int | None]:
     """Insert raw messages; one already stored (same identity, or same IMAP UID) gives None."""
     now = utcnow()
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    ids: list[int | None] = []
-    for item in items:
-        statement = insert(RawMessage).values(_raw_row(item, now)).on_conflict_do_nothing()
-        ids.append(session.execute(statement.returning(RawMessage.id)).scalar())
-    return ids
+    statement = _INSERT_RAW[dialect]
+    connection = session.connection()
+    return [connection.execute(statement, _raw_row(item, now)).scalar() for item in items]
+
+
+# Core, built once per dialect: building an ORM insert per message was a third of intake's time.
+_INSERT_RAW = {
+    name: insert(RawMessage.__table__).on_conflict_do_nothing().returning(RawMessage.__table__.c.id)
+    for name, insert in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))
+}
 
 
 # --- the store ---
