@@ -25,6 +25,10 @@ from parsers.payloads import Payload
 from routing.service_health import Incident
 
 
+class UnsafeHeader(ValueError):
+    """A value that cannot be written into a header as it is; no mail is built from it."""
+
+
 @dataclass(frozen=True)
 class OutgoingMail:
     purpose: str  # acknowledgement | notification | ...
@@ -263,8 +267,8 @@ def _build(
     message_id = make_msgid(domain=config.partner.address.partition("@")[2])
     headers = [
         ("From", formataddr((_clean(config.partner.name), config.partner.address), "utf-8")),
-        ("To", ",\r\n ".join(to)),
-        *([("Cc", ",\r\n ".join(cc))] if cc else []),
+        ("To", _address_list(to)),
+        *([("Cc", _address_list(cc))] if cc else []),
         ("Subject", _encoded(subject)),
         ("Date", format_datetime(utcnow())),
         ("Message-ID", message_id),
@@ -296,7 +300,39 @@ def _build(
 
 
 def _header_block(headers: Sequence[tuple[str, str]]) -> bytes:
-    return "".join(f"{name}: {value}\r\n" for name, value in headers).encode("ascii")
+    return "".join(_header_line(name, value) for name, value in headers).encode("ascii")
+
+
+_FOLD = re.compile(r"\r\n[ \t]")
+
+
+def _header_line(name: str, value: str) -> str:
+    """The last guard against CR LF injection: whatever reached a value, a line break that is
+    not a fold (or any other control character) could start a header of the sender's choosing,
+    so the mail is not built at all."""
+    unfolded = _FOLD.sub(" ", value)
+    if _CONTROL.search(unfolded) or not unfolded.isascii():
+        raise UnsafeHeader(f"{name}: {value[:200]!r}")
+    return f"{name}: {value}\r\n"
+
+
+# RFC 5321 §4.1.2 Mailbox without quoted local parts: nothing a header or the relay's RCPT command
+# could split on. Non-ASCII addresses (RFC 6531) would need SMTPUTF8, which the relay does not ask.
+_SENDABLE = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
+)
+
+
+def sendable(address: str) -> bool:
+    """Whether mail can be addressed to `address` as it is."""
+    return bool(_SENDABLE.fullmatch(address))
+
+
+def _address_list(addresses: Sequence[str]) -> str:
+    for address in addresses:
+        if not sendable(address):
+            raise UnsafeHeader(f"not an address that mail can be sent to: {address[:200]!r}")
+    return ",\r\n ".join(addresses)
 
 
 _TEXT_HEADERS = (

@@ -67,11 +67,25 @@ def addresses(raw_values: list[str]) -> list[tuple[str, str]]:
     values = [_unfolded(value) for value in raw_values]
     found = []
     for name, address in getaddresses(values):
-        address = address.strip()
-        if "@" not in address and not name:
+        address = _mailbox(header_text(address.strip()))
+        if not address and not name:
             continue
-        found.append((header_text(name), header_text(address)))
+        found.append((header_text(name), address))
     return found
+
+
+# One "@" with text on both sides, no line breaks, controls or specials (RFC 5322 §3.2.3). Spaces
+# may stay in the local part: the stdlib reads "From: Big Bug bb@bug.com" (no angle brackets) as
+# one address, as imap_tools does; gateway/sender.py refuses to write such an address.
+_SPECIALS = r'\x00-\x1f\x7f@<>()\[\],;:"\\'
+_ADDR_SPEC = re.compile(rf"[^{_SPECIALS}]+@[^\s{_SPECIALS}]+")
+
+
+def _mailbox(address: str) -> str:
+    """The address if it can be one, else "". An encoded word in an address (RFC 2047 §5 forbids
+    them there) can decode to a line break and "Bcc: victim@evil.example"; it never becomes a
+    requester."""
+    return address if _ADDR_SPEC.fullmatch(address) else ""
 
 
 def _unfolded(value: str) -> str:

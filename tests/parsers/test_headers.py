@@ -60,3 +60,22 @@ def test_garbage_gives_no_address_and_no_error() -> None:
     found = addresses(["<<<@>>>, ;;; ,", "undisclosed-recipients:;"])
 
     assert all("@" in address for _, address in found)
+
+
+def test_an_encoded_word_that_decodes_to_a_line_break_is_no_address() -> None:
+    # RFC 2047 §5 forbids encoded words in an address; decoded, this one would add a Bcc line.
+    word = "".join(f"={byte:02X}" for byte in b"eve\r\nBcc: victim@evil.example")
+    raw = f"<=?utf-8?q?{word}?=@fabrikam.example>, anna@fabrikam.example"
+
+    assert addresses([raw]) == [("", "anna@fabrikam.example")]
+
+
+def test_no_address_without_a_local_part_or_with_two_at_signs() -> None:
+    found = addresses(["<Undisclosed-Recipient:@mailman.example;>", "a@b@fabrikam.example"])
+
+    assert found == []
+
+
+def test_a_name_and_address_without_angle_brackets_stay_one_address() -> None:
+    # As the stdlib and imap_tools read it; gateway/sender.py will not write it.
+    assert addresses(["Big Bug bb@bug.example"]) == [("", "Big Bug bb@bug.example")]
