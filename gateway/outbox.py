@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, func, insert, select
 from sqlalchemy.orm import Session
 
 from gateway import tickets
@@ -22,7 +22,6 @@ from gateway.sender import OutgoingMail
 from gateway.storage import OutboxMessage, Store, Ticket, utcnow
 
 log = logging.getLogger("gateway.outbox")
-SEND_LEASE = timedelta(minutes=5)  # longer than any relay conversation takes
 # Core, built once: see gateway/tickets.py.
 _INSERT = insert(OutboxMessage.__table__).returning(OutboxMessage.__table__.c.id)
 
@@ -99,7 +98,9 @@ def deliver_due(
     limit: int = 50,
     on_given_up: Callable[[Undeliverable], None] = lambda mail: None,
 ) -> int:
-    """Try every message that is due; returns how many were tried."""
+    """Try every message that is due, up to `limit`; returns how many were tried."""
+    if store.dialect == "postgresql":
+        return _deliver_locked(store, relay, settings, limit, on_given_up)
     claimed = _claim_due(store, limit)
     for outbox_id in claimed:
         given_up = _deliver_one(store, relay, settings, outbox_id)
@@ -108,28 +109,53 @@ def deliver_due(
     return len(claimed)
 
 
+def _due(now: datetime) -> Select[tuple[OutboxMessage]]:
+    return (
+        select(OutboxMessage)
+        .where(OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= now)
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+    )
+
+
+# --- PostgreSQL: several daemons share the outbox ---
+
+
+def _deliver_locked(
+    store: Store,
+    relay: Relay,
+    settings: Outbound,
+    limit: int,
+    on_given_up: Callable[[Undeliverable], None],
+) -> int:
+    """One message at a time, each sent while its row is locked (FOR UPDATE SKIP LOCKED): the
+    other daemons skip it, and when this one dies the lock goes with its connection, so another
+    sends the message at once. (A lease of minutes written on the row kept every message this
+    daemon had claimed waiting that long after a crash.) The only message sent twice is one the
+    relay took just before the crash, before its row was marked as sent."""
+    tried = 0
+    while tried < limit:
+        with store.session() as session:
+            row = session.scalars(_due(utcnow()).limit(1).with_for_update(skip_locked=True)).first()
+            if row is None:
+                break
+            error = _send(relay, row.envelope_from, row.recipients, row.data)
+            given_up = _record(row, error, settings)
+        tried += 1
+        if given_up:
+            on_given_up(given_up)
+    return tried
+
+
+# --- SQLite: one daemon per database file ---
+
+
 def _claim_due(store: Store, limit: int) -> list[int]:
-    """Due messages. On PostgreSQL, where several daemons may share the outbox, they are leased
-    to this daemon: the others skip them, and take them over when the lease runs out (this one
-    died while sending). One SQLite database has one daemon, which needs no lease."""
-    now = utcnow()
-    with store.session() as session:
-        due = list(
-            session.scalars(
-                select(OutboxMessage.id)
-                .where(OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= now)
-                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
+    """Due messages. One SQLite database has one daemon, which needs no lock while it sends;
+    the write lock is not held during a relay conversation, so intake never waits for one."""
+    with store.reader() as session:
+        return list(
+            session.scalars(_due(utcnow()).with_only_columns(OutboxMessage.id).limit(limit))
         )
-        if due and store.dialect == "postgresql":
-            session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(due))
-                .values(next_attempt_at=now + SEND_LEASE)
-            )
-    return due
 
 
 def _deliver_one(
@@ -140,59 +166,70 @@ def _deliver_one(
         if row is None or row.state != "pending":
             return None
         envelope_from, recipients, data = row.envelope_from, list(row.recipients), row.data
+    error = _send(relay, envelope_from, recipients, data)
+    with store.session() as session:
+        return _record(session.get_one(OutboxMessage, outbox_id), error, settings)
+
+
+# --- one attempt ---
+
+
+@dataclass(frozen=True)
+class _Failure:
+    error: str
+    permanent: bool
+
+
+def _send(relay: Relay, envelope_from: str, recipients: list[str], data: bytes) -> _Failure | None:
     try:
         relay.deliver(envelope_from, recipients, data)
     except TemporaryDeliveryError as exc:
-        return _record_failure(store, outbox_id, str(exc), settings, permanent=False)
+        return _Failure(str(exc), permanent=False)
     except PermanentDeliveryError as exc:
-        return _record_failure(store, outbox_id, str(exc), settings, permanent=True)
-    else:
-        with store.session() as session:
-            row = session.get_one(OutboxMessage, outbox_id)
-            row.state, row.sent_at, row.attempts = "sent", utcnow(), row.attempts + 1
-            row.last_error = None
-        log_event(log, "outbox.sent", id=outbox_id, purpose=row.purpose, to=len(recipients))
-        return None
+        return _Failure(str(exc), permanent=True)
+    return None
 
 
-def _record_failure(
-    store: Store, outbox_id: int, error: str, settings: Outbound, permanent: bool
+def _record(
+    row: OutboxMessage, failure: _Failure | None, settings: Outbound
 ) -> Undeliverable | None:
+    """Write the outcome of an attempt on the row (in the caller's transaction)."""
+    row.attempts += 1
+    if failure is None:
+        row.state, row.sent_at, row.last_error = "sent", utcnow(), None
+        log_event(log, "outbox.sent", id=row.id, purpose=row.purpose, to=len(row.recipients))
+        return None
     now = utcnow()
-    with store.session() as session:
-        row = session.get_one(OutboxMessage, outbox_id)
-        row.attempts += 1
-        row.last_error = error[:2000]
-        expired = now - row.created_at >= settings.give_up_after
-        if permanent or expired:
-            row.state = "failed"
-            log_event(
-                log,
-                "outbox.failed",
-                level=logging.ERROR,
-                id=outbox_id,
-                purpose=row.purpose,
-                attempts=row.attempts,
-                error=error,
-            )
-            return Undeliverable(
-                outbox_id,
-                row.purpose,
-                tuple(row.recipients),
-                row.subject,
-                row.attempts,
-                error[:500],
-            )
-        row.next_attempt_at = now + retry_delay(row.attempts, settings)
+    row.last_error = failure.error[:2000]
+    if failure.permanent or now - row.created_at >= settings.give_up_after:
+        row.state = "failed"
         log_event(
             log,
-            "outbox.retry",
-            level=logging.WARNING,
-            id=outbox_id,
+            "outbox.failed",
+            level=logging.ERROR,
+            id=row.id,
+            purpose=row.purpose,
             attempts=row.attempts,
-            next_attempt=_iso(row.next_attempt_at),
-            error=error,
+            error=failure.error,
         )
+        return Undeliverable(
+            row.id,
+            row.purpose,
+            tuple(row.recipients),
+            row.subject,
+            row.attempts,
+            failure.error[:500],
+        )
+    row.next_attempt_at = now + retry_delay(row.attempts, settings)
+    log_event(
+        log,
+        "outbox.retry",
+        level=logging.WARNING,
+        id=row.id,
+        attempts=row.attempts,
+        next_attempt=_iso(row.next_attempt_at),
+        error=failure.error,
+    )
     return None
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from tests.e2e import postgres
 from tests.e2e.dovecot import Dovecot
 
 REPO = Path(__file__).resolve().parents[2]
@@ -206,6 +207,7 @@ class Gateway:
                 cwd=REPO,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # a process group of its own: see kill()
             )
         wait_for(self._accepting, 20, "gatewayd to listen")
 
@@ -226,8 +228,11 @@ class Gateway:
         return self.process.wait(timeout=20)
 
     def kill(self) -> None:
+        """kill -9 of the daemon and its worker process at once, as a crash of the host or
+        systemd killing the service's control group would: nothing of it finishes a batch."""
         assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
+        # Once killpg returns, no process of the group runs another instruction of its own.
+        os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
 
     def log_text(self) -> str:
@@ -342,6 +347,23 @@ def dovecot(dovecot_home: Path) -> Iterator[Dovecot]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def pg_cluster() -> Iterator[postgres.Postgres]:
+    """A real PostgreSQL cluster of its own (initdb, pg_ctl), which a test may stop and start."""
+    if not postgres.available():
+        pytest.skip("postgresql is installed by make test")
+    cluster = postgres.Postgres()
+    cluster.start()
+    yield cluster
+    cluster.remove()
+
+
+@pytest.fixture
+def database(pg_cluster: postgres.Postgres) -> str:
+    """The storage.url of a fresh database on `pg_cluster`."""
+    return pg_cluster.create_database("gatewayd")
 
 
 os.environ.setdefault("PYTHONUNBUFFERED", "1")

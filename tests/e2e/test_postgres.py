@@ -4,25 +4,16 @@ message processed twice, a ticket number used twice or an acknowledgement sent t
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import Gateway, Sink, mail
 from tests.e2e.dovecot import Dovecot
-from tests.e2e.postgres import Postgres, available
+from tests.e2e.postgres import available
 from tests.e2e.test_imap import SUPPORT, customer_mail, imap_config
 
 pytestmark = pytest.mark.skipif(not available(), reason="postgresql is installed by make test")
-
-
-@pytest.fixture
-def database() -> Iterator[str]:
-    cluster = Postgres()
-    cluster.start()
-    yield cluster.create_database("gatewayd")
-    cluster.remove()
 
 
 def test_two_daemons_share_one_database(tmp_path: Path, sink: Sink, database: str) -> None:
