@@ -2,8 +2,9 @@
 
 A real Dovecot (tests/e2e/dovecot.py) gets N distinct customer mails in its INBOX before the
 daemon starts, as after an outage or on the first start against a busy shared mailbox. Then
-the real daemon (`gatewayd.py run`, fresh SQLite database, one [[imap]] mailbox with
-done_folder = "Processed") is started, and from that moment we measure, polling every 0.2 s:
+the real daemon (`gatewayd.py run`, one [[imap]] mailbox with done_folder = "Processed", on a
+fresh database whose tables were made beforehand: SQLite, or PostgreSQL in a throwaway cluster
+with `--storage postgresql`) is started, and from that moment we measure, polling every 0.2 s:
 
 * stored: all N raw messages are committed (`raw_messages`): the IMAP intake itself.
 * INBOX empty: Dovecot reports no message left in INBOX (all moved to Processed), seen over a
@@ -13,6 +14,11 @@ done_folder = "Processed") is started, and from that moment we measure, polling 
 The headline figure is N / max(time to all tickets, time to INBOX empty): messages per second
 until every message is a ticket and the folder is empty. The goal is at least 1000 msg/s.
 Placing the backlog in Dovecot is timed and shown, but is not part of that figure.
+
+`--daemons N` (PostgreSQL only) measures one daemon and then N daemons on one database, each
+time with a fresh database and a fresh Dovecot: one daemon at a time reads the mailbox (an
+advisory lock), all of them process the stored messages (claimed with FOR UPDATE SKIP LOCKED).
+It prints the tickets per second of both and their ratio.
 """
 
 from __future__ import annotations
@@ -20,40 +26,25 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from imapclient import IMAPClient
-from workload import (
-    BASE_CONFIG,
-    CUSTOMER_DOMAIN,
-    PARTNER_DOMAIN,
-    REPO,
-    SUPPORT,
-    build_messages,
-    stop_daemon,
-)
+from workload import STORAGES, SUPPORT, Daemon, Database, Storage, build_messages
 
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))  # for tests.e2e.dovecot when run as bench/imap_backlog.py
-
-from tests.e2e.dovecot import Dovecot  # noqa: E402
+from tests.e2e.dovecot import Dovecot
 
 PASSWORD = "imap-bench-secret"
 DONE_FOLDER = "Processed"
 POLL_SECONDS = 0.2
 APPEND_CHUNK = 500  # messages per MULTIAPPEND command
-CONFIG = (
-    BASE_CONFIG
-    + """
+IMAP_CONFIG = """
 [[imap]]
 name = "support"
 host = "127.0.0.1"
@@ -66,7 +57,6 @@ ca_file = "{ca_file}"
 done_folder = "{done_folder}"
 poll = "60s"
 """
-)
 
 
 def place_messages(dovecot: Dovecot, messages: list[bytes]) -> tuple[float, str]:
@@ -87,29 +77,31 @@ def place_messages(dovecot: Dovecot, messages: list[bytes]) -> tuple[float, str]
     return time.perf_counter() - start, how
 
 
-def write_config(work: Path, dovecot: Dovecot) -> Path:
-    config = work / "config.toml"
-    config.write_text(
-        CONFIG.format(
-            support=SUPPORT,
-            partner_domain=PARTNER_DOMAIN,
-            customer_domain=CUSTOMER_DOMAIN,
-            imap_port=dovecot.port,
-            password=PASSWORD,
-            ca_file=dovecot.cert,
-            done_folder=DONE_FOLDER,
-        )
-    )
-    return config
-
-
-def count_rows(database: Path, table: str) -> int:
+@contextmanager
+def full_mailbox(messages: list[bytes]) -> Iterator[Dovecot]:
+    """A fresh Dovecot with `messages` in the INBOX of SUPPORT; stopped and removed after."""
+    # Dovecot's auth and mail processes run as other users: the home must be world-traversable.
+    home = Path(tempfile.mkdtemp(prefix="gatewayd-bench-dovecot-"))
+    home.chmod(0o755)
+    dovecot = Dovecot(home / "dovecot", {SUPPORT: PASSWORD})
     try:
-        # mode=rw: never create the file; closing(): `with connect()` alone does not close
-        with closing(sqlite3.connect(f"file:{database}?mode=rw", uri=True, timeout=5)) as db:
-            return int(db.execute(f"select count(*) from {table}").fetchone()[0])
-    except sqlite3.Error:
-        return 0  # not created or migrated yet
+        dovecot.start()
+        placed, how = place_messages(dovecot, messages)
+        print(f"placed {len(messages)} messages in INBOX in {placed:.2f} s ({how}; not measured)")
+        yield dovecot
+    finally:
+        dovecot.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def imap_config(dovecot: Dovecot) -> str:
+    return IMAP_CONFIG.format(
+        support=SUPPORT,
+        imap_port=dovecot.port,
+        password=PASSWORD,
+        ca_file=dovecot.cert,
+        done_folder=DONE_FOLDER,
+    )
 
 
 def folder_messages(client: IMAPClient, folder: str) -> int:
@@ -131,20 +123,21 @@ class Timeline:
 
 
 def watch(
-    database: Path,
+    database: Database,
     monitor: IMAPClient,
     n: int,
-    exit_code: Callable[[], int | None],
+    exited: Callable[[], bool],
     start: float,
     timeout: float,
 ) -> Timeline:
-    """Poll every POLL_SECONDS until all three milestones are reached; times from `start`."""
+    """Poll every POLL_SECONDS until all three milestones are reached, the timeout passes or
+    a daemon exits; times from `start`."""
     timeline = Timeline()
     while True:
         now = time.perf_counter() - start
-        stored = count_rows(database, "raw_messages")
+        stored = database.count("raw_messages")
         inbox = folder_messages(monitor, "INBOX")
-        tickets = count_rows(database, "tickets")
+        tickets = database.count("tickets")
         timeline.counts = {"stored": stored, "inbox": inbox, "tickets": tickets}
         if stored and timeline.first_stored is None:
             timeline.first_stored = now
@@ -154,7 +147,7 @@ def watch(
             timeline.inbox_empty = now
         if tickets >= n and timeline.tickets is None:
             timeline.tickets = now
-        if timeline.complete() or now > timeout or exit_code() is not None:
+        if timeline.complete() or now > timeout or exited():
             return timeline
         time.sleep(POLL_SECONDS)
 
@@ -163,32 +156,36 @@ def watch(
 class Result:
     timeline: Timeline
     processed_folder: int  # messages in done_folder at the end
-    exit_code: int  # of the daemon after SIGTERM
+    exit_codes: list[int]  # of the daemons after SIGTERM
 
 
-def run_gateway(dovecot: Dovecot, work: Path, n: int, timeout: float) -> Result:
-    config = write_config(work, dovecot)
-    monitor = dovecot.client(SUPPORT)  # a connection of its own, never the daemon's
-    log = (work / "daemon.log").open("wb")  # a file: an undrained pipe would block the daemon
-    command = [sys.executable, "gatewayd.py", "run", "--config", str(config)]
+def any_exited(daemons: list[Daemon]) -> bool:
+    return any(daemon.exited() for daemon in daemons)
+
+
+def run_gateway(dovecot: Dovecot, daemons: list[Daemon], n: int, timeout: float) -> Result:
+    """Start the daemons together on the full mailbox and watch until all is done."""
+    database = daemons[0].database
+    daemons[0].make_schema()
+    monitor = dovecot.client(SUPPORT)  # a connection of its own, never a daemon's
     try:
         start = time.perf_counter()
-        daemon = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         try:
-            timeline = watch(work / "gateway.db", monitor, n, daemon.poll, start, timeout)
+            for daemon in daemons:
+                daemon.start()
+            timeline = watch(database, monitor, n, lambda: any_exited(daemons), start, timeout)
         finally:
-            code = stop_daemon(daemon)
+            codes = [daemon.stop() for daemon in daemons if daemon.process]
         processed = folder_messages(monitor, DONE_FOLDER)
     finally:
-        log.close()
         monitor.logout()
-    return Result(timeline, processed, code)
+    return Result(timeline, processed, codes)
 
 
-def rate(n: int, seconds: float | None) -> str:
+def rate(n: int, seconds: float | None, unit: str = "msg/s") -> str:
     if seconds is None:
         return "   not reached"
-    return f"{n / seconds:8.1f} msg/s  ({seconds:.2f} s)"
+    return f"{n / seconds:8.1f} {unit}  ({seconds:.2f} s)"
 
 
 def report(n: int, result: Result) -> bool:
@@ -206,8 +203,10 @@ def report(n: int, result: Result) -> bool:
           f"{stored} raw messages, {inbox} left in INBOX)")  # fmt: skip
     moved = result.processed_folder
     print(f"{DONE_FOLDER} holds all {n}: {'yes' if moved == n else 'no'} ({moved} messages)")
-    print(f"daemon exit code after SIGTERM: {result.exit_code}")
-    return tickets == n and stored == n and inbox == 0 and moved == n
+    codes = ", ".join(str(code) for code in result.exit_codes)
+    print(f"daemon exit codes after SIGTERM: {codes}")
+    clean = all(code == 0 for code in result.exit_codes)
+    return tickets == n and stored == n and inbox == 0 and moved == n and clean
 
 
 LOG_LINE = re.compile(r"^(\S+) (\w+) (\S+) (\S+)")
@@ -229,7 +228,7 @@ def read_log(path: Path) -> tuple[list[str], dict[str, list[str]], Counter[str]]
 def show_log(path: Path) -> None:
     """Where the daemon's time went, as far as its log (whole seconds) tells."""
     lines, events, levels = read_log(path)
-    print(f"daemon log: {len(lines)} lines, "
+    print(f"{path.parent.name} log: {len(lines)} lines, "
           f"{levels['WARNING']} warnings, {levels['ERROR']} errors")  # fmt: skip
     for event, stamps in events.items():
         span = stamps[0][11:] + (f" .. {stamps[-1][11:]}" if len(stamps) > 1 else "")
@@ -245,31 +244,61 @@ def show_log(path: Path) -> None:
         print(f"  {line[:160]}")
 
 
+def measure(
+    storage: Storage, messages: list[bytes], count: int, work: Path, timeout: float
+) -> tuple[Result, bool]:
+    """One measurement: `count` daemons on a fresh database and a fresh full mailbox; (the
+    result, whether every message became a ticket and every daemon stopped cleanly)."""
+    database = storage.database()
+    print(f"-- {count} daemon{'s' if count > 1 else ''} on {database.version()}, fresh database")
+    with full_mailbox(messages) as dovecot:
+        extra = imap_config(dovecot)
+        daemons = [Daemon(work / f"daemon{i + 1}", database, extra) for i in range(count)]
+        result = run_gateway(dovecot, daemons, len(messages), timeout)
+    ok = report(len(messages), result)
+    for daemon in daemons:
+        show_log(daemon.log)
+    return result, ok
+
+
+def compare(n: int, one: Result, several: Result, count: int) -> None:
+    single, many = one.timeline.tickets, several.timeline.tickets
+    print(f"all tickets, 1 daemon:      {rate(n, single, 'tickets/s')}")
+    print(f"all tickets, {count} daemons:     {rate(n, many, 'tickets/s')}")
+    if single and many:
+        print(f"ratio {count} daemons / 1:      {single / many:8.2f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=3000, help="N mails (default 3000)")
     parser.add_argument("--timeout", type=float, default=600, help="wait for all (s)")
+    parser.add_argument("--storage", choices=STORAGES, default="sqlite", help="default sqlite")
+    parser.add_argument(
+        "--daemons",
+        type=int,
+        default=1,
+        help="with N > 1 (postgresql only): measure 1 daemon, then N on one database",
+    )
     args = parser.parse_args()
+    if args.daemons < 1 or (args.daemons > 1 and args.storage != "postgresql"):
+        parser.error("--daemons N > 1 needs --storage postgresql (one daemon per SQLite file)")
     n = args.messages
-    print(f"N={n} messages, python {sys.version.split()[0]}, "
-          f"storage sqlite {sqlite3.sqlite_version} (sqlite:///gateway.db, fresh)")  # fmt: skip
+    print(f"N={n} messages, python {sys.version.split()[0]}, storage {args.storage}")
     messages = build_messages(n)
-    # Dovecot's auth and mail processes run as other users: the home must be world-traversable.
-    home = Path(tempfile.mkdtemp(prefix="gatewayd-bench-dovecot-"))
-    home.chmod(0o755)
-    work = Path(tempfile.mkdtemp(prefix="gatewayd-bench-"))
-    dovecot = Dovecot(home / "dovecot", {SUPPORT: PASSWORD})
-    try:
-        dovecot.start()
-        placed, how = place_messages(dovecot, messages)
-        print(f"placed {n} messages in INBOX in {placed:.2f} s ({how}; not measured below)")
-        result = run_gateway(dovecot, work, n, args.timeout)
-        ok = report(n, result) and result.exit_code == 0
-        show_log(work / "daemon.log")
-    finally:
-        dovecot.stop()
-        shutil.rmtree(work, ignore_errors=True)
-        shutil.rmtree(home, ignore_errors=True)
+    counts = [1] if args.daemons == 1 else [1, args.daemons]
+    results, ok = [], True
+    with (
+        tempfile.TemporaryDirectory(prefix="gatewayd-bench-") as tmp,
+        Storage(args.storage, Path(tmp)) as storage,
+    ):
+        for count in counts:
+            work = Path(tmp) / f"{count}-daemons"
+            result, complete = measure(storage, messages, count, work, args.timeout)
+            results.append(result)
+            ok = ok and complete
+    if len(results) > 1:
+        compare(n, results[0], results[1], args.daemons)
     return 0 if ok else 1
 
 

@@ -4,14 +4,16 @@ Measured, for the same N customer mails sent over K parallel persistent SMTP ses
 
 * bare aiosmtpd: a server whose DATA handler only answers "250 OK". This is the ceiling that
   aiosmtpd, smtplib and this machine allow; the gateway cannot be faster than it.
-* gatewayd durable intake: the real daemon (`gatewayd.py run`) on a fresh SQLite database. Its
-  250 comes only after the message is committed (group commit, synchronous=FULL), so the time
-  until the last 250 is the time until all N messages are durable.
+* gatewayd durable intake: the real daemon (`gatewayd.py run`) on a fresh database, SQLite
+  (synchronous=FULL) or PostgreSQL (a throwaway cluster with fsync on; `--storage`). Its 250
+  comes only after the message is committed (group commit), so the time until the last 250 is
+  the time until all N messages are durable.
 * end to end: the time from the first send until all N tickets exist (parse, identify, route,
-  ticket, acknowledgement), counted with a direct sqlite3 query on the daemon's database.
+  ticket, acknowledgement), counted with a query of our own on the daemon's database.
 
 Both servers run in one run, on the same machine, with the same messages and client code, so
 their ratio says what durability and the gateway cost, whatever the machine's speed or load.
+`--storage both` measures the bare server once and then gatewayd on each storage.
 """
 
 from __future__ import annotations
@@ -21,36 +23,30 @@ import functools
 import multiprocessing
 import smtplib
 import socket
-import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workload import (  # noqa: E402
-    BASE_CONFIG,
+from workload import (
     CUSTOMER_DOMAIN,
-    PARTNER_DOMAIN,
-    REPO,
+    STORAGES,
     SUPPORT,
+    Daemon,
+    Database,
+    Storage,
     build_messages,
-    stop_daemon,
 )
 
 CLIENT_NAME = "bench.localhost"  # smtplib would otherwise ask DNS for our FQDN
-CONFIG = (
-    BASE_CONFIG
-    + """
+SMTP_CONFIG = """
 [smtp]
 listen = "127.0.0.1:{port}"
 max_size = "25MB"
 """
-)
 
 
 def free_port() -> int:
@@ -138,19 +134,10 @@ def bench_bare(messages: list[bytes], sessions: int) -> tuple[float, int]:
     return end - start, failed
 
 
-def count_tickets(database: Path) -> int:
-    try:
-        # mode=rw: never create the file; closing(): `with connect()` alone does not close
-        with closing(sqlite3.connect(f"file:{database}?mode=rw", uri=True, timeout=5)) as db:
-            return int(db.execute("select count(*) from tickets").fetchone()[0])
-    except sqlite3.Error:
-        return 0  # not created or migrated yet
-
-
-def wait_for_tickets(database: Path, wanted: int, timeout: float) -> tuple[float, int]:
+def wait_for_tickets(database: Database, wanted: int, timeout: float) -> tuple[float, int]:
     """Poll every 0.5 s; (perf_counter when all existed or the timeout hit, tickets found)."""
     deadline = time.monotonic() + timeout
-    while (found := count_tickets(database)) < wanted and time.monotonic() < deadline:
+    while (found := database.count("tickets")) < wanted and time.monotonic() < deadline:
         time.sleep(0.5)
     return time.perf_counter(), found
 
@@ -165,23 +152,17 @@ class GatewayResult:
 
 
 def bench_gatewayd(
-    messages: list[bytes], sessions: int, work: Path, timeout: float
+    messages: list[bytes], sessions: int, daemon: Daemon, port: int, timeout: float
 ) -> GatewayResult:
-    port = free_port()
-    config = work / "config.toml"
-    config.write_text(CONFIG.format(port=port, support=SUPPORT, partner_domain=PARTNER_DOMAIN,
-                                    customer_domain=CUSTOMER_DOMAIN))  # fmt: skip
-    log = (work / "daemon.log").open("wb")  # a file: an undrained pipe would block the daemon
-    command = [sys.executable, "gatewayd.py", "run", "--config", str(config)]
-    daemon = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    daemon.make_schema()
+    daemon.start()
     try:
-        wait_for_port(port, lambda: daemon.poll() is None)
+        wait_for_port(port, lambda: not daemon.exited())
         start, end, failed = send_all(port, messages, sessions)
         # a message refused with 4xx makes no ticket: wait only for those that got their 250
-        done, found = wait_for_tickets(work / "gateway.db", len(messages) - failed, timeout)
+        done, found = wait_for_tickets(daemon.database, len(messages) - failed, timeout)
     finally:
-        code = stop_daemon(daemon)
-        log.close()
+        code = daemon.stop()
     return GatewayResult(end - start, done - start, failed, found, code)
 
 
@@ -193,17 +174,17 @@ def show_log(path: Path, lines: int = 15) -> None:
         print(f"  {line[:200]}")
 
 
-def report(n: int, bare: float, bare_failed: int, gw: GatewayResult) -> bool:
-    """Print the figures; True if every message got its 250 and every ticket exists."""
-    print(f"bare aiosmtpd:            {n / bare:8.1f} msg/s  ({bare:.2f} s, {bare_failed} failed)")
-    print(f"gatewayd durable intake:  {n / gw.intake:8.1f} msg/s  ({gw.intake:.2f} s, "
-          f"{gw.failed} failed)")  # fmt: skip
-    print(f"ratio gatewayd/bare:      {bare / gw.intake:8.3f}")
-    print(f"end to end (tickets):     {gw.tickets / gw.e2e:8.1f} tickets/s  ({gw.e2e:.2f} s "
-          f"from first send, {gw.tickets} tickets)")  # fmt: skip
-    print(f"all {n} tickets exist: {'yes' if gw.tickets == n else 'no'}")
-    print(f"daemon exit code after SIGTERM: {gw.exit_code}")
-    return gw.tickets == n and bare_failed == 0 and gw.failed == 0
+def report(storage: str, n: int, bare: float, gw: GatewayResult) -> bool:
+    """Print gatewayd's figures on one storage; True if every message got its 250 and every
+    ticket exists."""
+    print(f"gatewayd durable intake, {storage:10} {n / gw.intake:8.1f} msg/s  "
+          f"({gw.intake:.2f} s, {gw.failed} failed)")  # fmt: skip
+    print(f"ratio gatewayd/bare,     {storage:10} {bare / gw.intake:8.3f}")
+    print(f"end to end (tickets),    {storage:10} {gw.tickets / gw.e2e:8.1f} tickets/s  "
+          f"({gw.e2e:.2f} s from first send, {gw.tickets} tickets)")  # fmt: skip
+    print(f"  all {n} tickets exist: {'yes' if gw.tickets == n else 'no'}; "
+          f"daemon exit code after SIGTERM: {gw.exit_code}")  # fmt: skip
+    return gw.tickets == n and gw.failed == 0 and gw.exit_code == 0
 
 
 def main() -> int:
@@ -211,17 +192,32 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=2000, help="N mails (default 2000)")
     parser.add_argument("--sessions", type=int, default=20, help="K sessions (default 20)")
     parser.add_argument("--timeout", type=float, default=300, help="wait for tickets (s)")
+    parser.add_argument(
+        "--storage",
+        choices=[*STORAGES, "both"],
+        default="sqlite",
+        help="gatewayd's database (default sqlite); both: one after the other, same bare run",
+    )
     args = parser.parse_args()
     n, k = args.messages, args.sessions
-    print(f"N={n} messages, K={k} sessions, python {sys.version.split()[0]}, "
-          f"storage sqlite {sqlite3.sqlite_version} (sqlite:///gateway.db, fresh)")  # fmt: skip
+    print(f"N={n} messages, K={k} sessions, python {sys.version.split()[0]}")
     messages = build_messages(n)
     bare, bare_failed = bench_bare(messages, k)
+    print(f"bare aiosmtpd:                      {n / bare:8.1f} msg/s  "
+          f"({bare:.2f} s, {bare_failed} failed)")  # fmt: skip
+    ok = bare_failed == 0
+    kinds = STORAGES if args.storage == "both" else (args.storage,)
     with tempfile.TemporaryDirectory(prefix="gatewayd-bench-") as tmp:
-        gw = bench_gatewayd(messages, k, Path(tmp), args.timeout)
-        ok = report(n, bare, bare_failed, gw)
-        if not ok or gw.exit_code != 0:
-            show_log(Path(tmp) / "daemon.log")
+        for kind in kinds:
+            with Storage(kind, Path(tmp)) as storage:
+                port = free_port()
+                database = storage.database()
+                print(f"gatewayd on {database.version()}, fresh database")
+                daemon = Daemon(Path(tmp) / kind, database, SMTP_CONFIG.format(port=port))
+                gw = bench_gatewayd(messages, k, daemon, port, args.timeout)
+                if not report(kind, n, bare, gw):
+                    ok = False
+                    show_log(daemon.log)
     return 0 if ok else 1
 
 
