@@ -7,9 +7,10 @@ never loses or doubles it; its bytes (and Message-ID) stay the same on every att
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Select, func, insert, select
 from sqlalchemy.orm import Session
@@ -19,7 +20,7 @@ from gateway.config import Outbound
 from gateway.logs import log_event
 from gateway.relay import PermanentDeliveryError, Relay, TemporaryDeliveryError
 from gateway.sender import OutgoingMail
-from gateway.storage import OutboxMessage, Store, Ticket, utcnow
+from gateway.storage import OutboxMessage, StorageUnavailable, Store, Ticket, utcnow
 
 log = logging.getLogger("gateway.outbox")
 # Core, built once: see gateway/tickets.py.
@@ -99,17 +100,35 @@ def deliver_due(
     on_given_up: Callable[[Undeliverable], None] = lambda mail: None,
 ) -> int:
     """Try every message that is due, up to `limit`; returns how many were tried."""
+    attempts: Iterable[_Attempt | None]
     if store.dialect == "postgresql":
-        return _deliver_locked(store, relay, settings, limit, on_given_up)
-    claimed = _claim_due(store, limit)
-    for outbox_id in claimed:
-        given_up = _deliver_one(store, relay, settings, outbox_id)
-        if given_up:
-            on_given_up(given_up)
-    return len(claimed)
+        attempts = _deliver_locked(store, relay, settings, limit)
+    else:
+        attempts = (_deliver_one(store, relay, settings, i) for i in _due_ids(store, limit))
+    tried = 0
+    for attempt in attempts:
+        tried += 1
+        if attempt is None:  # no longer pending
+            continue
+        if attempt.sent:  # said only now, after the commit
+            log_event(
+                log, "outbox.sent", id=attempt.outbox_id, purpose=attempt.purpose, to=attempt.to
+            )
+        if attempt.given_up:
+            on_given_up(attempt.given_up)
+    return tried
 
 
-def _due(now: datetime) -> Select[tuple[OutboxMessage]]:
+@dataclass(frozen=True)
+class _Attempt:
+    outbox_id: int
+    purpose: str
+    to: int  # recipients
+    sent: bool
+    given_up: Undeliverable | None = None
+
+
+def _due(now: datetime) -> Select[Any]:
     return (
         select(OutboxMessage)
         .where(OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= now)
@@ -121,54 +140,59 @@ def _due(now: datetime) -> Select[tuple[OutboxMessage]]:
 
 
 def _deliver_locked(
-    store: Store,
-    relay: Relay,
-    settings: Outbound,
-    limit: int,
-    on_given_up: Callable[[Undeliverable], None],
-) -> int:
+    store: Store, relay: Relay, settings: Outbound, limit: int
+) -> Iterator[_Attempt]:
     """One message at a time, each sent while its row is locked (FOR UPDATE SKIP LOCKED): the
     other daemons skip it, and when this one dies the lock goes with its connection, so another
     sends the message at once. (A lease of minutes written on the row kept every message this
     daemon had claimed waiting that long after a crash.) The only message sent twice is one the
     relay took just before the crash, before its row was marked as sent."""
-    tried = 0
-    while tried < limit:
+    for _ in range(limit):
+        attempt = _deliver_next(store, relay, settings)
+        if attempt is None:
+            return
+        yield attempt
+
+
+def _deliver_next(store: Store, relay: Relay, settings: Outbound) -> _Attempt | None:
+    sent_id: int | None = None
+    try:
         with store.session() as session:
             row = session.scalars(_due(utcnow()).limit(1).with_for_update(skip_locked=True)).first()
             if row is None:
-                break
-            error = _send(relay, row.envelope_from, row.recipients, row.data)
-            given_up = _record(row, error, settings)
-        tried += 1
-        if given_up:
-            on_given_up(given_up)
-    return tried
+                return None
+            failure = _send(relay, row.envelope_from, row.recipients, row.data)
+            sent_id = row.id if failure is None else None
+            return _record(row, failure, settings)
+    except StorageUnavailable:
+        if sent_id is not None:
+            # The relay has it and the database does not know: it goes again, with the same
+            # Message-ID, once the database is back.
+            log_event(log, "outbox.sent_unrecorded", level=logging.WARNING, id=sent_id)
+        raise
 
 
 # --- SQLite: one daemon per database file ---
 
 
-def _claim_due(store: Store, limit: int) -> list[int]:
-    """Due messages. One SQLite database has one daemon, which needs no lock while it sends;
-    the write lock is not held during a relay conversation, so intake never waits for one."""
+def _due_ids(store: Store, limit: int) -> list[int]:
+    """One SQLite database has one daemon, which needs no lock while it sends; no write lock is
+    held during a relay conversation, so intake never waits for one."""
     with store.reader() as session:
         return list(
             session.scalars(_due(utcnow()).with_only_columns(OutboxMessage.id).limit(limit))
         )
 
 
-def _deliver_one(
-    store: Store, relay: Relay, settings: Outbound, outbox_id: int
-) -> Undeliverable | None:
+def _deliver_one(store: Store, relay: Relay, settings: Outbound, outbox_id: int) -> _Attempt | None:
     with store.reader() as session:
         row = session.get(OutboxMessage, outbox_id)
         if row is None or row.state != "pending":
             return None
         envelope_from, recipients, data = row.envelope_from, list(row.recipients), row.data
-    error = _send(relay, envelope_from, recipients, data)
+    failure = _send(relay, envelope_from, recipients, data)
     with store.session() as session:
-        return _record(session.get_one(OutboxMessage, outbox_id), error, settings)
+        return _record(session.get_one(OutboxMessage, outbox_id), failure, settings)
 
 
 # --- one attempt ---
@@ -190,15 +214,12 @@ def _send(relay: Relay, envelope_from: str, recipients: list[str], data: bytes) 
     return None
 
 
-def _record(
-    row: OutboxMessage, failure: _Failure | None, settings: Outbound
-) -> Undeliverable | None:
-    """Write the outcome of an attempt on the row (in the caller's transaction)."""
+def _record(row: OutboxMessage, failure: _Failure | None, settings: Outbound) -> _Attempt:
+    """Write the outcome of an attempt on the row, in the caller's transaction."""
     row.attempts += 1
     if failure is None:
         row.state, row.sent_at, row.last_error = "sent", utcnow(), None
-        log_event(log, "outbox.sent", id=row.id, purpose=row.purpose, to=len(row.recipients))
-        return None
+        return _Attempt(row.id, row.purpose, len(row.recipients), sent=True)
     now = utcnow()
     row.last_error = failure.error[:2000]
     if failure.permanent or now - row.created_at >= settings.give_up_after:
@@ -212,7 +233,7 @@ def _record(
             attempts=row.attempts,
             error=failure.error,
         )
-        return Undeliverable(
+        given_up = Undeliverable(
             row.id,
             row.purpose,
             tuple(row.recipients),
@@ -220,6 +241,7 @@ def _record(
             row.attempts,
             failure.error[:500],
         )
+        return _Attempt(row.id, row.purpose, len(row.recipients), sent=False, given_up=given_up)
     row.next_attempt_at = now + retry_delay(row.attempts, settings)
     log_event(
         log,
@@ -230,7 +252,7 @@ def _record(
         next_attempt=_iso(row.next_attempt_at),
         error=failure.error,
     )
-    return None
+    return _Attempt(row.id, row.purpose, len(row.recipients), sent=False)
 
 
 def _iso(moment: datetime) -> str:
