@@ -264,3 +264,48 @@ def test_database_stopped_and_started_under_load(
         assert "Traceback" not in gateway.log_text()
     finally:
         assert gateway.stop() == 0, gateway.log_text()
+
+
+def test_relay_stopped_and_started_under_load(tmp_path: Path, sink: Sink, database: str) -> None:
+    count = 200  # each makes an acknowledgement and two notifications
+    daemons = two_daemons(tmp_path, sink, database)
+    try:
+        sink.stop()
+        down = time.monotonic()
+        clients = Clients(customer_mails(count), [d.port for d in daemons], sessions=4)
+        clients.send(range(count))
+        assert set(clients.finish().values()) == {250}
+
+        def tried_twice() -> list[dict[str, object]] | None:
+            rows = daemons[0].json("outbox", "list")
+            retried = len(rows) == 3 * count and all(r["attempts"] >= 2 for r in rows)
+            return rows if retried else None
+
+        rows = wait_for(tried_twice, 60, "every queued mail tried and retried")
+        down = time.monotonic() - down
+        assert {r["state"] for r in rows} == {"pending"}
+        assert all("Connection refused" in str(r["last_error"]) for r in rows)
+        # retry_initial 1s, retry_max 2s: with backoff, no mail is tried more than once a
+        # second; without it, hundreds of times.
+        most = max(int(str(r["attempts"])) for r in rows)
+        assert most <= down + 2
+
+        sink.start()  # the smarthost is back, on the same port
+        back = time.monotonic()
+        customers = {customer(n) for n in range(count)}
+        wait_for(lambda: acknowledged(sink) >= customers, 60, "an acknowledgement to everyone")
+        wait_for(lambda: daemons[1].json("outbox", "list") == [], 30, "an empty outbox")
+        drained = time.monotonic() - back
+        sent = daemons[1].json("outbox", "list", "--all")
+        ids = message_ids(r.data for r in list(sink.received))
+        assert len(sent) == 3 * count
+        assert set(ids) == {r["message_id"].encode() for r in sent}
+        assert set(ids.values()) == {1}  # every mail once, the acknowledgements among them
+        assert all("outbox.sent" in d.log_text() for d in daemons)  # both took a share
+        print(
+            f"\nrelay down {down:.1f}s: {len(rows)} mails queued, tried up to {most} times; "
+            f"drained {drained:.1f}s after it came back"
+        )
+    finally:
+        for daemon in daemons:
+            assert daemon.stop() == 0, daemon.log_text()
