@@ -35,7 +35,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -454,7 +454,37 @@ def _make_engine(url: str, echo: bool) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    # Set in the URL (?connect_timeout=30), a parameter is the admin's and stays as given.
+    given = make_url(url).query
+    connect_args = {k: v for k, v in _PG_CONNECT.items() if k not in given}
+    engine = create_engine(url, echo=echo, pool_pre_ping=True, connect_args=connect_args)
+    event.listen(engine, "connect", _pg_server_keepalives)
+    return engine
+
+
+# A database that does not answer: connecting gives up after connect_timeout (intake then
+# answers 451 and `ingest` exits 75, instead of both waiting for ever), and TCP keepalives find
+# a peer host that is gone within about 25 s rather than the kernel's two hours.
+_PG_CONNECT = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
+
+
+def _pg_server_keepalives(connection: Any, record: Any) -> None:
+    # The server's side of the same: when a daemon's host dies, its sessions end within about
+    # 25 s, and the locks they held (a mailbox, a ticket timer job, an outgoing message, raw
+    # messages in work) go to another daemon. SET rather than a startup `options` parameter,
+    # which connection poolers such as PgBouncer refuse.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5;"
+            " SET tcp_keepalives_count = 3"
+        )
+    connection.commit()
 
 
 def _sqlite_pragmas(connection: Any, record: Any) -> None:

@@ -10,10 +10,11 @@ import queue
 import re
 import shutil
 import smtplib
+import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -309,3 +310,34 @@ def test_relay_stopped_and_started_under_load(tmp_path: Path, sink: Sink, databa
     finally:
         for daemon in daemons:
             assert daemon.stop() == 0, daemon.log_text()
+
+
+@pytest.fixture
+def silent_database() -> Iterator[str]:
+    """A storage.url whose server takes the connection and never says a word (a database host
+    that hangs, or a firewall that swallows the traffic)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    taken: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):  # closed at the end of the test
+            while True:
+                taken.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"postgresql+psycopg://postgres@127.0.0.1:{listener.getsockname()[1]}/gatewayd"
+    listener.close()
+    for connection in taken:
+        connection.close()
+
+
+def test_a_database_that_does_not_answer_is_unavailable_not_a_hang(
+    tmp_path: Path, sink: Sink, silent_database: str
+) -> None:
+    gateway = Gateway(tmp_path, sink, storage_url=silent_database)  # not started: `ingest` only
+    started = time.monotonic()
+    result = gateway.cli("ingest", input=mail().as_bytes())  # fails after 60 s if it hangs
+    assert result.returncode == 75, result.stderr
+    assert "timeout" in result.stderr
+    assert time.monotonic() - started < 30  # the MTA is told to retry, and soon
