@@ -136,7 +136,7 @@ def attachments_of(message: EmailMessage) -> Iterator[Attachment]:
         yield Attachment(
             filename=filename,
             content_type=content_type,
-            size=len(_payload(part)),
+            size=_size(part),
             inline=part.get_content_disposition() != "attachment" and bool(part.get("Content-ID")),
         )
 
@@ -164,6 +164,23 @@ def _tnef_contents(message: Message) -> Iterator[TnefContent]:
 def _file(name: str, data: bytes) -> Attachment:
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     return Attachment(filename=name, content_type=content_type, size=len(data))
+
+
+# Above this, a base64 part's size is counted, not decoded: decoding a 25 MB attachment made five
+# copies of it, only to take its length.
+_COUNT_ABOVE = 1 << 20
+
+
+def _size(part: Message) -> int:
+    """The decoded size of a part."""
+    encoded = part.get_payload()
+    cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if cte != "base64" or not isinstance(encoded, str) or len(encoded) < _COUNT_ABOVE:
+        return len(_payload(part))
+    # RFC 2045 §6.8: four characters are three bytes; line breaks and padding carry none.
+    breaks = sum(encoded.count(c) for c in "\r\n\t ")
+    padding = encoded.rstrip().endswith("==") + encoded.rstrip().endswith("=")
+    return (len(encoded) - breaks) * 3 // 4 - padding
 
 
 def _payload(part: Message) -> bytes:

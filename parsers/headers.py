@@ -92,5 +92,10 @@ def _unfolded(value: str) -> str:
     return re.sub(r"\r?\n[ \t]*", " ", value)
 
 
+# NUL and other controls: no header text holds them, PostgreSQL refuses NUL in text columns, and
+# a CR or LF could end a header line of an outgoing mail.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _one_line(value: str) -> str:
-    return " ".join(value.split())
+    return " ".join(_CONTROLS.sub(" ", value).split())

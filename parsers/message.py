@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import email
 import email.errors
-import email.parser
+import email.feedparser
 import email.policy
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.utils import parsedate_to_datetime
 
 from parsers.body import Attachment, attachments_of, body_texts
@@ -25,6 +25,19 @@ from parsers.quotes import new_text
 
 class Unparseable(Exception):
     """These bytes cannot be used as a mail message; the text says why."""
+
+
+# RFC 5322 §2.1.1 limits a line to 998 characters; a longer subject is no person's, and a ticket
+# and every mail about it carry the subject.
+MAX_SUBJECT = 998
+# About thirty pages: what a person writes. A log pasted into the body is cut here (the raw
+# message keeps all of it), so routing, the ticket and every notification stay small.
+MAX_TEXT = 100_000
+# Mail clients nest a few levels (a forward of a signed reply is five or six). The stdlib parses
+# the tree recursively and the stages after it walk it recursively, so a deeper tree is refused
+# with this reason before any stage reaches Python's recursion limit.
+MAX_DEPTH = 200
+_TOO_DEEP = f"MIME parts nested deeper than {MAX_DEPTH} levels"
 
 
 @dataclass(frozen=True)
@@ -88,14 +101,14 @@ def parse_message(data: bytes) -> ParsedMessage:
         to=_addresses(message, "To"),
         cc=_addresses(message, "Cc"),
         reply_to=_addresses(message, "Reply-To"),
-        subject=_header(message, "Subject"),
+        subject=_header(message, "Subject")[:MAX_SUBJECT],
         message_id=next(iter(_message_ids(_header(message, "Message-ID"))), None),
         in_reply_to=next(iter(_message_ids(_header(message, "In-Reply-To"))), None),
         references=tuple(_message_ids(_header(message, "References"))),
         date=_date(_header(message, "Date")),
         kind=kind,
-        text=new_text(reply_text),
-        full_text=full_text,
+        text=new_text(reply_text[:MAX_TEXT]),
+        full_text=full_text[:MAX_TEXT],
         attachments=tuple(attachments_of(message)),
         bounced_recipients=bounced_recipients(message) if kind == "bounce" else (),
         headers=headers,
@@ -105,7 +118,20 @@ def parse_message(data: bytes) -> ParsedMessage:
 # compat32 keeps header values as the strings they came as; policy.default builds a structured
 # header object at every get(), which made up half of the parse time (bench/parse.py). Headers
 # are decoded by parsers/headers.py instead; EmailMessage still gives get_body().
-_PARSER = email.parser.BytesParser(_class=EmailMessage, policy=email.policy.compat32)
+_POLICY = email.policy.compat32
+# BytesParser decodes the whole message to one string and splits all of it into lines before
+# parsing: a 25 MB message took 200 MB. Fed in pieces, the parser holds only the part it reads.
+_FEED_CHUNK = 1 << 16
+
+
+def _parsed(data: bytes) -> EmailMessage:
+    parser = email.feedparser.BytesFeedParser(_factory=EmailMessage, policy=_POLICY)
+    view = memoryview(data)
+    for start in range(0, len(data), _FEED_CHUNK):
+        parser.feed(bytes(view[start : start + _FEED_CHUNK]))
+    message = parser.close()
+    assert isinstance(message, EmailMessage)
+    return message
 
 
 def _mime_tree(data: bytes) -> EmailMessage:
@@ -117,11 +143,14 @@ def _mime_tree(data: bytes) -> EmailMessage:
         data = data.replace(b"\r", b"\n")
     for attempt in (data, data.replace(b"\x00", b"")):
         try:
-            message = _PARSER.parsebytes(attempt)
+            message = _parsed(attempt)
+        except RecursionError:
+            raise Unparseable(_TOO_DEEP) from None
         except Exception as exc:
             reason = f"the MIME structure cannot be read: {exc.__class__.__name__}: {exc}"
             continue
-        assert isinstance(message, EmailMessage)
+        if _depth(message) > MAX_DEPTH:
+            raise Unparseable(_TOO_DEEP)
         if _header_block_broken(message):
             repaired = _repaired_header_block(attempt)
             if repaired != attempt:
@@ -132,6 +161,18 @@ def _mime_tree(data: bytes) -> EmailMessage:
                 return _mime_tree(repaired)
         return message
     raise Unparseable(reason)
+
+
+def _depth(message: Message) -> int:
+    """How deep the MIME tree goes, without recursion."""
+    deepest, todo = 0, [(message, 1)]
+    while todo:
+        part, depth = todo.pop()
+        deepest = max(deepest, depth)
+        children = part.get_payload()
+        if isinstance(children, list):
+            todo.extend((child, depth + 1) for child in children if isinstance(child, Message))
+    return deepest
 
 
 _BOUNDARY_DEFECTS = (

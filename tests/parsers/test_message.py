@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import tracemalloc
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from parsers.message import ParsedMessage, Unparseable, parse_message
+from parsers.message import (
+    MAX_DEPTH,
+    MAX_SUBJECT,
+    MAX_TEXT,
+    ParsedMessage,
+    Unparseable,
+    parse_message,
+)
 
 MAIL = (
     b"From: =?utf-8?q?Ren=C3=A9e_Jansen?= <Renee.Jansen@Fabrikam.EXAMPLE>\r\n"
@@ -116,3 +126,65 @@ def test_lf_only_mail_is_read_like_crlf_mail(message: ParsedMessage) -> None:
 def test_unparseable(data: bytes, reason: str) -> None:
     with pytest.raises(Unparseable, match=reason):
         parse_message(data)
+
+
+def nested(depth: int) -> bytes:
+    """From: and a text part inside `depth` levels of multipart (the message is the first)."""
+    opening = b"".join(
+        b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (n, n)
+        for n in range(depth - 1)
+    )
+    closing = b"".join(b"\r\n--b%d--" % n for n in reversed(range(depth - 1)))
+    return b"From: a@b.example\r\n" + opening + b"Content-Type: text/plain\r\n\r\ndeep" + closing
+
+
+def test_nesting_up_to_the_limit_is_read_and_deeper_is_refused_with_a_reason() -> None:
+    assert parse_message(nested(MAX_DEPTH)).text == "deep"
+    with pytest.raises(Unparseable, match=f"nested deeper than {MAX_DEPTH} levels"):
+        parse_message(nested(MAX_DEPTH + 1))
+
+
+def test_ten_thousand_parts_are_all_read() -> None:
+    parts = b"".join(
+        b'--w\r\nContent-Disposition: attachment; filename="f%d.txt"\r\n\r\nx\r\n' % n
+        for n in range(10_000)
+    )
+    data = b'From: a@b.example\r\nContent-Type: multipart/mixed; boundary="w"\r\n\r\n'
+    parsed = parse_message(data + b"--w\r\n\r\nSee the files.\r\n" + parts + b"--w--\r\n")
+
+    assert parsed.text == "See the files." and len(parsed.attachments) == 10_000
+
+
+def test_control_characters_never_reach_header_text() -> None:
+    data = b"From: Ann\x00a\x07 <a@b.example>\r\nSubject: Caf\xe9\x00 \x1b[31mred\r\n\r\nhi\r\n"
+    parsed = parse_message(data)
+
+    assert (parsed.from_name, parsed.subject) == ("Ann a", "Café [31mred")
+    assert all("\x00" not in value for _, value in parsed.headers)
+
+
+def test_subject_and_text_are_bounded() -> None:
+    line = b"x" * 5_000_000
+    data = b"From: a@b.example\r\nSubject: " + b"very " * 200_000 + b"\r\n\r\n" + line + b"\r\n"
+    parsed = parse_message(data)
+
+    assert len(parsed.subject) == MAX_SUBJECT and parsed.subject.startswith("very very")
+    assert len(parsed.text) == len(parsed.full_text) == MAX_TEXT
+
+
+def test_a_25_MB_message_is_read_in_bounded_memory() -> None:
+    encoded = base64.encodebytes(os.urandom(18_500_003)).replace(b"\n", b"\r\n")
+    data = (
+        b'From: a@b.example\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b"--b\r\n\r\nThe export.\r\n--b\r\nContent-Transfer-Encoding: base64\r\n"
+        b'Content-Disposition: attachment; filename="export.zip"\r\n\r\n' + encoded + b"--b--\r\n"
+    )
+    tracemalloc.start()
+    try:
+        parsed = parse_message(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert [(a.filename, a.size) for a in parsed.attachments] == [("export.zip", 18_500_003)]
+    assert peak < 3 * len(data)  # it was 8 times the message, parsed at once and decoded
