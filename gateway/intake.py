@@ -76,6 +76,11 @@ class GroupCommitter:
 class SmtpHandler:
     """aiosmtpd hooks: refuse foreign recipients at RCPT, store at DATA, 250 after the commit."""
 
+    # RFC 5321 §4.5.3.1.8: a server takes at least 100 recipients per message and answers 452
+    # for more; the client sends the rest in another transaction, which stores the same message
+    # again, and a message stored twice is one entry (storage.message_identity).
+    max_recipients = 100
+
     def __init__(self, config: Config, committer: GroupCommitter) -> None:
         self.config = config
         self.committer = committer
@@ -87,6 +92,8 @@ class SmtpHandler:
         if domain not in self.config.partner.domains:
             log_event(log, "smtp.relay_refused", peer=_peer(session), rcpt=address)
             return "550 5.7.1 Relaying denied: this server only takes mail for its own domains"
+        if len(envelope.rcpt_tos) >= self.max_recipients:
+            return f"452 4.5.3 Too many recipients: at most {self.max_recipients} per message"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -123,8 +130,16 @@ def _peer(session: Session) -> str:
     return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
 
 
-def smtp_server_factory(handler: SmtpHandler, max_size: int) -> Callable[[], SMTP]:
-    """What the listening socket makes of each connection: one aiosmtpd session."""
+def smtp_server_factory(
+    handler: SmtpHandler, max_size: int, timeout: float = 300
+) -> Callable[[], SMTP]:
+    """What the listening socket makes of each connection: one aiosmtpd session.
+
+    `timeout`: RFC 5321 §4.5.3.2.7 wants at least 5 minutes for the next command. aiosmtpd
+    counts from the last command, so the whole DATA phase must fit in it too (a 25 MB message
+    needs 83 kB/s); a client that stalls mid-DATA is cut off then, and nothing is stored. Lines
+    over 1,000 octets (RFC 5321 §4.5.3.1.6) get 500 from aiosmtpd, which drops such a message
+    as it reads it."""
     hostname = socket.gethostname()  # getfqdn() may wait on DNS, which may not be there
     return functools.partial(
         SMTP,
@@ -133,4 +148,5 @@ def smtp_server_factory(handler: SmtpHandler, max_size: int) -> Callable[[], SMT
         enable_SMTPUTF8=True,
         hostname=hostname,
         ident="gatewayd",
+        timeout=timeout,
     )
