@@ -44,6 +44,7 @@ BATCH_BYTES = 50 * 10**6  # a batch of large mails must not fill memory
 IDLE_RENEW = timedelta(minutes=29)  # RFC 2177: servers may drop an IDLE after 30 minutes
 IDLE_CHECK_SECONDS = 1.0  # how quickly a reader notices that the daemon stops
 BACKOFF_MAX_SECONDS = 60.0
+STORAGE_RETRY_SECONDS = 2.0  # how soon a reader tries again while the database is down
 NETWORK_TIMEOUT_SECONDS = 60.0
 
 STANDBY_SECONDS = 2.0  # how soon a standing-by daemon takes over a mailbox
@@ -103,6 +104,12 @@ class MailboxReader:
                         backoff = 1.0
                     else:
                         self._stand_by()
+                except (StorageUnavailable, LockLost) as exc:
+                    # The database, not the mailbox: asking it again is cheap, and a backoff
+                    # grown during a long outage would leave the mailbox unread for up to a
+                    # minute after the database came back.
+                    self._failed(exc)
+                    self.stop.wait(STORAGE_RETRY_SECONDS)
                 except FAULTS as exc:
                     self._failed(exc)
                     self.stop.wait(backoff)
