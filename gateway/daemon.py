@@ -1,7 +1,8 @@
-"""The daemon: one asyncio loop with SMTP intake, the processor, the outbox and the timers.
+"""The daemon: one asyncio loop with SMTP intake, the IMAP readers and the timers; processing
+and the outbox run in its worker process (gateway/worker.py).
 
-Blocking work (SQLAlchemy, smtplib, later IMAPClient) runs in worker threads through
-`run_blocking`, never inline in a coroutine.
+Blocking work (SQLAlchemy, IMAPClient) runs in threads through `run_blocking`, never inline in
+a coroutine.
 """
 
 from __future__ import annotations
@@ -16,22 +17,21 @@ from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from gateway import outbox, timers
+from gateway import timers
 from gateway.config import Config, ConfigError, load_config
 from gateway.imap import MailboxReaders
 from gateway.intake import GroupCommitter, SmtpHandler, smtp_server_factory
 from gateway.logs import log_event
 from gateway.notices import notify_admins
-from gateway.processor import Context, process_pending
-from gateway.relay import relay_for
+from gateway.processor import Context
 from gateway.storage import AdvisoryLock, StorageUnavailable, Store
 from gateway.templates import Templates
+from gateway.worker import WorkerProcess
 
 log = logging.getLogger("gateway.daemon")
 T = TypeVar("T")
 
-PROCESS_EVERY_SECONDS = 2  # picks up mail stored by `ingest` or another daemon
-DELIVER_EVERY_SECONDS = 1  # retries become due at their own times
+WORKER_CHECK_SECONDS = 5  # how soon a dead worker is started again
 MAILBOX_CHECK_SECONDS = 10  # how soon a stalled mailbox is logged and reported
 TIMERS_EVERY_SECONDS = 60  # closing long-waiting tickets, first-response reminders
 
@@ -44,12 +44,11 @@ class Daemon:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.context = Context(config, Templates(config.templates_folder))
-        self.store = Store(config.storage.url)
-        self.relay = relay_for(config.outbound)
+        level = logging.getLevelName(logging.getLogger().level)
+        self.worker = WorkerProcess(config, level)
+        self.store = Store(config.storage.url, intake=self.worker.intake)
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gateway")
         self._stop = asyncio.Event()
-        self._processing_wanted = asyncio.Event()
-        self._delivery_wanted = asyncio.Event()
         self._handler: SmtpHandler | None = None
         self._mailboxes: MailboxReaders | None = None
         self._background: set[asyncio.Task[None]] = set()  # referenced until they finish
@@ -62,15 +61,12 @@ class Daemon:
     async def run(self) -> None:
         await self.run_blocking(self.store.migrate)
         committer = GroupCommitter(self.store, self.run_blocking)
-        committer.on_commit = self._processing_wanted.set
+        committer.on_commit = self.worker.wake_processing
         committer.start()
         server = await self._start_smtp(committer)
+        self.worker.start()  # after the port is ours: a daemon that cannot listen starts none
         self._mailboxes = self._start_imap()
         scheduler = self._start_scheduler()
-        workers = [
-            asyncio.create_task(self._processing_loop(), name="processor"),
-            asyncio.create_task(self._delivery_loop(), name="outbox"),
-        ]
         self._install_signals()
         log_event(log, "daemon.started", smtp=self._listen_text(), relay=self.config.outbound.relay)
         await self._stop.wait()
@@ -81,10 +77,8 @@ class Daemon:
         await asyncio.gather(*self._background)
         if self._mailboxes:
             await self.run_blocking(self._mailboxes.stop)
-        for task in workers:
-            task.cancel()
         await committer.stop()
-        await asyncio.gather(*workers, return_exceptions=True)
+        await self.run_blocking(self.worker.stop)
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._timers_lock.release()
         self.store.close()
@@ -109,12 +103,7 @@ class Daemon:
             raise StartupError(f"smtp.listen: cannot listen on {where}: {reason}") from None
 
     def _start_imap(self) -> MailboxReaders:
-        loop = asyncio.get_running_loop()
-
-        def stored() -> None:  # called in a reader thread
-            loop.call_soon_threadsafe(self._processing_wanted.set)
-
-        readers = MailboxReaders(self.store, stored)
+        readers = MailboxReaders(self.store, self.worker.wake_processing)
         readers.start(self.config.imap)
         return readers
 
@@ -132,7 +121,7 @@ class Daemon:
             return
         if closed or reminded:
             log_event(log, "timers.ran", closed=closed, reminded=reminded)
-            self._delivery_wanted.set()
+            self.worker.wake_delivery()
 
     async def _restart_imap(self) -> None:
         """SIGHUP changed [[imap]]: the readers stop between batches and start anew."""
@@ -169,66 +158,23 @@ class Daemon:
                 log_event(log, "notice.storage_unavailable", level=logging.ERROR, error=str(exc))
                 continue
             if queued:
-                self._delivery_wanted.set()
+                self.worker.wake_delivery()
 
     def _start_scheduler(self) -> AsyncIOScheduler:
         scheduler = AsyncIOScheduler()
         scheduler.add_job(self._check_mailboxes, "interval", seconds=MAILBOX_CHECK_SECONDS)
         scheduler.add_job(self._ticket_timers, "interval", seconds=TIMERS_EVERY_SECONDS)
-        scheduler.add_job(
-            _waker(self._processing_wanted), "interval", seconds=PROCESS_EVERY_SECONDS
-        )
-        scheduler.add_job(_waker(self._delivery_wanted), "interval", seconds=DELIVER_EVERY_SECONDS)
+        scheduler.add_job(self._check_worker, "interval", seconds=WORKER_CHECK_SECONDS)
         scheduler.start()
-        self._processing_wanted.set()  # the backlog left by the last run, or by a crash
-        self._delivery_wanted.set()
         return scheduler
 
-    async def _processing_loop(self) -> None:
-        while True:
-            await self._processing_wanted.wait()
-            self._processing_wanted.clear()
-            try:
-                while await self.run_blocking(process_pending, self.store, self.context, 50):
-                    self._delivery_wanted.set()
-            except StorageUnavailable as exc:
-                log_event(log, "processor.storage_unavailable", level=logging.ERROR, error=str(exc))
-            except Exception:
-                log.exception("processor.failed")
+    async def _check_worker(self) -> None:
+        await self.run_blocking(self.worker.check)
 
-    async def _delivery_loop(self) -> None:
-        while True:
-            await self._delivery_wanted.wait()
-            self._delivery_wanted.clear()
-            try:
-                settings = self.config.outbound
-                deliver = functools.partial(outbox.deliver_due, on_given_up=self._tell_admins)
-                while await self.run_blocking(deliver, self.store, self.relay, settings):
-                    pass
-            except StorageUnavailable as exc:
-                log_event(log, "outbox.storage_unavailable", level=logging.ERROR, error=str(exc))
-            except Exception:
-                log.exception("outbox.failed")
-
-    def _tell_admins(self, mail: outbox.Undeliverable) -> None:
-        """In the delivery thread: admin-agents hear of mail given up on (not of notices to
-        themselves, which would only add more undeliverable mail)."""
-        if mail.purpose == "notice":
-            return
-        text = (
-            f"gatewayd gave up on a message after {mail.attempts} attempts and keeps it as "
-            f"failed (gatewayd outbox list --all).\n\nPurpose: {mail.purpose}\n"
-            f"To: {', '.join(mail.recipients)}\nSubject: {mail.subject}\n"
-            f"Last error: {mail.error}"
-        )
-        notify_admins(
-            self.store,
-            self.config,
-            self.context.templates,
-            f"outbox-failed:{mail.outbox_id}",
-            "a message could not be delivered",
-            text,
-        )
+    def _in_background(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
@@ -249,24 +195,13 @@ class Daemon:
             if getattr(new, part) != getattr(self.config, part):
                 log_event(log, "config.restart_needed", level=logging.WARNING, section=part)
         if new.imap != self.config.imap:
-            task = asyncio.create_task(self._restart_imap())
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._in_background(self._restart_imap())
         self.config = new
         self.context = Context(new, Templates(new.templates_folder))
-        self.relay = relay_for(new.outbound)
+        self._in_background(self.run_blocking(self.worker.reload, new))
         if self._handler:
             self._handler.config = new
         log_event(log, "config.reloaded", path=str(new.path))
-
-
-def _waker(wanted: asyncio.Event) -> Callable[[], Coroutine[Any, Any, None]]:
-    # A coroutine job runs on the loop itself; a plain function would run in a worker thread,
-    # where setting an asyncio.Event is not safe.
-    async def wake() -> None:
-        wanted.set()
-
-    return wake
 
 
 def run_daemon(config: Config) -> None:

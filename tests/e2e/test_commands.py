@@ -136,7 +136,7 @@ def test_sighup_with_a_broken_config_keeps_the_running_one(gateway: Gateway, sin
 
     gateway.config.write_text(good.replace("acks_per_hour = 3", "acks_per_hour = 0"))
     gateway.process.send_signal(signal.SIGHUP)
-    wait_for(lambda: "config.reloaded" in gateway.log_text(), 10, "the reload")
+    wait_for(lambda: "worker.reloaded" in gateway.log_text(), 10, "the worker's reload")
     gateway.send(mail(subject="second"))
     gateway.wait_for_tickets(2)
     sink.wait_for_mail("jan@contoso.example", count=2)

@@ -1,0 +1,242 @@
+"""The worker: a child process of the daemon that processes stored mail and delivers the outbox.
+
+Why a process of its own: parsing, routing and building mail are CPU work, and in the daemon's
+process they held the GIL that SMTP intake needs to answer 250 (bench/smtp_intake.py: intake
+reached 0.12 of a bare aiosmtpd with the processor beside it, 0.35 with processing off). Intake
+stays in the daemon; everything after the raw store runs here.
+
+The daemon starts one worker (`WorkerProcess`) with its own config, wakes it with a byte on a
+pipe when mail was stored or queued, sends it the new config after SIGHUP and stops it with
+SIGTERM. When the daemon dies, even
+by kill -9, the pipe's end of file stops the worker after its current batch: a worker never
+outlives its daemon. A worker that dies is started again by the daemon.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import multiprocessing
+import os
+import select
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from gateway import outbox
+from gateway.config import Config
+from gateway.logs import log_event, setup_logging
+from gateway.notices import notify_admins
+from gateway.processor import Context, process_pending
+from gateway.relay import Relay, relay_for
+from gateway.storage import IntakeSignal, StorageUnavailable, Store
+from gateway.templates import Templates
+
+log = logging.getLogger("gateway.worker")
+
+PROCESS_EVERY_SECONDS = 2  # picks up mail stored by `ingest` or another daemon
+DELIVER_EVERY_SECONDS = 1  # retries become due at their own times
+PROCESS_BATCH = 50
+# Intake answers first: when both want the CPU (a flood of mail on a small machine), the worker
+# gets the smaller share and catches up afterwards.
+NICENESS = 5
+_PROCESS, _DELIVER = b"p", b"d"
+
+
+class WorkerProcess:
+    """The daemon's handle on its worker. Wake-ups are single bytes on a non-blocking pipe, so
+    they never block the event loop: a full pipe already holds a wake-up."""
+
+    def __init__(self, config: Config, log_level: str) -> None:
+        self._context = multiprocessing.get_context("spawn")
+        self.intake = IntakeSignal(self._context)
+        self._config = config  # the daemon's, never re-read from the file, which may have changed
+        self._log_level = log_level
+        self._process: Any = None
+        self._pipe = -1
+        self._configs: Any = None  # the sending end of a multiprocessing Pipe
+
+    def start(self) -> None:
+        reader, writer = self._context.Pipe(duplex=False)
+        configs, self._configs = self._context.Pipe(duplex=False)
+        self._process = self._context.Process(
+            target=main,
+            args=(self._config, self._log_level, reader, configs, self.intake),
+            name="gatewayd-worker",
+            daemon=True,  # should the daemon fail on its way out, the worker goes with it
+        )
+        self._process.start()
+        reader.close()
+        configs.close()
+        self._pipe = os.dup(writer.fileno())
+        writer.close()
+        os.set_blocking(self._pipe, False)
+        log_event(log, "worker.started", pid=self._process.pid)
+
+    def wake_processing(self) -> None:
+        self._send(_PROCESS)
+
+    def wake_delivery(self) -> None:
+        self._send(_DELIVER)
+
+    def _send(self, byte: bytes) -> None:
+        # A full pipe holds wake-ups already; a dead worker is started again by `check`.
+        with contextlib.suppress(OSError):
+            os.write(self._pipe, byte)
+
+    def reload(self, config: Config) -> None:
+        """Blocking (a large config fills the pipe until the worker reads it): run in a thread."""
+        self._config = config
+        with contextlib.suppress(OSError):  # a dead worker starts again with this config
+            self._configs.send(config)
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    def check(self) -> None:
+        """Start the worker again if it died (a bug, the OOM killer, an admin's kill)."""
+        if self._process is None or self.alive():
+            return
+        log_event(log, "worker.died", level=logging.ERROR, exit_code=self._process.exitcode)
+        self._close_pipe()
+        self.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Let the worker finish its batch; kill it if it does not stop in time."""
+        if self._process is None:
+            return
+        if self.alive():
+            self._process.terminate()  # SIGTERM: the worker's own orderly stop
+            self._process.join(timeout)
+        if self.alive():
+            log_event(log, "worker.killed", level=logging.ERROR, timeout=timeout)
+            self._process.kill()
+            self._process.join()
+        self._close_pipe()
+        self._process = None
+
+    def _close_pipe(self) -> None:
+        if self._pipe >= 0:
+            os.close(self._pipe)
+            self._pipe = -1
+            self._configs.close()
+
+
+# --- in the worker process ---
+
+
+def main(config: Config, log_level: str, wakeups: Any, configs: Any, intake: IntakeSignal) -> None:
+    """The worker process's entry point (multiprocessing, spawn)."""
+    setup_logging(log_level)
+    # Ctrl-C and a SIGHUP to the process group reach the daemon, which stops us or sends us
+    # the config it checked.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    os.nice(NICENESS)
+    worker = Worker(config, Store(config.storage.url, intake=intake))
+    signal.signal(signal.SIGTERM, lambda *_: worker.stopping.set())
+    worker.run(wakeups.fileno(), configs)
+
+
+class Worker:
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.context = Context(config, Templates(config.templates_folder))
+        self.relay: Relay = relay_for(config.outbound)
+        self.stopping = threading.Event()
+        self.processing_wanted = threading.Event()
+        self.delivery_wanted = threading.Event()
+
+    def run(self, wakeups: int, configs: Any) -> None:
+        loops = [
+            threading.Thread(target=self._loop, args=(self._process, self.processing_wanted,
+                             PROCESS_EVERY_SECONDS), name="processor"),
+            threading.Thread(target=self._loop, args=(self._deliver, self.delivery_wanted,
+                             DELIVER_EVERY_SECONDS), name="outbox"),
+        ]  # fmt: skip
+        self.processing_wanted.set()  # the backlog left by the last run, or by a crash
+        self.delivery_wanted.set()
+        for thread in loops:
+            thread.start()
+        log_event(log, "worker.running", pid=os.getpid())
+        self._listen(wakeups, configs)
+        self.stopping.set()
+        self.processing_wanted.set()
+        self.delivery_wanted.set()
+        for thread in loops:
+            thread.join()
+        self.store.close()
+        log_event(log, "worker.stopped")
+
+    def _listen(self, wakeups: int, configs: Any) -> None:
+        """Until SIGTERM, or until the daemon is gone (end of file on a pipe)."""
+        while not self.stopping.is_set():
+            ready, _, _ = select.select([wakeups, configs], [], [], 0.5)
+            try:
+                if configs in ready:
+                    self._use(configs.recv())
+                data = os.read(wakeups, 4096) if wakeups in ready else b"-"
+            except EOFError:
+                data = b""
+            if not data:
+                log_event(log, "worker.daemon_gone", level=logging.WARNING)
+                return
+            if _PROCESS in data:
+                self.processing_wanted.set()
+            if _DELIVER in data:
+                self.delivery_wanted.set()
+
+    def _loop(self, step: Callable[[], int], wanted: threading.Event, every: float) -> None:
+        """Run `step` while it finds work; then wait for a wake-up or `every` seconds."""
+        while not self.stopping.is_set():
+            wanted.wait(every)
+            wanted.clear()
+            try:
+                while not self.stopping.is_set() and step():
+                    pass
+            except StorageUnavailable as exc:
+                log_event(log, "worker.storage_unavailable", level=logging.ERROR,
+                          step=step.__name__, error=str(exc))  # fmt: skip
+            except Exception:
+                log.exception("worker.failed step=%s", step.__name__)
+
+    def _process(self) -> int:
+        handled = process_pending(self.store, self.context, PROCESS_BATCH)
+        if handled:
+            self.delivery_wanted.set()
+        return handled
+
+    def _deliver(self) -> int:
+        deliver = functools.partial(outbox.deliver_due, on_given_up=self._tell_admins)
+        return deliver(self.store, self.relay, self.config.outbound)
+
+    def _use(self, new: Config) -> None:
+        """The config the daemon loaded and checked after SIGHUP."""
+        self.config = new
+        self.context = Context(new, Templates(new.templates_folder))
+        self.relay = relay_for(new.outbound)
+        log_event(log, "worker.reloaded", path=str(new.path))
+
+    def _tell_admins(self, mail: outbox.Undeliverable) -> None:
+        """Admin-agents hear of mail given up on (not of notices to themselves, which would only
+        add more undeliverable mail)."""
+        if mail.purpose == "notice":
+            return
+        text = (
+            f"gatewayd gave up on a message after {mail.attempts} attempts and keeps it as "
+            f"failed (gatewayd outbox list --all).\n\nPurpose: {mail.purpose}\n"
+            f"To: {', '.join(mail.recipients)}\nSubject: {mail.subject}\n"
+            f"Last error: {mail.error}"
+        )
+        notify_admins(
+            self.store,
+            self.config,
+            self.context.templates,
+            f"outbox-failed:{mail.outbox_id}",
+            "a message could not be delivered",
+            text,
+        )
+        self.delivery_wanted.set()
