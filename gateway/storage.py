@@ -448,9 +448,25 @@ class Store:
         """Bring the schema to the newest revision; takes the write lock only when needed."""
         from gateway.migrations import is_current, upgrade
 
-        with _temporary_faults():
+        with _temporary_faults(), self._one_migration_at_a_time():
             if not is_current(self.engine):
                 upgrade(self.engine)
+
+    @contextmanager
+    def _one_migration_at_a_time(self) -> Iterator[None]:
+        """Daemons started together on an empty PostgreSQL database would each create the
+        tables, and all but one fail; they take turns on an advisory lock, and the later ones
+        find the schema current. (SQLite's write lock already serialises the upgrade.)"""
+        if self.dialect != "postgresql":
+            yield
+            return
+        key = {"key": lock_key("schema-migration")}
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), key)
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), key)
 
     def insert_raw(self, items: Sequence[IncomingRaw]) -> list[int | None]:
         """Store raw messages in one transaction (group commit); a redelivery gives None."""
@@ -463,6 +479,11 @@ class Store:
             self.gate.close()
 
 
+def lock_key(name: str) -> int:
+    """The 64-bit key of a named PostgreSQL advisory lock."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
 class AdvisoryLock:
     """Held by one daemon at a time among those sharing a PostgreSQL database (an advisory
     lock on a connection of its own: it goes when that daemon or its connection dies, so
@@ -470,7 +491,7 @@ class AdvisoryLock:
 
     def __init__(self, store: Store, name: str) -> None:
         self.store = store
-        self.key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        self.key = lock_key(name)
         self._connection: Any = None
         self._held = False
 
