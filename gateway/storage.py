@@ -258,7 +258,7 @@ def message_identity(data: bytes) -> tuple[str | None, str]:
 
 
 _FIELD_BREAK = re.compile(rb"\r?\n(?![ \t])")  # a line break that is not a fold
-_BODY_CHUNK = 1 << 20
+_BODY_CHUNK = 1 << 18  # a chunk takes about five times its size while it is hashed
 
 
 def _header_lines(head: bytes) -> Iterator[bytes]:
@@ -299,13 +299,11 @@ def _whole_lines(data: bytes, start: int) -> Iterator[bytes]:
 
 def _line_end(data: bytes, position: int) -> int:
     """The index just past the first line break at or after `position`, or the end of data."""
-    if position >= len(data):
-        return len(data)
-    breaks = [i for i in (data.find(b"\r", position), data.find(b"\n", position)) if i >= 0]
-    if not breaks:
-        return len(data)
-    end = min(breaks) + 1
-    return end + 1 if data[end - 1 : end + 1] == b"\r\n" else end
+    lf = data.find(b"\n", position)
+    cr = data.find(b"\r", position, lf if lf >= 0 else len(data))
+    if cr >= 0:
+        return cr + 2 if data[cr + 1 : cr + 2] == b"\n" else cr + 1
+    return lf + 1 if lf >= 0 else len(data)
 
 
 def _raw_row(item: IncomingRaw, now: datetime) -> dict[str, Any]:

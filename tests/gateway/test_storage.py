@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import tracemalloc
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
+from gateway import storage
 from gateway.storage import (
     Base,
     IncomingRaw,
@@ -94,6 +98,64 @@ def test_message_identity_without_message_id() -> None:
 
     assert message_id is None
     assert content_hash != message_identity(MAIL)[1]
+
+
+# Content hashes are stored in databases: these are the digests before the hash was streamed.
+KNOWN_HASHES = {
+    MAIL: "5223e6b7b62de54c9c985328bb27181314800fc38f64dabdd8504eae330f801d",
+    b"Subject: odd\n\n \r\n\rfirst  \r\r\nsecond\t\n\x0b\n\n  third \x0c\r\n\r\n \n": (
+        "f1b0a911721ce65493f2d1db41f2a86b498701f886ffee1eb1735e70597a87eb"
+    ),
+    b"Subject: no body": "778c401511751d04fbcc27ea8a410dcc7104a29d290d7a5c6368bdd5c18b7a56",
+}
+
+
+@pytest.mark.parametrize("data", list(KNOWN_HASHES))
+def test_the_content_hash_never_changes(data: bytes) -> None:
+    assert message_identity(data)[1] == KNOWN_HASHES[data]
+
+
+def body_hash_by_the_definition(body: bytes) -> str:
+    """What the body part of the content hash is defined as, splitting the body at once."""
+    return hashlib.sha256(
+        b"\n".join(line.rstrip() for line in body.splitlines()).rstrip()
+    ).hexdigest()
+
+
+BODIES = [
+    b"",
+    b"\r\n",
+    b"a\r\nb",
+    b"a\rb\nc\r\n\r\nd",
+    b"\n\n  x \t\r\n\r\r\n\x0b\x0c\n y\n\n\n",
+    b"line one  \r\n\r\n\r\nline four\r\n   \r\n",
+    b"\r" * 7 + b"z" + b"\n" * 5,
+]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 1 << 20])
+@pytest.mark.parametrize("body", BODIES)
+def test_the_body_is_hashed_in_chunks_as_if_at_once(
+    body: bytes, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage, "_BODY_CHUNK", chunk)
+    digest = hashlib.sha256()
+    storage._hash_body(digest, b"Subject: x\r\n\r\n" + body, 14)
+    assert digest.hexdigest() == body_hash_by_the_definition(body)
+
+
+def test_the_identity_of_a_large_message_takes_little_memory() -> None:
+    body = (
+        b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5" + b"\r\n"
+    ) * 80_000
+    data = MAIL + body  # about 5.6 MB; splitting it into lines took four times that
+    tracemalloc.start()
+    try:
+        message_identity(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < len(data) / 2
 
 
 # --- insert_raw ---
