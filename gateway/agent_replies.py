@@ -202,7 +202,10 @@ def _run(reply: AgentReply, command: Command) -> None:
 
 def _relay_answer(reply: AgentReply, answer: str) -> None:
     session, ticket, config = reply.session, reply.ticket, reply.config
-    others = [a for a in _customer_addresses(session, ticket, config) if a != ticket.requester]
+    if not tickets.requester_answerable(session, ticket, "answer"):
+        return  # the answer stays on the ticket; the agent sees why in its events
+    addresses = _customer_addresses(session, ticket, config)
+    others = [a for a in addresses if a != ticket.requester and sender.sendable(a)]
     files = attached_files(reply.raw.data)
     thread = _customer_thread(session, ticket, config)
     mail = sender.agent_answer(config, ticket, [ticket.requester], others, answer, files, thread)

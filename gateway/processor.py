@@ -216,7 +216,7 @@ def _reply_with(
 ) -> None:
     """A rule's `reply`: a template sent to the customer besides the acknowledgement."""
     config = context.config
-    if not _answerable(session, ticket, "reply"):
+    if not tickets.requester_answerable(session, ticket, "reply"):
         return
     mail = sender.template_reply(
         config, context.templates, ticket, message, customer_of(ticket, config), template
@@ -312,7 +312,7 @@ def _acknowledge(
     incident: Incident | None = None,
 ) -> None:
     config = context.config
-    if not _answerable(session, ticket, "acknowledgement"):
+    if not tickets.requester_answerable(session, ticket, "acknowledgement"):
         return
     customer = customer_of(ticket, config)
     mail = sender.acknowledgement(config, context.templates, ticket, message, customer, incident)
@@ -321,16 +321,6 @@ def _acknowledge(
         tickets.add_event(session, ticket, "acknowledgement_suppressed", reason="rate limit")
         return
     outbox.send_for_ticket(session, ticket, mail)
-
-
-def _answerable(session: Session, ticket: Ticket, what: str) -> bool:
-    """A requester that no mail can be addressed to ("From: Big Bug bb@bug.com" without angle
-    brackets, an address that needs SMTPUTF8) gets no automatic mail; the ticket stays, and
-    its events say why."""
-    if sender.sendable(ticket.requester):
-        return True
-    tickets.add_event(session, ticket, f"{what}_impossible", reason="address cannot be answered")
-    return False
 
 
 def _notify_agents(

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from gateway.sender import sendable
 from gateway.storage import Event, Ticket, TicketMessage, next_ticket_number, utcnow
 from parsers.message import ParsedMessage
 from routing import Decision
@@ -188,3 +189,13 @@ def _message_json(entry: TicketMessage) -> dict[str, Any]:
         "date": entry.date.isoformat(),
         "text": entry.text,
     }
+
+
+def requester_answerable(session: Session, ticket: Ticket, what: str) -> bool:
+    """A requester that no mail can be addressed to ("From: Big Bug bb@bug.com" without angle
+    brackets, an address that needs SMTPUTF8) gets no automatic mail; the ticket stays, and
+    its events say why."""
+    if sendable(ticket.requester):
+        return True
+    add_event(session, ticket, f"{what}_impossible", reason="address cannot be answered")
+    return False

@@ -387,3 +387,25 @@ def test_an_admin_agent_may_forward_to_a_party(gateway: Gateway, safe_sink: Sink
     ticket = gateway.wait_for_ticket(1, lambda t: t["status"] == "waiting_upstream", "forwarded")
     assert any(e["what"] == "forwarded" for e in ticket["events"])
     assert len(safe_sink.to(ANNA)) == 1  # a command alone tells the customer nothing
+
+
+def test_an_answer_to_a_requester_no_mail_can_reach_stays_on_the_ticket(
+    gateway: Gateway, safe_sink: Sink
+) -> None:
+    request = mail(subject="Outlook cannot send mail")
+    request.replace_header("From", "Big Bug bb@fabrikam.example")  # no angle brackets
+    gateway.send(request, sender="bb@fabrikam.example")
+    (ticket,) = gateway.wait_for_tickets(1)
+    send_reply(gateway, reply(notification(safe_sink, JAN), JAN, "Please restart Outlook."))
+
+    ticket = gateway.wait_for_ticket(
+        ticket["number"],
+        lambda t: any(e["what"] == "answer_impossible" for e in t["events"]),
+        "the answer to be kept as impossible to send",
+    )
+    # kept on the ticket, not quarantined (a quarantine would have undone the whole reply)
+    assert [m["kind"] for m in ticket["messages"] if m["direction"] == "in"] == [
+        "customer",
+        "agent",
+    ]
+    assert all(set(r.rcpt_tos) <= set(AGENTS) for r in safe_sink.received)  # notifications only
