@@ -352,3 +352,41 @@ def test_a_database_that_does_not_answer_is_unavailable_not_a_hang(
     assert result.returncode == 75, result.stderr
     assert "timeout" in result.stderr
     assert time.monotonic() - started < 30  # the MTA is told to retry, and soon
+
+
+@needs_dovecot
+def test_after_a_database_restart_a_standing_by_daemon_still_takes_a_mailbox_over(
+    tmp_path: Path, sink: Sink, pg_cluster: Postgres, dovecot: Dovecot
+) -> None:
+    database = pg_cluster.create_database("gatewayd")
+    daemons = []
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        daemons.append(Gateway(tmp_path / name, sink, imap_config(dovecot), storage_url=database))
+        daemons[-1].start()
+    try:
+        batches = [customer_mails(5, start=6000 + 5 * b) for b in range(3)]
+        dovecot.append(SUPPORT, list(batches[0].values()))
+        daemons[0].wait_for_tickets(5, timeout=30)
+
+        # Every session ends, the lock holder's and the one standing by alike.
+        pg_cluster.stop("fast")
+        pg_cluster.start()
+        logged = [len(d.log_text()) for d in daemons]
+        dovecot.append(SUPPORT, list(batches[1].values()))
+        daemons[0].wait_for_tickets(10, timeout=30)
+        taken = [
+            d for d, n in zip(daemons, logged, strict=True) if "imap.taken" in d.log_text()[n:]
+        ]
+        (reader,) = taken  # one of them, whichever took the lock first
+        (other,) = [d for d in daemons if d is not reader]
+
+        reader.kill()
+        daemons.remove(reader)
+        dovecot.append(SUPPORT, list(batches[2].values()))
+        tickets = other.wait_for_tickets(15, timeout=30)
+        assert len({t["subject"] for t in tickets}) == 15
+        assert dovecot.uids(SUPPORT) == []
+    finally:
+        for daemon in daemons:
+            assert daemon.stop() == 0, daemon.log_text()
