@@ -349,62 +349,45 @@ _INSERT_RAW = {
 
 
 class WriteGate:
-    """One writing transaction at a time inside this process, intake first.
+    """One writing transaction at a time inside this process, intake first (SQLite only).
 
     SQLite has one write lock, and its busy handler polls without a queue: a thread can miss the
     lock for longer than busy_timeout while others take turns, and intake then answers 451 to
     mail it could have taken. Inside the daemon, writers queue here instead; intake is `urgent`,
-    and the processor ends its batch early when intake waits (`urgent_waiting`).
-
-    The daemon's worker process (gateway/worker.py) writes to the same file; `intake` tells it
-    across the process boundary when intake is busy. The worker then lets intake go first, but
-    never for longer than _INTAKE_PRECEDENCE, so that a flood of mail slows processing down
-    without stopping it.
+    and the processor ends its batch early when intake waits (`urgent_waiting`). The daemon and
+    its worker process also queue on a lock file (`between_processes`).
     """
 
-    def __init__(self, intake: IntakeSignal | None = None, database: str = "") -> None:
+    def __init__(self, between_processes: str = "") -> None:
         self._condition = threading.Condition()
         self._busy = False
         self._urgent = 0
-        self._intake = intake
-        self._between_processes = _FileLock(database + "-gate") if intake and database else None
-        self._turn = threading.local()
+        self._file_lock = _FileLock(between_processes) if between_processes else None
 
     @contextmanager
     def hold(self, urgent: bool) -> Iterator[None]:
         with self._condition:
             self._urgent += urgent
-            if urgent and self._intake:
-                self._intake.begin()
             try:
                 while self._busy or (not urgent and self._urgent):
                     self._condition.wait()
             finally:
                 self._urgent -= urgent
             self._busy = True
-        if not urgent and self._intake:
-            self._intake.wait_quiet(_INTAKE_PRECEDENCE)
-        between = self._between_processes or nullcontext()
         try:
-            with between:
-                self._turn.started = time.monotonic()
+            with self._file_lock or nullcontext():
                 yield
         finally:
             with self._condition:
                 self._busy = False
-                if urgent and self._intake:
-                    self._intake.end()
                 self._condition.notify_all()
 
     def urgent_waiting(self) -> bool:
-        """Intake waits, and this writer has had its minimum turn."""
-        if not (self._urgent or (self._intake and self._intake.busy())):
-            return False
-        return time.monotonic() - getattr(self._turn, "started", 0.0) >= _MINIMUM_TURN
+        return self._urgent > 0
 
     def close(self) -> None:
-        if self._between_processes:
-            self._between_processes.close()
+        if self._file_lock:
+            self._file_lock.close()
 
 
 class _FileLock:
@@ -429,19 +412,32 @@ class _FileLock:
 
 class IntakeSignal:
     """How busy intake is, in memory shared by the daemon's process and its worker: how many
-    intake transactions wait or write, and when the last one ended. Only the daemon's process
-    changes it, under its WriteGate's lock; the worker only reads."""
+    intake transactions wait or write, and when the last one ended. The worker lets intake
+    write first (SQLite's one write lock; on PostgreSQL the CPU of its own backend), but never
+    for longer than _INTAKE_PRECEDENCE, so that a flood of mail slows processing without
+    stopping it. Only the daemon's process changes it; the worker only reads."""
 
     def __init__(self, context: Any) -> None:  # a multiprocessing context
         self._writers = context.RawValue("i", 0)
         self._ended_at = context.RawValue("d", 0.0)  # CLOCK_MONOTONIC is one clock per host
+        self._lock = threading.Lock()  # intake and the IMAP readers are threads
 
-    def begin(self) -> None:
-        self._writers.value += 1
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_writers": self._writers, "_ended_at": self._ended_at}
 
-    def end(self) -> None:
-        self._writers.value -= 1
-        self._ended_at.value = time.monotonic()
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _lock=threading.Lock())
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._lock:
+            self._writers.value += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._writers.value -= 1
+                self._ended_at.value = time.monotonic()
 
     def busy(self) -> bool:
         """Intake writes, waits to, or wrote so recently that more is surely coming."""
@@ -454,7 +450,7 @@ class IntakeSignal:
             time.sleep(0.002)
 
 
-# Measured with bench/smtp_intake.py (3,000 mails, 20 sessions, SQLite): see the README.
+# Measured with bench/smtp_intake.py (3,000 mails, 20 sessions): see the README.
 _MINIMUM_TURN = 0.025  # a writer that yields after every message spends its time on the lock
 _INTAKE_PRECEDENCE = 0.25  # the longest the worker waits for intake before it writes anyway
 _INTAKE_QUIET = 0.02  # group commits of a flood follow each other closer than this
@@ -473,8 +469,12 @@ class Store:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         reading = self.engine.execution_options(sqlite_begin="DEFERRED")
         self._readers = sessionmaker(reading, expire_on_commit=False)
-        database = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
-        self.gate = WriteGate(intake, database) if self.dialect == "sqlite" else None
+        self._intake = intake
+        self._turn = threading.local()
+        self.gate: WriteGate | None = None
+        if self.dialect == "sqlite":
+            shared = intake is not None and url.startswith("sqlite:///")
+            self.gate = WriteGate(url.removeprefix("sqlite:///") + "-gate" if shared else "")
 
     @property
     def dialect(self) -> str:
@@ -484,8 +484,21 @@ class Store:
     def session(self, urgent: bool = False) -> Iterator[Session]:
         """One writing transaction: committed on success, rolled back on error."""
         gate = self.gate.hold(urgent) if self.gate else nullcontext()
-        with gate, _temporary_faults(), self._sessions() as session, session.begin():
-            yield session
+        with self._intake_first(urgent), gate, _temporary_faults(), self._sessions() as session:
+            self._turn.started = time.monotonic()
+            with session.begin():
+                yield session
+
+    @contextmanager
+    def _intake_first(self, urgent: bool) -> Iterator[None]:
+        if self._intake is None:
+            yield
+        elif urgent:
+            with self._intake.writing():
+                yield
+        else:
+            self._intake.wait_quiet(_INTAKE_PRECEDENCE)
+            yield
 
     @contextmanager
     def reader(self) -> Iterator[Session]:
@@ -495,7 +508,10 @@ class Store:
 
     def should_yield(self) -> bool:
         """A long writer (the processor) should commit now: intake is waiting."""
-        return self.gate.urgent_waiting() if self.gate else False
+        waiting = self.gate.urgent_waiting() if self.gate else False
+        if not (waiting or (self._intake and self._intake.busy())):
+            return False
+        return time.monotonic() - getattr(self._turn, "started", 0.0) >= _MINIMUM_TURN
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision; takes the write lock only when needed."""
