@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from gateway import timers
+from gateway import heap, timers
 from gateway.config import Config, ConfigError, load_config
 from gateway.imap import MailboxReaders
 from gateway.intake import GroupCommitter, SmtpHandler, smtp_server_factory
@@ -205,4 +205,5 @@ class Daemon:
 
 
 def run_daemon(config: Config) -> None:
+    heap.release_large_blocks_at_once()
     asyncio.run(Daemon(config).run())

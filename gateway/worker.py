@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from gateway import outbox
+from gateway import heap, outbox
 from gateway.config import Config
 from gateway.logs import log_event, setup_logging
 from gateway.notices import notify_admins
@@ -130,6 +130,7 @@ class WorkerProcess:
 def main(config: Config, log_level: str, wakeups: Any, configs: Any, intake: IntakeSignal) -> None:
     """The worker process's entry point (multiprocessing, spawn)."""
     setup_logging(log_level)
+    heap.release_large_blocks_at_once()
     # Ctrl-C and a SIGHUP to the process group reach the daemon, which stops us or sends us
     # the config it checked.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -195,8 +196,11 @@ class Worker:
             wanted.wait(every)
             wanted.clear()
             try:
+                worked = False
                 while not self.stopping.is_set() and step():
-                    pass
+                    worked = True
+                if worked:
+                    heap.trim()  # out of work: what a burst of large messages took goes back
             except StorageUnavailable as exc:
                 log_event(log, "worker.storage_unavailable", level=logging.ERROR,
                           step=step.__name__, error=str(exc))  # fmt: skip
