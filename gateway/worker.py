@@ -7,9 +7,8 @@ stays in the daemon; everything after the raw store runs here.
 
 The daemon starts one worker (`WorkerProcess`) with its own config, wakes it with a byte on a
 pipe when mail was stored or queued, sends it the new config after SIGHUP and stops it with
-SIGTERM. When the daemon dies, even
-by kill -9, the pipe's end of file stops the worker after its current batch: a worker never
-outlives its daemon. A worker that dies is started again by the daemon.
+SIGTERM. When the daemon dies, even by kill -9, the pipe's end of file ends the worker at once: a
+worker never outlives its daemon. A worker that dies is started again by the daemon.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ import select
 import signal
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from gateway import heap, outbox
 from gateway.config import Config
@@ -183,12 +182,18 @@ class Worker:
             except EOFError:
                 data = b""
             if not data:
-                log_event(log, "worker.daemon_gone", level=logging.WARNING)
-                return
+                self._die_with_the_daemon()
             if _PROCESS in data:
                 self.processing_wanted.set()
             if _DELIVER in data:
                 self.delivery_wanted.set()
+
+    def _die_with_the_daemon(self) -> NoReturn:
+        """At once, not after the batch: a daemon started again at once would have a worker of
+        its own, and on SQLite (no row locks) two workers could send one mail twice. The batch
+        in work is rolled back and processed again; only a mail on the wire may go twice."""
+        log_event(log, "worker.daemon_gone", level=logging.WARNING)
+        os._exit(1)
 
     def _loop(self, step: Callable[[], int], wanted: threading.Event, every: float) -> None:
         """Run `step` while it finds work; then wait for a wake-up or `every` seconds."""
