@@ -689,10 +689,16 @@ def _sqlite_begin(connection: Any) -> None:
 
 
 def next_ticket_number(session: Session) -> int:
-    return int(session.connection().execute(_NEXT_TICKET_NUMBER).scalar_one())
+    """Never the same twice. On PostgreSQL a sequence (migration 0005: it locks nothing, so
+    daemons sharing the database do not wait for each other's batches; numbers may have gaps)."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        return int(connection.execute(_NEXT_FROM_SEQUENCE).scalar_one())
+    return int(connection.execute(_NEXT_TICKET_NUMBER).scalar_one())
 
 
 # Core, built once: the ORM's bulk-update machinery cost a millisecond per ticket.
+_NEXT_FROM_SEQUENCE = text("SELECT nextval('ticket_numbers')")
 _COUNTERS = Counter.__table__
 _NEXT_TICKET_NUMBER = (
     update(_COUNTERS)

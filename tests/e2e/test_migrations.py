@@ -1,5 +1,5 @@
-"""Daemons and commands started at the same moment on an empty PostgreSQL database all find
-one schema: the migration runs once, the others wait for it and find it current."""
+"""Migrations on a real PostgreSQL database: daemons and commands started at the same moment on
+an empty database all find one schema, and ticket numbers go on across a migration."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from alembic import command
+from sqlalchemy import select, update
 
+from gateway.migrations import alembic_config, upgrade
+from gateway.storage import Counter, Store, next_ticket_number
 from tests.e2e import postgres
 from tests.e2e.conftest import REPO, config_text, free_port
 
@@ -30,3 +34,24 @@ def test_commands_started_together_migrate_an_empty_database_once(
         ]
         errors = [run.communicate(timeout=60)[1].decode() for run in runs]
         assert [run.returncode for run in runs] == [0] * 4, errors
+
+
+def test_ticket_numbers_go_on_from_the_counter_through_upgrade_and_downgrade(
+    pg_cluster: postgres.Postgres,
+) -> None:
+    store = Store(pg_cluster.create_database("numbers"))
+    try:
+        upgrade(store.engine, "0004")
+        with store.session() as session:
+            session.execute(update(Counter).where(Counter.name == "ticket").values(value=41))
+        upgrade(store.engine)
+        with store.session() as session:
+            assert [next_ticket_number(session) for _ in range(2)] == [42, 43]
+        command.downgrade(alembic_config(store.engine), "0004")
+        with store.session() as session:  # the counter row takes over where the sequence was
+            assert session.scalar(select(Counter.value).where(Counter.name == "ticket")) == 43
+        upgrade(store.engine)
+        with store.session() as session:
+            assert next_ticket_number(session) == 44
+    finally:
+        store.close()
