@@ -288,6 +288,17 @@ class Gateway:
             return smtp.sendmail(sender, recipients or [PARTNER], data)
 
 
+def two_daemons(tmp_path: Path, sink: Sink, database: str) -> list[Gateway]:
+    """Two daemons started on one database, each with its own home and SMTP port."""
+    daemons = []
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        daemons.append(Gateway(tmp_path / name, sink, storage_url=database))
+    for daemon in daemons:
+        daemon.start()
+    return daemons
+
+
 def mail(
     sender: str = "anna@fabrikam.example",
     subject: str = "Outlook cannot send mail",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import PARTNER, Gateway, Sink, mail, wait_for
+from tests.e2e.conftest import PARTNER, Gateway, Sink, mail, two_daemons, wait_for
 from tests.e2e.dovecot import DOVECOT, Dovecot
 from tests.e2e.postgres import Postgres, available
 from tests.e2e.test_imap import SUPPORT, imap_config
@@ -137,16 +137,6 @@ def message_ids(received: Iterable[bytes]) -> Counter[bytes]:
 def acknowledged(sink: Sink) -> set[str]:
     """Customers the sink has an acknowledgement for (agents get notifications, not those)."""
     return {r.rcpt_tos[0] for r in list(sink.received) if r.rcpt_tos[0].startswith("user")}
-
-
-def two_daemons(tmp_path: Path, sink: Sink, database: str) -> list[Gateway]:
-    daemons = []
-    for name in ("one", "two"):
-        (tmp_path / name).mkdir()
-        daemons.append(Gateway(tmp_path / name, sink, storage_url=database))
-    for daemon in daemons:
-        daemon.start()
-    return daemons
 
 
 def test_kill_9_of_one_of_two_daemons_halfway_through_1000_messages(

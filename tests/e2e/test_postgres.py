@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Gateway, Sink, mail
+from tests.e2e.conftest import Gateway, Sink, mail, two_daemons
 from tests.e2e.dovecot import Dovecot
 from tests.e2e.postgres import available
 from tests.e2e.test_imap import SUPPORT, customer_mail, imap_config
@@ -17,12 +17,7 @@ pytestmark = pytest.mark.skipif(not available(), reason="postgresql is installed
 
 
 def test_two_daemons_share_one_database(tmp_path: Path, sink: Sink, database: str) -> None:
-    daemons = []
-    for name in ("one", "two"):
-        (tmp_path / name).mkdir()
-        daemons.append(Gateway(tmp_path / name, sink, storage_url=database))
-    for daemon in daemons:
-        daemon.start()
+    daemons = two_daemons(tmp_path, sink, database)
     try:
         count = 60
         for n in range(count):

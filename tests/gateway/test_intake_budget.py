@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gateway.intake import Allowance, MemoryBudget, OutOfBudget, budget_for
+from gateway.smtp_data import Allowance, MemoryBudget, OutOfBudget, budget_for
 from tests.e2e.conftest import PARTNER
 from tests.e2e.test_hostile import config_in, smtp_intake
 
