@@ -52,6 +52,8 @@ class Daemon:
         self._handler: SmtpHandler | None = None
         self._mailboxes: MailboxReaders | None = None
         self._background: set[asyncio.Task[None]] = set()  # referenced until they finish
+        self._started = False
+        self._reload_wanted = False
         self._timers_lock = AdvisoryLock(self.store, "job:ticket-timers")
 
     async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
@@ -59,6 +61,7 @@ class Daemon:
         return await loop.run_in_executor(self._executor, functools.partial(function, *args))
 
     async def run(self) -> None:
+        self._install_signals()  # before the port opens: SIGHUP's default would end the daemon
         await self.run_blocking(self.store.migrate)
         committer = GroupCommitter(self.store, self.run_blocking)
         committer.on_commit = self.worker.wake_processing
@@ -67,7 +70,9 @@ class Daemon:
         self.worker.start()  # after the port is ours: a daemon that cannot listen starts none
         self._mailboxes = self._start_imap()
         scheduler = self._start_scheduler()
-        self._install_signals()
+        self._started = True
+        if self._reload_wanted:
+            self.reload()
         log_event(log, "daemon.started", smtp=self._listen_text(), relay=self.config.outbound.relay)
         await self._stop.wait()
         log_event(log, "daemon.stopping")
@@ -180,7 +185,14 @@ class Daemon:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
-        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        loop.add_signal_handler(signal.SIGHUP, self._sighup)
+
+    def _sighup(self) -> None:
+        """A SIGHUP during start-up is kept until the parts a reload touches are running."""
+        if self._started:
+            self.reload()
+        else:
+            self._reload_wanted = True
 
     def reload(self) -> None:
         """SIGHUP: use the new config if it is valid; else keep the running one and say why."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -141,3 +142,36 @@ def test_sighup_with_a_broken_config_keeps_the_running_one(gateway: Gateway, sin
     gateway.wait_for_tickets(2)
     sink.wait_for_mail("jan@contoso.example", count=2)
     assert len(sink.to("anna@fabrikam.example")) == 1  # the new limit of 0 is in force
+
+
+def test_a_sighup_during_start_up_is_kept_until_the_daemon_runs(tmp_path: Path, sink: Sink) -> None:
+    gateway = Gateway(tmp_path, sink)
+    with gateway.log.open("ab") as log:
+        gateway.process = subprocess.Popen(
+            [sys.executable, "gatewayd.py", "run", "--config", str(gateway.config)],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    while not _accepts(gateway.port):  # no sleep: the signal must come as soon as it listens
+        assert gateway.process.poll() is None, gateway.log_text()
+    gateway.config.write_text(
+        gateway.config.read_text().replace("acks_per_hour = 3", "acks_per_hour = 0")
+    )
+    gateway.process.send_signal(signal.SIGHUP)
+    try:
+        wait_for(lambda: "worker.reloaded" in gateway.log_text(), 15, "the worker's reload")
+        gateway.send(mail())
+        gateway.wait_for_tickets(1)
+        sink.wait_for_mail("jan@contoso.example")
+        assert sink.to("anna@fabrikam.example") == []  # the reloaded limit of 0 is in force
+    finally:
+        assert gateway.stop() == 0, gateway.log_text()
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
