@@ -69,10 +69,12 @@ def wait_for_port(port: int, alive: Any, timeout: float = 30.0) -> None:
     raise RuntimeError(f"port {port} not open after {timeout:.0f}s")
 
 
-def serve_bare(port: int) -> None:
-    """The bare server (run in a child process): aiosmtpd whose DATA hook only says 250."""
+def serve_bare(port: int, loop: str) -> None:
+    """The bare server (run in a child process): aiosmtpd whose DATA hook only says 250, on
+    asyncio's own event loop or on uvloop (which gatewayd runs on)."""
     import asyncio
 
+    import uvloop
     from aiosmtpd.smtp import SMTP
 
     class Handler:
@@ -85,7 +87,9 @@ def serve_bare(port: int) -> None:
         await loop.create_server(factory, host="127.0.0.1", port=port)
         await asyncio.Event().wait()  # until SIGTERM
 
-    asyncio.run(main())
+    factory = uvloop.new_event_loop if loop == "uvloop" else asyncio.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main())
 
 
 def send_all(port: int, messages: list[bytes], sessions: int) -> tuple[float, float, int]:
@@ -120,10 +124,10 @@ def send_all(port: int, messages: list[bytes], sessions: int) -> tuple[float, fl
     return start, max(finished, default=start), len(messages) - len(accepted)
 
 
-def bench_bare(messages: list[bytes], sessions: int) -> tuple[float, int]:
+def bench_bare(messages: list[bytes], sessions: int, loop: str) -> tuple[float, int]:
     """Seconds until the last 250 from the bare server, and how many were not accepted."""
     port = free_port()
-    server = multiprocessing.get_context("spawn").Process(target=serve_bare, args=(port,))
+    server = multiprocessing.get_context("spawn").Process(target=serve_bare, args=(port, loop))
     server.start()
     try:
         wait_for_port(port, server.is_alive)
@@ -198,12 +202,19 @@ def main() -> int:
         default="sqlite",
         help="gatewayd's database (default sqlite); both: one after the other, same bare run",
     )
+    parser.add_argument(
+        "--bare-loop",
+        choices=["asyncio", "uvloop"],
+        default="asyncio",
+        help="the bare server's event loop (default asyncio, aiosmtpd as it comes; gatewayd "
+        "runs on uvloop)",
+    )
     args = parser.parse_args()
     n, k = args.messages, args.sessions
     print(f"N={n} messages, K={k} sessions, python {sys.version.split()[0]}")
     messages = build_messages(n)
-    bare, bare_failed = bench_bare(messages, k)
-    print(f"bare aiosmtpd:                      {n / bare:8.1f} msg/s  "
+    bare, bare_failed = bench_bare(messages, k, args.bare_loop)
+    print(f"bare aiosmtpd ({args.bare_loop + '):':9}          {n / bare:8.1f} msg/s  "
           f"({bare:.2f} s, {bare_failed} failed)")  # fmt: skip
     ok = bare_failed == 0
     kinds = STORAGES if args.storage == "both" else (args.storage,)
