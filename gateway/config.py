@@ -73,6 +73,8 @@ class Smtp:
     host: str
     port: int
     max_size: int
+    timeout: timedelta  # of each command and of the whole DATA phase
+    memory: int  # bytes of message data held at once; 0: gateway/smtp_data.py's default
 
 
 @dataclass(frozen=True)
@@ -500,8 +502,14 @@ def _storage(t: Table, base: Path) -> Storage:
 def _smtp(t: Table) -> Smtp:
     host, port = t.get("listen", parse_host_port, ("127.0.0.1", 2525)) or ("", 0)
     max_size = t.get("max_size", parse_size, 25 * 10**6)
+    timeout = t.get("timeout", parse_duration, timedelta(minutes=5))
+    memory = t.get("memory", parse_size, 0)
+    if timeout is not None and timeout < timedelta(seconds=30):
+        t.problems.append(f"{t.key('timeout')}: must be at least 30s (RFC 5321 asks for 5m)")
+    if memory and max_size and memory < max_size:
+        t.problems.append(f"{t.key('memory')}: must hold one message of smtp.max_size at least")
     t.finish()
-    return Smtp(host=host, port=port, max_size=max_size)
+    return Smtp(host=host, port=port, max_size=max_size, timeout=timeout, memory=memory)
 
 
 def _imap(t: Table, base: Path) -> Imap:

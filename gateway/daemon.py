@@ -25,6 +25,7 @@ from gateway.intake import GroupCommitter, SmtpHandler, smtp_server_factory
 from gateway.logs import log_event
 from gateway.notices import notify_admins
 from gateway.processor import Context
+from gateway.smtp_data import MemoryBudget
 from gateway.storage import AdvisoryLock, StorageUnavailable, Store
 from gateway.templates import Templates
 from gateway.worker import WorkerProcess
@@ -99,7 +100,9 @@ class Daemon:
         if smtp is None:
             return None
         self._handler = SmtpHandler(self.config, committer)
-        factory = smtp_server_factory(self._handler, smtp.max_size)
+        budget = MemoryBudget(smtp.memory) if smtp.memory else None
+        timeout = smtp.timeout.total_seconds()
+        factory = smtp_server_factory(self._handler, smtp.max_size, timeout, budget)
         loop = asyncio.get_running_loop()
         try:
             return await loop.create_server(factory, host=smtp.host, port=smtp.port)

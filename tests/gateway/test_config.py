@@ -439,3 +439,21 @@ def test_a_rule_queue_that_no_agent_works_in_is_refused(
     problems = problems_of(make_config, config_data)
 
     assert problems == ["rules[0].then.queue: no [[agents]] entry works in queue 'nowhere'"]
+
+
+def test_smtp_timeout_and_memory_have_defaults_and_are_checked(
+    config_data: dict[str, Any], make_config: MakeConfig
+) -> None:
+    config_data["smtp"] = {"max_size": "25MB"}
+    smtp = make_config(config_data).smtp
+    assert smtp is not None and (smtp.timeout, smtp.memory) == (timedelta(minutes=5), 0)
+
+    config_data["smtp"] = {"max_size": "25MB", "timeout": "10m", "memory": "200MB"}
+    smtp = make_config(config_data).smtp
+    assert smtp is not None and (smtp.timeout, smtp.memory) == (timedelta(minutes=10), 200 * 10**6)
+
+    config_data["smtp"] = {"max_size": "25MB", "timeout": "5s", "memory": "10MB"}
+    assert problems_of(make_config, config_data) == [
+        "smtp.timeout: must be at least 30s (RFC 5321 asks for 5m)",
+        "smtp.memory: must hold one message of smtp.max_size at least",
+    ]
