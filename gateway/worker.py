@@ -14,7 +14,6 @@ worker never outlives its daemon. A worker that dies is started again by the dae
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import multiprocessing
 import os
@@ -219,8 +218,9 @@ class Worker:
         return handled
 
     def _deliver(self) -> int:
-        deliver = functools.partial(outbox.deliver_due, on_given_up=self._tell_admins)
-        return deliver(self.store, self.relay, self.config.outbound)
+        return outbox.deliver_due(
+            self.store, self.relay, self.config.outbound, on_given_up=self._tell_admins
+        )
 
     def _use(self, new: Config) -> None:
         """The config the daemon loaded and checked after SIGHUP."""

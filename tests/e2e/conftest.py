@@ -201,6 +201,11 @@ class Gateway:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        self.launch()
+        wait_for(self.accepting, 20, "gatewayd to listen")
+
+    def launch(self) -> None:
+        """Start the process and return at once, before it listens."""
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "gatewayd.py", "run", "--config", str(self.config)],
@@ -209,9 +214,8 @@ class Gateway:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a process group of its own: see kill()
             )
-        wait_for(self._accepting, 20, "gatewayd to listen")
 
-    def _accepting(self) -> bool:
+    def accepting(self) -> bool:
         assert self.process is not None
         if self.process.poll() is not None:
             raise AssertionError(f"gatewayd exited {self.process.returncode}:\n{self.log_text()}")

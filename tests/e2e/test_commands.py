@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -146,15 +145,10 @@ def test_sighup_with_a_broken_config_keeps_the_running_one(gateway: Gateway, sin
 
 def test_a_sighup_during_start_up_is_kept_until_the_daemon_runs(tmp_path: Path, sink: Sink) -> None:
     gateway = Gateway(tmp_path, sink)
-    with gateway.log.open("ab") as log:
-        gateway.process = subprocess.Popen(
-            [sys.executable, "gatewayd.py", "run", "--config", str(gateway.config)],
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    while not _accepts(gateway.port):  # no sleep: the signal must come as soon as it listens
-        assert gateway.process.poll() is None, gateway.log_text()
+    gateway.launch()
+    while not gateway.accepting():  # no sleep: the signal must come as soon as it listens
+        pass
+    assert gateway.process is not None
     gateway.config.write_text(
         gateway.config.read_text().replace("acks_per_hour = 3", "acks_per_hour = 0")
     )
@@ -167,11 +161,3 @@ def test_a_sighup_during_start_up_is_kept_until_the_daemon_runs(tmp_path: Path, 
         assert sink.to("anna@fabrikam.example") == []  # the reloaded limit of 0 is in force
     finally:
         assert gateway.stop() == 0, gateway.log_text()
-
-
-def _accepts(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-    except OSError:
-        return False
-    return True
