@@ -1,0 +1,74 @@
+"""IDLE is ended and re-issued in time (RFC 2177: a server may drop an IDLE after 30 minutes),
+checked on the reader's waiting step with a recording stand-in for the IMAP client."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from gateway import imap
+from gateway.config import Imap
+from gateway.imap import MailboxReader
+
+
+class IdleRecorder:
+    """Only what the waiting step uses of IMAPClient; never reports new mail."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def has_capability(self, name: str) -> bool:
+        return name == "IDLE"
+
+    def idle(self) -> None:
+        self.calls.append("idle")
+
+    def idle_check(self, timeout: float) -> list[Any]:
+        time.sleep(min(timeout, 0.01))
+        return []
+
+    def idle_done(self) -> None:
+        self.calls.append("done")
+
+
+@pytest.fixture
+def imap_settings(config_data: dict[str, Any], make_config: Any) -> Imap:
+    config_data["imap"] = [{"name": "support", "host": "127.0.0.1", "username": "support",
+                            "password": "secret"}]  # fmt: skip
+    return make_config(config_data).imap[0]  # type: ignore[no-any-return]
+
+
+def waited(poll: timedelta, settings: Imap) -> tuple[float, list[str]]:
+    """Seconds until the waiting step ended IDLE (it is stopped after 3 s at the latest)."""
+    stop = threading.Event()
+    reader = MailboxReader(replace(settings, poll=poll, idle=True), None, lambda: None, stop)  # type: ignore[arg-type]
+    client = IdleRecorder()
+    deadline = threading.Timer(3, stop.set)
+    deadline.start()
+    started = time.monotonic()
+    try:
+        reader._wait_for_mail(client)  # type: ignore[arg-type]
+    finally:
+        deadline.cancel()
+    return time.monotonic() - started, client.calls
+
+
+def test_idle_is_ended_after_poll(imap_settings: Imap) -> None:
+    seconds, calls = waited(timedelta(seconds=0.2), imap_settings)
+    assert calls == ["idle", "done"]
+    assert 0.2 <= seconds < 2
+
+
+def test_idle_is_ended_before_29_minutes_even_with_a_longer_poll(
+    imap_settings: Imap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert timedelta(minutes=29) == imap.IDLE_RENEW
+    monkeypatch.setattr(imap, "IDLE_RENEW", timedelta(seconds=0.2))  # 29 minutes, shortened
+    seconds, calls = waited(timedelta(hours=1), imap_settings)
+    assert calls == ["idle", "done"]
+    assert seconds < 2
