@@ -9,6 +9,7 @@ import asyncio
 import enum
 import io
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,6 +158,19 @@ class BudgetedSMTP(SMTP):
         super().__init__(handler, **kwargs)
         self.budget = budget
 
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """The address and parameters of MAIL FROM or RCPT TO, as aiosmtpd's own method gives
+        them. That one parses with the email package's header parser and defines a class on
+        each call: a fifth of intake's CPU time (bench/smtp_intake.py). Plain `<local@domain>`,
+        which is nearly all mail, is matched here; anything else goes to aiosmtpd."""
+        plain = _PLAIN_PATH.match(arg)
+        if plain is None or plain["rest"].startswith("("):  # a comment after the address
+            return super()._getaddr(arg)  # type: ignore[no-any-return]
+        address = plain["address"]
+        if self.local_part_limit and address.rindex("@") > self.local_part_limit:
+            return None, None
+        return address, plain["rest"]
+
     async def smtp_DATA(self, arg: str) -> None:
         if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
             return
@@ -261,6 +275,13 @@ class BudgetedSMTP(SMTP):
             in_use=self.budget.in_use,
         )
         return _Refusal.NO_MEMORY.value
+
+
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"  # RFC 5322 §3.2.3
+_PLAIN_PATH = re.compile(
+    rf"<(?P<address>{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>[ \t]*(?P<rest>.*)",
+    re.DOTALL,
+)
 
 
 def _worse(refusal: _Refusal | None, new: _Refusal) -> _Refusal:
