@@ -188,6 +188,21 @@ def test_a_redelivery_in_the_same_batch_is_stored_once(store: Store) -> None:
     assert len(stored(store)) == 1
 
 
+def test_in_a_batch_each_new_message_gets_its_own_id(store: Store) -> None:
+    """The batch is one statement, whose returned rows leave out the redeliveries: the ids
+    must still go to the right messages."""
+    [first] = store.insert_raw([smtp(MAIL)])
+    ids = store.insert_raw([smtp(SAME_ID_OTHER_TEXT), smtp(MAIL), smtp(WITHOUT_MESSAGE_ID)])
+
+    assert ids[1] is None
+    data = {row.id: row.data for row in stored(store)}
+    assert [data[first], data[ids[0]], data[ids[2]]] == [
+        MAIL,
+        SAME_ID_OTHER_TEXT,
+        WITHOUT_MESSAGE_ID,
+    ]
+
+
 def test_the_same_message_by_smtp_and_from_the_mailbox_is_stored_once(store: Store) -> None:
     [first] = store.insert_raw([smtp(MAIL)])
     [second] = store.insert_raw(

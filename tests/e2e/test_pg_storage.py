@@ -1,0 +1,122 @@
+"""Storing raw messages on a real PostgreSQL, where a batch goes to the server in one round trip
+(psycopg's pipeline mode, beside SQLAlchemy): each id goes to its own message, the values are
+stored as SQLAlchemy would store them, and a database that goes away is a temporary fault the
+store recovers from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+
+from gateway.storage import IncomingRaw, StorageUnavailable, Store
+from tests.e2e import postgres
+from tests.gateway.test_storage import (
+    MAIL,
+    SAME_FROM_MAILBOX,
+    SAME_ID_OTHER_TEXT,
+    WITHOUT_MESSAGE_ID,
+    smtp,
+    stored,
+)
+
+pytestmark = pytest.mark.skipif(not postgres.available(), reason="installed by make test")
+
+
+@pytest.fixture
+def store(database: str) -> Iterator[Store]:
+    store = Store(database)
+    store.migrate()
+    yield store
+    store.close()
+
+
+def from_mailbox(data: bytes, uid: int) -> IncomingRaw:
+    return IncomingRaw(
+        data=data,
+        via="imap",
+        source="shared-mailbox",
+        imap_mailbox="support",
+        imap_uidvalidity=7,
+        imap_uid=uid,
+    )
+
+
+def test_each_new_message_of_a_batch_gets_its_own_id(store: Store) -> None:
+    [first] = store.insert_raw([smtp(MAIL)])
+    ids = store.insert_raw(
+        [
+            smtp(SAME_ID_OTHER_TEXT),
+            smtp(MAIL),  # stored before
+            smtp(WITHOUT_MESSAGE_ID),
+            smtp(WITHOUT_MESSAGE_ID),  # twice in one batch
+            from_mailbox(SAME_FROM_MAILBOX, uid=1),  # the first mail, read from the mailbox
+        ]
+    )
+
+    assert ids[1] is None and ids[3] is None and ids[4] is None
+    rows = {row.id: row for row in stored(store)}
+    assert sorted(rows) == sorted([first, ids[0], ids[2]])
+    assert [rows[first].data, rows[ids[0]].data, rows[ids[2]].data] == [  # type: ignore[index]
+        MAIL,
+        SAME_ID_OTHER_TEXT,
+        WITHOUT_MESSAGE_ID,
+    ]
+
+
+def test_values_are_stored_as_sqlalchemy_stores_them(store: Store) -> None:
+    [raw_id] = store.insert_raw([smtp(MAIL)])
+
+    [row] = stored(store)
+    assert row.id == raw_id
+    assert row.rcpt_to == ["support@contoso.example"]  # JSON, not its text
+    assert row.received_at.utcoffset() is not None  # UTC, read back as such
+    assert (row.via, row.mail_from, row.size) == ("smtp", "anna@fabrikam.example", len(MAIL))
+
+
+def test_the_same_uid_is_taken_once(store: Store) -> None:
+    first, again = store.insert_raw([from_mailbox(MAIL, uid=5), from_mailbox(MAIL, uid=5)])
+    [later] = store.insert_raw([from_mailbox(SAME_ID_OTHER_TEXT, uid=5)])
+
+    assert first is not None and again is None and later is None
+
+
+def test_a_database_gone_is_unavailable_and_the_store_recovers(
+    store: Store, pg_cluster: postgres.Postgres
+) -> None:
+    [before] = store.insert_raw([smtp(MAIL)])
+    pg_cluster.stop("immediate")
+    with pytest.raises(StorageUnavailable):
+        store.insert_raw([smtp(SAME_ID_OTHER_TEXT)])
+    pg_cluster.start()
+
+    [after] = store.insert_raw([smtp(SAME_ID_OTHER_TEXT)])
+
+    assert before is not None and after is not None and after != before
+
+
+def test_a_batch_the_server_refuses_midway_is_unavailable(store: Store, database: str) -> None:
+    """The batch's own statements fail (not the connection check before them): a table locked
+    for longer than the store's lock_timeout."""
+    event.listen(store.engine, "connect", _short_lock_timeout)
+    store.engine.dispose()  # connections from now on have it
+    other = Store(database)
+    try:
+        with other.engine.connect() as connection:
+            connection.execute(text("LOCK TABLE raw_messages IN ACCESS EXCLUSIVE MODE"))
+            with pytest.raises(StorageUnavailable, match="lock timeout"):
+                store.insert_raw([smtp(MAIL)])
+            connection.rollback()
+    finally:
+        other.close()
+
+    [raw_id] = store.insert_raw([smtp(MAIL)])
+
+    assert raw_id is not None
+
+
+def _short_lock_timeout(connection: Any, record: Any) -> None:
+    connection.execute("SET lock_timeout = '200ms'")
+    connection.commit()
