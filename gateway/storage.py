@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -40,7 +39,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Dialect, Engine, make_url
+from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -333,59 +332,81 @@ def _raw_row(item: IncomingRaw, now: datetime) -> dict[str, Any]:
 def insert_raw_rows(
     session: Session, items: Sequence[IncomingRaw], dialect: str
 ) -> list[int | None]:
-    """Insert raw messages; one already stored (same identity, or same IMAP UID) gives None."""
+    """Insert raw messages; one already stored (same identity, or same IMAP UID) gives None.
+
+    Intake's hot path, so it runs on the driver's cursor with a statement SQLAlchemy compiled
+    once (_RawInsert), not through SQLAlchemy's execution, whose bookkeeping per row cost more
+    than SQLite's own insert and held the GIL that the SMTP sessions wait for."""
     now = utcnow()
-    rows = [_raw_row(item, now) for item in items]
     connection = session.connection()
-    if dialect == "postgresql":
-        return _insert_raw_pipelined(connection, rows)
-    return [connection.execute(_INSERT_RAW_SQLITE, row).scalar() for row in rows]
-
-
-def _insert_raw_pipelined(connection: Connection, rows: list[dict[str, Any]]) -> list[int | None]:
-    """PostgreSQL: psycopg sends the batch's statements at once (pipeline mode) and reads each
-    one's result, so a batch costs one round trip instead of one per message; intake's senders
-    wait for all of them. SQLAlchemy would send one multi-row INSERT instead, whose text (kB
-    long, and another for each batch size) psycopg and the server parse anew every time, and
-    whose returned rows leave out the redeliveries without saying which. The values go through
-    the columns' own bind processors, as SQLAlchemy would send them."""
-    dialect = connection.dialect
-    statement, processors = _pg_insert_raw(dialect, tuple(rows[0]))
-    params = [
-        {key: processors[key](value) if key in processors else value for key, value in row.items()}
-        for row in rows
-    ]
+    insert = _RawInsert.compile(connection.dialect)
+    rows = [insert.params(_raw_row(item, now)) for item in items]
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(statement, params, returning=True)
-        ids: list[int | None] = []
-        while True:
-            returned = cursor.fetchone()
-            ids.append(returned[0] if returned else None)
-            if not cursor.nextset():
-                return ids
-    except psycopg.OperationalError as exc:  # not through SQLAlchemy, so not wrapped by it
-        connection.invalidate()
+        return insert.run(cursor, rows)
+    except connection.dialect.loaded_dbapi.OperationalError as exc:  # SQLAlchemy wraps no error
+        if connection.dialect.is_disconnect(exc, connection.connection.dbapi_connection, cursor):
+            connection.invalidate()
         raise StorageUnavailable(str(exc).splitlines()[0] if str(exc) else repr(exc)) from exc
     finally:
         cursor.close()
 
 
-@functools.cache
-def _pg_insert_raw(dialect: Dialect, keys: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
-    statement = postgresql.insert(_RAW).on_conflict_do_nothing().returning(_RAW.c.id)
-    compiled = str(statement.compile(dialect=dialect, column_keys=list(keys)))
-    processors = {
-        key: processor
-        for key in keys
-        if (processor := _RAW.c[key].type.dialect_impl(dialect).bind_processor(dialect))
-    }
-    return compiled, processors
+@dataclass(frozen=True)
+class _RawInsert:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id for one dialect, compiled by SQLAlchemy, with
+    the columns' own bind processors: the values are sent as SQLAlchemy would send them."""
+
+    sql: str
+    keys: tuple[str, ...]  # in the order of the statement's parameters
+    positional: bool
+    processors: dict[str, Any]
+    pipelined: bool
+
+    @staticmethod
+    @functools.cache
+    def compile(dialect: Dialect) -> _RawInsert:
+        keys = tuple(_raw_row(IncomingRaw(data=b"", via="", source=""), utcnow()))
+        insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect.name]
+        statement = insert(_RAW).on_conflict_do_nothing().returning(_RAW.c.id)
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+        processors = {
+            key: processor
+            for key in keys
+            if (processor := _RAW.c[key].type.dialect_impl(dialect).bind_processor(dialect))
+        }
+        positional = bool(compiled.positional)
+        order = tuple(compiled.positiontup or ()) if positional else keys
+        return _RawInsert(
+            str(compiled), order, positional, processors, dialect.name == "postgresql"
+        )
+
+    def params(self, row: dict[str, Any]) -> Any:
+        values = {
+            key: processor(row[key]) if (processor := self.processors.get(key)) else row[key]
+            for key in self.keys
+        }
+        return tuple(values.values()) if self.positional else values
+
+    def run(self, cursor: Any, rows: list[Any]) -> list[int | None]:
+        if not self.pipelined:  # SQLite: in-process, a statement costs no round trip
+            return [self._returned_id(cursor.execute(self.sql, row)) for row in rows]
+        # PostgreSQL: psycopg sends the batch's statements at once (pipeline mode) and keeps
+        # each one's result: one round trip for the batch instead of one per message, and
+        # intake's senders wait for all of them.
+        cursor.executemany(self.sql, rows, returning=True)
+        ids = [self._returned_id(cursor)]
+        while cursor.nextset():
+            ids.append(self._returned_id(cursor))
+        return ids
+
+    @staticmethod
+    def _returned_id(cursor: Any) -> int | None:
+        returned = cursor.fetchone()
+        return int(returned[0]) if returned else None
 
 
-# Core, built once: building an ORM insert per message was a third of intake's time.
 _RAW = RawMessage.__table__
-_INSERT_RAW_SQLITE = sqlite.insert(_RAW).on_conflict_do_nothing().returning(_RAW.c.id)
 
 
 # --- the store ---

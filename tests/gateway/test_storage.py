@@ -15,6 +15,7 @@ from gateway.storage import (
     Base,
     IncomingRaw,
     RawMessage,
+    StorageUnavailable,
     Store,
     message_identity,
     next_ticket_number,
@@ -201,6 +202,16 @@ def test_in_a_batch_each_new_message_gets_its_own_id(store: Store) -> None:
         SAME_ID_OTHER_TEXT,
         WITHOUT_MESSAGE_ID,
     ]
+
+
+def test_a_database_error_on_insert_is_a_temporary_fault(store: Store) -> None:
+    """The insert runs on the driver's cursor, beside SQLAlchemy's error handling: an
+    OperationalError must still make the senders retry (StorageUnavailable), not crash."""
+    with store.session() as session:
+        session.execute(text("ALTER TABLE raw_messages RENAME TO raw_messages_away"))
+
+    with pytest.raises(StorageUnavailable, match="no such table"):
+        store.insert_raw([smtp(MAIL)])
 
 
 def test_the_same_message_by_smtp_and_from_the_mailbox_is_stored_once(store: Store) -> None:
