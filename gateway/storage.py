@@ -228,6 +228,14 @@ class IncomingRaw:
     imap_uidvalidity: int | None = None
     imap_uid: int | None = None
 
+    @functools.cached_property
+    def identity(self) -> tuple[str | None, str, str]:
+        """(Message-ID, content hash, SHA-256 of the bytes). SMTP intake computes it before the
+        message joins a batch, while the batch before commits: otherwise the batch's senders
+        wait for it message after message inside the transaction."""
+        message_id, content_hash = message_identity(self.data)
+        return message_id, content_hash, hashlib.sha256(self.data).hexdigest()
+
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 # Header fields that identify a message's content. Trace fields (Received, Return-Path,
@@ -308,7 +316,7 @@ def _line_end(data: bytes, position: int) -> int:
 
 
 def _raw_row(item: IncomingRaw, now: datetime) -> dict[str, Any]:
-    message_id, content_hash = message_identity(item.data)
+    message_id, content_hash, sha256 = item.identity
     return {
         "received_at": now,
         "via": item.via,
@@ -318,7 +326,7 @@ def _raw_row(item: IncomingRaw, now: datetime) -> dict[str, Any]:
         "message_id": message_id[:998] if message_id else None,
         "dedupe_key": (message_id or "")[:998],
         "content_hash": content_hash,
-        "sha256": hashlib.sha256(item.data).hexdigest(),
+        "sha256": sha256,
         "size": len(item.data),
         "data": item.data,
         "state": "new",
