@@ -281,7 +281,7 @@ class MailboxReader:
 
     def _commit(self, items: list[IncomingRaw], last_uid: int) -> None:
         with self.store.session(urgent=True) as session:
-            insert_raw_rows(session, items, self.store.dialect)
+            insert_raw_rows(session, items)
             state = session.get_one(ImapMailbox, self.settings.name)
             state.last_uid = max(state.last_uid, last_uid)
             state.last_success_at = utcnow()

@@ -317,14 +317,15 @@ def _line_end(data: bytes, position: int) -> int:
 
 def _raw_row(item: IncomingRaw, now: datetime) -> dict[str, Any]:
     message_id, content_hash, sha256 = item.identity
+    message_id = _without_nul(message_id)[:998] if message_id else None
     return {
         "received_at": now,
         "via": item.via,
-        "source": item.source[:255],
-        "mail_from": item.mail_from,
-        "rcpt_to": list(item.rcpt_to),
-        "message_id": message_id[:998] if message_id else None,
-        "dedupe_key": (message_id or "")[:998],
+        "source": _without_nul(item.source)[:255],
+        "mail_from": _without_nul(item.mail_from) if item.mail_from is not None else None,
+        "rcpt_to": [_without_nul(rcpt) for rcpt in item.rcpt_to],
+        "message_id": message_id,
+        "dedupe_key": message_id or "",
         "content_hash": content_hash,
         "sha256": sha256,
         "size": len(item.data),
@@ -337,14 +338,20 @@ def _raw_row(item: IncomingRaw, now: datetime) -> dict[str, Any]:
     }
 
 
-def insert_raw_rows(
-    session: Session, items: Sequence[IncomingRaw], dialect: str
-) -> list[int | None]:
+def _without_nul(text: str) -> str:
+    """PostgreSQL's text columns refuse NUL, and a message whose Message-ID or envelope held
+    one would fail its whole batch each time it came back. The bytes keep it."""
+    return text.replace("\x00", "")
+
+
+def insert_raw_rows(session: Session, items: Sequence[IncomingRaw]) -> list[int | None]:
     """Insert raw messages; one already stored (same identity, or same IMAP UID) gives None.
 
     Intake's hot path, so it runs on the driver's cursor with a statement SQLAlchemy compiled
     once (_RawInsert), not through SQLAlchemy's execution, whose bookkeeping per row cost more
     than SQLite's own insert and held the GIL that the SMTP sessions wait for."""
+    if not items:
+        return []
     now = utcnow()
     connection = session.connection()
     insert = _RawInsert.compile(connection.dialect)
@@ -613,7 +620,7 @@ class Store:
     def insert_raw(self, items: Sequence[IncomingRaw]) -> list[int | None]:
         """Store raw messages in one transaction (group commit); a redelivery gives None."""
         with self.session(urgent=True) as session:
-            return insert_raw_rows(session, items, self.dialect)
+            return insert_raw_rows(session, items)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -76,6 +76,10 @@ def test_values_are_stored_as_sqlalchemy_stores_them(store: Store) -> None:
     assert (row.via, row.mail_from, row.size) == ("smtp", "anna@fabrikam.example", len(MAIL))
 
 
+def test_an_empty_batch_stores_nothing(store: Store) -> None:
+    assert store.insert_raw([]) == []
+
+
 def test_the_same_uid_is_taken_once(store: Store) -> None:
     first, again = store.insert_raw([from_mailbox(MAIL, uid=5), from_mailbox(MAIL, uid=5)])
     [later] = store.insert_raw([from_mailbox(SAME_ID_OTHER_TEXT, uid=5)])
@@ -120,3 +124,21 @@ def test_a_batch_the_server_refuses_midway_is_unavailable(store: Store, database
 def _short_lock_timeout(connection: Any, record: Any) -> None:
     connection.execute("SET lock_timeout = '200ms'")
     connection.commit()
+
+
+def test_nul_bytes_in_the_envelope_and_message_id_are_stored(store: Store) -> None:
+    """PostgreSQL's text columns refuse NUL, and one such message would fail its whole batch
+    (451 to every sender in it) each time it came back."""
+    data = MAIL.replace(b"<anna-1@fabrikam.example>", b"<anna\x00-1@fabrikam.example>")
+    item = IncomingRaw(
+        data=data, via="smtp", source="192.0.2.1", mail_from="an\x00na@fabrikam.example",
+        rcpt_to=("support\x00@contoso.example",),
+    )  # fmt: skip
+
+    first, other = store.insert_raw([item, smtp(SAME_ID_OTHER_TEXT)])
+    [again] = store.insert_raw([item])
+
+    assert first is not None and other is not None and again is None
+    row = {row.id: row for row in stored(store)}[first]
+    assert (row.data, row.message_id) == (data, "<anna-1@fabrikam.example>")
+    assert (row.mail_from, row.rcpt_to) == ("anna@fabrikam.example", ["support@contoso.example"])
