@@ -11,6 +11,7 @@ import pytest
 from tests.e2e.conftest import Gateway, Sink, mail, two_daemons
 from tests.e2e.dovecot import Dovecot
 from tests.e2e.postgres import available
+from tests.e2e.test_hostile import raw_mail, standard_headers, still_served
 from tests.e2e.test_imap import SUPPORT, customer_mail, imap_config
 
 pytestmark = pytest.mark.skipif(not available(), reason="postgresql is installed by make test")
@@ -58,3 +59,25 @@ def test_one_daemon_reads_a_mailbox_and_another_takes_over_when_it_dies(
     assert len({t["subject"] for t in tickets}) == 25
     assert "imap.taken" in standby.log_text()
     assert standby.stop() == 0
+
+
+def test_nul_bytes_in_headers_and_message_id_make_a_ticket(
+    tmp_path: Path, sink: Sink, database: str
+) -> None:
+    """PostgreSQL's text columns refuse NUL (SQLite's take it, so test_hostile.py cannot tell)."""
+    gateway = Gateway(tmp_path, sink, storage_url=database)
+    gateway.start()
+    try:
+        headers = standard_headers(
+            b"Anna <anna@fabrikam.example>", b"Kapot \x00 scherm", b"n\x00ul"
+        )
+        sent = gateway.send(
+            raw_mail(headers, b"Regel \x00 een\r\n"), sender="anna@fabrikam.example"
+        )
+        assert sent == {}
+        ticket = still_served(gateway, "after NUL bytes")  # processed in order: the first is done
+        tickets = gateway.tickets()
+        assert len(tickets) == 2, gateway.log_text()[-6000:]
+        assert {t["subject"] for t in tickets} == {"Kapot scherm", ticket["subject"]}
+    finally:
+        assert gateway.stop() == 0
