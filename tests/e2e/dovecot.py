@@ -18,10 +18,17 @@ from imapclient import IMAPClient
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def free_ports(count: int) -> list[int]:
+    """Ports free just now, all different: the probes are held together, since the kernel may
+    give a port just let go to the next probe (Dovecot then cannot bind both listeners)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
 
 
 class Dovecot:
@@ -39,12 +46,15 @@ class Dovecot:
         self.capabilities = capabilities  # what the server advertises, e.g. without MOVE or IDLE
         self.users = users
         self.oauth_url = oauth_url
-        self.port = free_port()  # plain, with STARTTLS
-        self.tls_port = free_port()  # implicit TLS
         self.config = home / "dovecot.conf"
-        self.instance = f"gatewayd-test-{self.port}"  # names its processes, for stop()
         self.cert = home / "cert.pem"
+        self._started = False
+        self._choose_ports()
         self._write_files()
+
+    def _choose_ports(self) -> None:
+        self.port, self.tls_port = free_ports(2)  # plain with STARTTLS; implicit TLS
+        self.instance = f"gatewayd-test-{self.port}"  # names its processes, for stop()
 
     def _write_files(self) -> None:
         for folder in ("run", "state", "mail"):
@@ -120,14 +130,20 @@ service anvil {{
 """
 
     def start(self) -> None:
-        # Not capture_output: the daemonised master keeps the pipes open and run() would wait.
-        with (self.home / "start.log").open("ab") as output:
-            subprocess.run(
-                [DOVECOT, "-c", str(self.config)],
-                check=True,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
+        for attempt in range(3):
+            code = self._run_master()
+            if code == 0:
+                break
+            # Another process may take a port between its probe and Dovecot's bind; before
+            # anyone was told the ports, new ones will do.
+            in_use = "in use" in self._start_log()
+            if self._started or not in_use or attempt == 2:
+                raise AssertionError(
+                    f"dovecot exited with {code} at start:\n{self._start_log()}\n{self.log_text()}"
+                )
+            self._choose_ports()
+            self.config.write_text(self._config_text(_mail_owner()))
+        self._started = True
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -136,6 +152,15 @@ service anvil {{
             except OSError:
                 time.sleep(0.05)
         raise AssertionError(f"dovecot did not start:\n{self.log_text()}")
+
+    def _run_master(self) -> int:
+        # Not capture_output: the daemonised master keeps the pipes open and run() would wait.
+        with (self.home / "start.log").open("ab") as output:
+            command = [DOVECOT, "-c", str(self.config)]
+            return subprocess.run(command, stdout=output, stderr=subprocess.STDOUT).returncode
+
+    def _start_log(self) -> str:
+        return (self.home / "start.log").read_text(errors="replace")
 
     def stop(self) -> None:
         """The server goes away, open sessions too (the master alone leaves them running)."""
