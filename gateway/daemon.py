@@ -119,16 +119,18 @@ class Daemon:
     async def _ticket_timers(self) -> None:
         """Run by one daemon at a time among those sharing a PostgreSQL database."""
         try:
-            if not await self.run_blocking(self._timers_lock.acquire):
-                return
-            closed = await self.run_blocking(timers.close_waiting, self.store, self.config)
-            reminded = await self.run_blocking(
-                timers.remind_first_response, self.store, self.config, self.context.templates
+            counts = await self.run_blocking(
+                timers.run_ticket_timers,
+                self.store,
+                self._timers_lock,
+                self.config,
+                self.context.templates,
             )
         except StorageUnavailable as exc:
             log_event(log, "timers.storage_unavailable", level=logging.ERROR, error=str(exc))
             return
-        if closed or reminded:
+        if counts and any(counts):
+            closed, reminded = counts
             log_event(log, "timers.ran", closed=closed, reminded=reminded)
             self.worker.wake_delivery()
 

@@ -12,10 +12,20 @@ from sqlalchemy.orm import Session
 from gateway import outbox, sender, tickets
 from gateway.config import Config
 from gateway.identity import agents_to_notify
-from gateway.storage import Event, Store, Ticket, TicketMessage, utcnow
+from gateway.storage import AdvisoryLock, Event, Store, Ticket, TicketMessage, utcnow
 from gateway.templates import Templates
 
 REMIND_BEFORE = 0.25  # remind when a quarter of the first-response time is left
+
+
+def run_ticket_timers(
+    store: Store, lock: AdvisoryLock, config: Config, templates: Templates
+) -> tuple[int, int] | None:
+    """Both timers, (closed, reminded), in the one daemon that holds `lock` among those sharing
+    a PostgreSQL database; None in the others, which would otherwise remind twice."""
+    if not lock.acquire():
+        return None
+    return close_waiting(store, config), remind_first_response(store, config, templates)
 
 
 def close_waiting(store: Store, config: Config) -> int:

@@ -5,12 +5,18 @@ lets go or its connection dies."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
-from gateway.storage import AdvisoryLock, Store
+from gateway import timers
+from gateway.config import load_config
+from gateway.storage import AdvisoryLock, Event, Store
+from gateway.templates import Templates
 from tests.e2e import postgres
+from tests.e2e.conftest import config_text, free_port
+from tests.gateway.test_timers import make_ticket
 
 pytestmark = pytest.mark.skipif(not postgres.available(), reason="installed by make test")
 
@@ -51,3 +57,31 @@ def test_a_holder_whose_connection_dies_loses_the_lock(two_stores: tuple[Store, 
     assert theirs.acquire()
     assert not mine.still_held()
     theirs.release()
+
+
+def test_the_ticket_timers_run_in_the_lock_holder_only(
+    two_stores: tuple[Store, Store], tmp_path: Path
+) -> None:
+    """What each daemon's scheduled job calls (Daemon._ticket_timers): a ticket due for its
+    first-response reminder is reminded by the holder, never by the other daemon as well."""
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(free_port(), "maildir:outgoing"))
+    config = load_config(path, create_secret=True)
+    (mine, theirs), due = two_stores, config.support.first_response * 0.9
+    my_lock, their_lock = (AdvisoryLock(store, "job:ticket-timers") for store in two_stores)
+
+    make_ticket(mine, "new", due)
+    assert timers.run_ticket_timers(mine, my_lock, config, Templates()) == (0, 1)
+    make_ticket(theirs, "new", due)
+    assert timers.run_ticket_timers(theirs, their_lock, config, Templates()) is None
+    assert reminded(mine) == 1
+
+    my_lock.release()  # as when the holder's daemon stops
+    assert timers.run_ticket_timers(theirs, their_lock, config, Templates()) == (0, 1)
+    assert reminded(mine) == 2
+    their_lock.release()
+
+
+def reminded(store: Store) -> int:
+    with store.reader() as session:
+        return len(session.scalars(select(Event.id).where(Event.what == "reminded")).all())
