@@ -362,7 +362,7 @@ def insert_raw_rows(session: Session, items: Sequence[IncomingRaw]) -> list[int 
     except connection.dialect.loaded_dbapi.OperationalError as exc:  # SQLAlchemy wraps no error
         if connection.dialect.is_disconnect(exc, connection.connection.dbapi_connection, cursor):
             connection.invalidate()
-        raise StorageUnavailable(str(exc).splitlines()[0] if str(exc) else repr(exc)) from exc
+        raise StorageUnavailable(_first_line(exc)) from exc
     finally:
         cursor.close()
 
@@ -703,7 +703,12 @@ def _temporary_faults() -> Iterator[None]:
 
 
 def _describe(exc: DBAPIError) -> str:
-    return str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+    return _first_line(exc.orig) if exc.orig else str(exc)
+
+
+def _first_line(error: BaseException) -> str:
+    """The driver's message without its context lines (psycopg adds the query's position)."""
+    return (str(error).splitlines() or [repr(error)])[0]
 
 
 def _make_engine(url: str, echo: bool) -> Engine:
