@@ -360,8 +360,8 @@ def insert_raw_rows(session: Session, items: Sequence[IncomingRaw]) -> list[int 
     try:
         return insert.run(cursor, rows)
     except connection.dialect.loaded_dbapi.OperationalError as exc:  # SQLAlchemy wraps no error
-        if connection.dialect.is_disconnect(exc, connection.connection.dbapi_connection, cursor):
-            connection.invalidate()
+        # A lost connection needs nothing more: the session's rollback fails on it, and
+        # SQLAlchemy then drops it from the pool.
         raise StorageUnavailable(_first_line(exc)) from exc
     finally:
         cursor.close()

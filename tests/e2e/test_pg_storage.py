@@ -151,3 +151,26 @@ def test_nul_bytes_in_the_envelope_and_message_id_are_stored(store: Store) -> No
     row = {row.id: row for row in stored(store)}[first]
     assert (row.data, row.message_id) == (data, "<anna-1@fabrikam.example>")
     assert (row.mail_from, row.rcpt_to) == ("anna@fabrikam.example", ["support@contoso.example"])
+
+
+def test_a_connection_killed_after_its_check_is_unavailable(store: Store, database: str) -> None:
+    """The server ends the session between the pool's check and the batch (a restart, an
+    admin's pg_terminate_backend): the senders retry, and the next batch gets a new connection."""
+    other = Store(database)
+    killed: list[int] = []
+
+    def kill_once(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if not killed:
+            killed.append(dbapi_connection.info.backend_pid)
+            with other.engine.connect() as connection:
+                connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": killed[0]})
+
+    event.listen(store.engine, "checkout", kill_once)
+    try:
+        with pytest.raises(StorageUnavailable):
+            store.insert_raw([smtp(MAIL)])
+        [raw_id] = store.insert_raw([smtp(MAIL)])
+    finally:
+        other.close()
+
+    assert killed and raw_id is not None
