@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, insert, select
+from sqlalchemy import Select, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
-from gateway import tickets
+from gateway import deferred, tickets
 from gateway.config import Outbound
 from gateway.logs import log_event
 from gateway.relay import PermanentDeliveryError, Relay, TemporaryDeliveryError
@@ -24,11 +24,15 @@ from gateway.storage import OutboxMessage, StorageUnavailable, Store, Ticket, ut
 
 log = logging.getLogger("gateway.outbox")
 # Core, built once: see gateway/tickets.py.
-_INSERT = insert(OutboxMessage.__table__).returning(OutboxMessage.__table__.c.id)
+_OUTBOX = OutboxMessage.__table__
+_INSERT = insert(_OUTBOX)
+_SENT_SINCE = select(func.count(_OUTBOX.c.id)).where(
+    _OUTBOX.c.rate_key == bindparam("rate_key"), _OUTBOX.c.created_at >= bindparam("since")
+)
 
 
-def enqueue(session: Session, mail: OutgoingMail, ticket_id: int | None) -> int:
-    """Queue a built message; returns its outbox id."""
+def enqueue(session: Session, mail: OutgoingMail, ticket_id: int | None) -> None:
+    """Queue a built message (with the batch, in a deferring session: gateway/deferred.py)."""
     now = utcnow()
     values = {
         "ticket_id": ticket_id,
@@ -44,14 +48,14 @@ def enqueue(session: Session, mail: OutgoingMail, ticket_id: int | None) -> int:
         "next_attempt_at": now,
         "created_at": now,
     }
-    return int(session.connection().execute(_INSERT, values).scalar_one())
+    deferred.write(session, _INSERT, values)
 
 
 def send_for_ticket(
     session: Session, ticket: Ticket, mail: OutgoingMail, kind: str = "system"
-) -> int:
+) -> None:
     """Queue `mail` and keep it on the ticket, whose replies thread by its Message-ID."""
-    outbox_id = enqueue(session, mail, ticket.id)
+    enqueue(session, mail, ticket.id)
     tickets.add_message(
         session,
         ticket,
@@ -63,14 +67,16 @@ def send_for_ticket(
         message_id=mail.message_id,
         text=f"({mail.purpose})",
     )
-    return outbox_id
 
 
 def sent_recently(session: Session, rate_key: str, within: timedelta) -> int:
-    statement = select(func.count(OutboxMessage.id)).where(
-        OutboxMessage.rate_key == rate_key, OutboxMessage.created_at >= utcnow() - within
+    """Mail of `rate_key` queued within `within`, counting the batch's mail not yet written."""
+    since = utcnow() - within
+    written = session.connection().execute(_SENT_SINCE, {"rate_key": rate_key, "since": since})
+    waiting = deferred.pending(
+        session, _INSERT, lambda row: row["rate_key"] == rate_key and row["created_at"] >= since
     )
-    return int(session.scalar(statement) or 0)
+    return int(written.scalar_one()) + waiting
 
 
 def retry_delay(attempts: int, settings: Outbound) -> timedelta:

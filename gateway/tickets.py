@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
+from gateway import deferred
 from gateway.sender import sendable
 from gateway.storage import Event, Ticket, TicketMessage, next_ticket_number, utcnow
 from parsers.message import ParsedMessage
@@ -44,8 +45,11 @@ def open_ticket(
         updated_at=now,
     )
     values = {column: getattr(ticket, column) for column in _TICKET_COLUMNS}
-    ticket_id = session.connection().execute(_INSERT_TICKET, values).scalar_one()
-    return session.get_one(Ticket, ticket_id)  # attached: later changes are saved
+    ticket.id = session.connection().execute(_INSERT_TICKET, values).scalar_one()
+    # Attached as if loaded, without reading back the row just written: later changes are saved.
+    make_transient_to_detached(ticket)
+    session.add(ticket)
+    return ticket
 
 
 def add_message(
@@ -74,7 +78,7 @@ def add_message(
         "date": date or utcnow(),
         "text": text,
     }
-    session.connection().execute(_INSERT_MESSAGE, values)
+    deferred.write(session, _INSERT_MESSAGE, values)
     ticket.updated_at = utcnow()
 
 
@@ -104,7 +108,7 @@ def record_incoming(
 
 def add_event(session: Session, ticket: Ticket, what: str, **detail: Any) -> None:
     values = {"ticket_id": ticket.id, "at": utcnow(), "what": what, "detail": detail}
-    session.connection().execute(_INSERT_EVENT, values)
+    deferred.write(session, _INSERT_EVENT, values)
 
 
 def set_status(session: Session, ticket: Ticket, status: str, why: str) -> None:

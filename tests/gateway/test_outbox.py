@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import func, select
 
 from gateway import outbox
 from gateway.config import Config, Outbound
@@ -57,8 +58,10 @@ def settings(config: Config) -> Outbound:
 
 
 def enqueue(store: Store, mail: OutgoingMail = MAIL) -> int:
+    """Queue `mail`; its outbox id."""
     with store.session() as session:
-        return outbox.enqueue(session, mail, ticket_id=None)
+        outbox.enqueue(session, mail, ticket_id=None)
+        return session.scalar(select(func.max(OutboxMessage.id))) or 0
 
 
 def row_of(store: Store, outbox_id: int) -> OutboxMessage:

@@ -3,14 +3,24 @@ processes it once the fault is fixed."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from gateway import processor
 from gateway.config import Config, load_config
-from gateway.storage import IncomingRaw, RawMessage, Store, Ticket
+from gateway.storage import (
+    IncomingRaw,
+    OutboxMessage,
+    RawMessage,
+    Store,
+    Ticket,
+    TicketMessage,
+)
 from gateway.templates import Templates
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,24 +84,42 @@ def test_a_failing_stage_quarantines_and_replay_after_the_fix_processes(
 
 
 def test_a_failure_rolls_back_only_its_own_message(
-    config: Config, store: Store, monkeypatch: pytest.MonkeyPatch
+    config: Config, store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """The batch runs without savepoints first; message 1 fails after its ticket row was
+    written, so the batch is rolled back and run again with a savepoint per message."""
     context = processor.Context(config, Templates())
     second = REQUEST.replace(b"q1@", b"q2@").replace(b"Help", b"Help again")
-    store.insert_raw([IncomingRaw(data=REQUEST, via="smtp"), IncomingRaw(data=second, via="smtp")])
+    third = REQUEST.replace(b"q1@", b"q3@").replace(b"Help", b"Help once more")
+    store.insert_raw([IncomingRaw(data=m, via="smtp") for m in (second, REQUEST, third)])
     real_acknowledge = processor._acknowledge
-    calls = []
 
-    def acknowledge_fails_once(*args: object) -> None:
-        calls.append(args)
-        if len(calls) == 1:
+    def acknowledge_fails_for_help(session: Session, ticket: Ticket, *args: Any) -> None:
+        if ticket.subject == "Help":
             raise RuntimeError("template bug")  # after the ticket row was written
-        real_acknowledge(*args)  # type: ignore[arg-type]
+        real_acknowledge(session, ticket, *args)
 
-    monkeypatch.setattr(processor, "_acknowledge", acknowledge_fails_once)
-    assert processor.process_pending(store, context) == 2
+    monkeypatch.setattr(processor, "_acknowledge", acknowledge_fails_for_help)
+    caplog.set_level(logging.INFO, logger="gateway.processor")
+    assert processor.process_pending(store, context) == 3
     with store.session() as session:
         states = dict(session.execute(select(RawMessage.id, RawMessage.state)).all())
-        numbers = list(session.scalars(select(Ticket.number)))
-    assert states == {1: "quarantined", 2: "done"}
-    assert numbers == [1]  # the half-made ticket of message 1 is gone, its number reused
+        numbers = dict(session.execute(select(Ticket.subject, Ticket.number)).all())
+        incoming = session.execute(
+            select(TicketMessage.ticket_id, TicketMessage.subject)
+            .where(TicketMessage.direction == "in")
+            .order_by(TicketMessage.id)
+        ).all()
+        outbox = session.scalars(select(OutboxMessage.ticket_id).order_by(OutboxMessage.id)).all()
+    assert states == {1: "done", 2: "quarantined", 3: "done"}
+    assert numbers == {"Help again": 1, "Help once more": 2}  # message 2's number is reused
+    assert incoming == [(1, "Help again"), (2, "Help once more")]  # none of message 2's rows
+    # An acknowledgement and two agent notifications for each of 1 and 3, nothing for 2.
+    assert outbox == [1, 1, 1, 2, 2, 2]
+    # Logged once each, after the commit: nothing of the run that was rolled back.
+    events = [(r.getMessage().split()[0], r.getMessage().split()[1]) for r in caplog.records]
+    assert events == [
+        ("message.processed", "raw=1"),
+        ("message.quarantined", "raw=2"),
+        ("message.processed", "raw=3"),
+    ]
