@@ -7,12 +7,13 @@ never loses or doubles it; its bytes (and Message-ID) stay the same on every att
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, insert, select
+from sqlalchemy import Select, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from gateway import deferred, tickets
@@ -110,7 +111,7 @@ def deliver_due(
     if store.dialect == "postgresql":
         attempts = _deliver_locked(store, relay, settings, limit)
     else:
-        attempts = (_deliver_one(store, relay, settings, i) for i in _due_ids(store, limit))
+        attempts = _deliver_unlocked(store, relay, settings, limit)
     tried = 0
     for attempt in attempts:
         tried += 1
@@ -180,25 +181,91 @@ def _deliver_next(store: Store, relay: Relay, settings: Outbound) -> _Attempt | 
 
 # --- SQLite: one daemon per database file ---
 
+# Outcomes are written together, at least this often: a commit per message (each an fsync) cost
+# more than the delivery, and a crash sends again only what was sent since the last record.
+RECORD_EVERY_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    outbox_id: int
+    purpose: str
+    recipients: list[str]
+    envelope_from: str
+    data: bytes
+
+
+def _deliver_unlocked(
+    store: Store, relay: Relay, settings: Outbound, limit: int
+) -> Iterator[_Attempt]:
+    """One SQLite database has one daemon, which needs no lock while it sends: no write lock is
+    held during a relay conversation, so intake never waits for one. The outcomes are recorded
+    in one transaction every RECORD_EVERY_SECONDS."""
+    sent: list[tuple[_Loaded, _Failure | None]] = []
+    since = time.monotonic()
+    for outbox_id in _due_ids(store, limit):
+        mail = _load(store, outbox_id)
+        if mail is None:  # no longer pending
+            continue
+        sent.append((mail, _send(relay, mail.envelope_from, mail.recipients, mail.data)))
+        if time.monotonic() - since >= RECORD_EVERY_SECONDS:
+            yield from _record_all(store, sent, settings)
+            sent, since = [], time.monotonic()
+    yield from _record_all(store, sent, settings)
+
 
 def _due_ids(store: Store, limit: int) -> list[int]:
-    """One SQLite database has one daemon, which needs no lock while it sends; no write lock is
-    held during a relay conversation, so intake never waits for one."""
     with store.reader() as session:
         return list(
             session.scalars(_due(utcnow()).with_only_columns(OutboxMessage.id).limit(limit))
         )
 
 
-def _deliver_one(store: Store, relay: Relay, settings: Outbound, outbox_id: int) -> _Attempt | None:
+_LOAD = select(
+    _OUTBOX.c.id, _OUTBOX.c.purpose, _OUTBOX.c.recipients, _OUTBOX.c.envelope_from, _OUTBOX.c.data
+).where(_OUTBOX.c.id == bindparam("outbox_id"), _OUTBOX.c.state == "pending")
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("outbox_id"))
+    .values(
+        state="sent", sent_at=bindparam("now"), last_error=None, attempts=_OUTBOX.c.attempts + 1
+    )
+)
+
+
+def _load(store: Store, outbox_id: int) -> _Loaded | None:
+    """One message's bytes at a time: outgoing mail may carry a customer's attachments."""
     with store.reader() as session:
-        row = session.get(OutboxMessage, outbox_id)
-        if row is None or row.state != "pending":
-            return None
-        envelope_from, recipients, data = row.envelope_from, list(row.recipients), row.data
-    failure = _send(relay, envelope_from, recipients, data)
-    with store.session() as session:
-        return _record(session.get_one(OutboxMessage, outbox_id), failure, settings)
+        row = session.connection().execute(_LOAD, {"outbox_id": outbox_id}).first()
+    return _Loaded(*row) if row else None
+
+
+def _record_all(
+    store: Store, outcomes: list[tuple[_Loaded, _Failure | None]], settings: Outbound
+) -> list[_Attempt]:
+    """Mail sent is marked in one statement; a failed attempt (rare) goes through `_record`."""
+    if not outcomes:
+        return []
+    attempts = []
+    sent = [mail for mail, failure in outcomes if failure is None]
+    try:
+        with store.session() as session:
+            marks = [{"outbox_id": mail.outbox_id, "now": utcnow()} for mail in sent]
+            if marks:
+                session.connection().execute(_MARK_SENT, marks)
+            for mail, failure in outcomes:
+                if failure is None:
+                    attempts.append(
+                        _Attempt(mail.outbox_id, mail.purpose, len(mail.recipients), True)
+                    )
+                else:
+                    row = session.get_one(OutboxMessage, mail.outbox_id)
+                    attempts.append(_record(row, failure, settings))
+    except StorageUnavailable:
+        for mail in sent:  # the relay has them, the database does not know: they go again
+            log_event(log, "outbox.sent_unrecorded", level=logging.WARNING, id=mail.outbox_id)
+        raise
+    return attempts
 
 
 # --- one attempt ---

@@ -37,6 +37,11 @@ log = logging.getLogger("gateway.worker")
 PROCESS_EVERY_SECONDS = 2  # picks up mail stored by `ingest` or another daemon
 DELIVER_EVERY_SECONDS = 1  # retries become due at their own times
 PROCESS_BATCH = 50
+# In a flood, stored mail becomes tickets first and the outbox waits, up to this long per round:
+# both share one GIL, and a round of delivery held up processing as long as it ran. Each round
+# still delivers (a flood that never ends does not stop the mail), and afterwards the outbox
+# drains at full speed.
+DELIVERY_YIELDS_SECONDS = 5.0
 # Intake answers first: when both want the CPU (a flood of mail on a small machine), the worker
 # gets the smaller share and catches up afterwards.
 NICENESS = 5
@@ -148,6 +153,8 @@ class Worker:
         self.stopping = threading.Event()
         self.processing_wanted = threading.Event()
         self.delivery_wanted = threading.Event()
+        self.processing_idle = threading.Event()
+        self.processing_idle.set()
 
     def run(self, wakeups: int, configs: Any) -> None:
         loops = [
@@ -165,6 +172,7 @@ class Worker:
         self.stopping.set()
         self.processing_wanted.set()
         self.delivery_wanted.set()
+        self.processing_idle.set()
         for thread in loops:
             thread.join()
         self.store.close()
@@ -213,11 +221,15 @@ class Worker:
 
     def _process(self) -> int:
         handled = process_pending(self.store, self.context, PROCESS_BATCH)
-        if handled:
+        if handled:  # the loop asks again at once, until a round finds nothing
+            self.processing_idle.clear()
             self.delivery_wanted.set()
+        else:
+            self.processing_idle.set()
         return handled
 
     def _deliver(self) -> int:
+        self.processing_idle.wait(DELIVERY_YIELDS_SECONDS)
         return outbox.deliver_due(
             self.store, self.relay, self.config.outbound, on_given_up=self._tell_admins
         )

@@ -5,18 +5,20 @@ A fake relay stands in for the smarthost; the store is a real SQLite file.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from gateway import outbox
 from gateway.config import Config, Outbound
 from gateway.relay import PermanentDeliveryError, TemporaryDeliveryError
 from gateway.sender import OutgoingMail
-from gateway.storage import OutboxMessage, Store, utcnow
+from gateway.storage import OutboxMessage, StorageUnavailable, Store, utcnow
 
 MAIL = OutgoingMail(
     purpose="acknowledgement",
@@ -239,3 +241,69 @@ def test_sent_recently_counts_by_rate_key(store: Store) -> None:
     with store.session() as session:
         assert outbox.sent_recently(session, MAIL.rate_key or "", timedelta(hours=1)) == 2
         assert outbox.sent_recently(session, "acknowledgement:nobody", timedelta(hours=1)) == 0
+
+
+def count_writes(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the store's writing transactions from now on (in a list, to share the count)."""
+    writes = [0]
+    real_session = store.session
+
+    def counted(urgent: bool = False) -> AbstractContextManager[Session]:
+        writes[0] += 1
+        return real_session(urgent)
+
+    monkeypatch.setattr(store, "session", counted)
+    return writes
+
+
+def test_the_outcomes_of_a_round_are_recorded_in_one_transaction(
+    store: Store, settings: Outbound, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit per mail (an fsync each) cost more than writing it into a maildir."""
+    ids = [enqueue(store, replace(MAIL, message_id=f"<out-{i}@contoso.example>")) for i in range(5)]
+    relay = FakeRelay(None, TemporaryDeliveryError("451 busy"), None, None, None)
+    writes = count_writes(store, monkeypatch)
+
+    assert outbox.deliver_due(store, relay, settings) == 5
+    assert writes == [1]
+
+    states = [row_of(store, outbox_id).state for outbox_id in ids]
+    assert states == ["sent", "pending", "sent", "sent", "sent"]
+    assert row_of(store, ids[1]).last_error == "451 busy"
+
+
+def test_outcomes_are_recorded_at_least_every_record_every_seconds(
+    store: Store, settings: Outbound, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash sends again only what was sent since the last record."""
+    monkeypatch.setattr(outbox, "RECORD_EVERY_SECONDS", 0.0)
+    for i in range(3):
+        enqueue(store, replace(MAIL, message_id=f"<out-{i}@contoso.example>"))
+    writes = count_writes(store, monkeypatch)
+
+    assert outbox.deliver_due(store, FakeRelay(), settings) == 3
+    assert writes == [3]
+
+
+def test_mail_sent_but_not_recorded_goes_again_and_is_logged(
+    store: Store,
+    settings: Outbound,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    outbox_id = enqueue(store)
+    real_session = store.session
+
+    def database_gone(urgent: bool = False) -> Iterator[Session]:
+        raise StorageUnavailable("database is locked")
+
+    monkeypatch.setattr(store, "session", database_gone)
+    with pytest.raises(StorageUnavailable):
+        outbox.deliver_due(store, FakeRelay(), settings)
+    assert f"outbox.sent_unrecorded id={outbox_id}" in caplog.text
+
+    monkeypatch.setattr(store, "session", real_session)
+    relay = FakeRelay()
+    assert outbox.deliver_due(store, relay, settings) == 1
+    assert [data for _, _, data in relay.calls] == [MAIL.data]  # the same bytes again
+    assert row_of(store, outbox_id).state == "sent"
