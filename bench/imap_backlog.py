@@ -117,6 +117,8 @@ class Timeline:
     inbox_empty: float | None = None
     tickets: float | None = None
     counts: dict[str, int] = field(default_factory=dict)  # at the end
+    # (seconds, stored, tickets) at each poll: when processing starts, and how fast it goes
+    samples: list[tuple[float, int, int]] = field(default_factory=list)
 
     def complete(self) -> bool:
         return None not in (self.stored, self.inbox_empty, self.tickets)
@@ -139,6 +141,7 @@ def watch(
         inbox = folder_messages(monitor, "INBOX")
         tickets = database.count("tickets")
         timeline.counts = {"stored": stored, "inbox": inbox, "tickets": tickets}
+        timeline.samples.append((now, stored, tickets))
         if stored and timeline.first_stored is None:
             timeline.first_stored = now
         if stored >= n and timeline.stored is None:
@@ -198,6 +201,7 @@ def report(n: int, result: Result) -> bool:
     print(f"INBOX empty:                {rate(n, t.inbox_empty)}")
     print(f"all tickets:                {rate(n, t.tickets)}")
     print(f"tickets and INBOX empty:    {rate(n, overall)}   goal ≥ 1000 msg/s")
+    print("progress (s: stored/tickets):", progress(t.samples))
     tickets, stored, inbox = t.counts["tickets"], t.counts["stored"], t.counts["inbox"]
     print(f"all {n} tickets exist: {'yes' if tickets == n else 'no'} ({tickets} tickets, "
           f"{stored} raw messages, {inbox} left in INBOX)")  # fmt: skip
@@ -207,6 +211,15 @@ def report(n: int, result: Result) -> bool:
     print(f"daemon exit codes after SIGTERM: {codes}")
     clean = all(code == 0 for code in result.exit_codes)
     return tickets == n and stored == n and inbox == 0 and moved == n and clean
+
+
+def progress(samples: list[tuple[float, int, int]], every: float = 0.5) -> str:
+    shown, last = [], -every
+    for seconds, stored, tickets in samples:
+        if seconds - last >= every:
+            shown.append(f"{seconds:.1f}: {stored}/{tickets}")
+            last = seconds
+    return ", ".join(shown)
 
 
 LOG_LINE = re.compile(r"^(\S+) (\w+) (\S+) (\S+)")
