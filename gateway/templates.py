@@ -27,6 +27,9 @@ class Templates:
                 trim_blocks=True,
                 lstrip_blocks=True,
                 autoescape=False,  # plain-text mail
+                # Read once: a changed template is taken on SIGHUP (a new Templates), and a
+                # check of the file on every mail cost a stat() each.
+                auto_reload=False,
             )
         return self._environments[language]
 

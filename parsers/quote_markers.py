@@ -143,7 +143,7 @@ def is_embedded_marker(line: str) -> bool:
 
 def _names_someone(line: str) -> bool:
     """ "… wrote:" is a quote header only with an address or a date; "he wrote:" is prose."""
-    return "@" in line or any(c.isdigit() for c in line)
+    return "@" in line or _has_digit(line)
 
 
 def is_header(line: str) -> bool:
@@ -159,7 +159,16 @@ def _may_start_marker(line: str) -> bool:
     holds a date or an address."""
     if len(line) > 300 or not line.strip():
         return False
-    return bool(_STARTS_ON.match(line)) or "@" in line or any(c.isdigit() for c in line)
+    return bool(_STARTS_ON.match(line)) or "@" in line or _has_digit(line)
+
+
+_DIGIT = re.compile(r"\d")
+
+
+def _has_digit(line: str) -> bool:
+    # One regular-expression search, not a generator over the characters: every line of every
+    # body goes through here.
+    return _DIGIT.search(line) is not None
 
 
 _ENDS_WROTE = re.compile(rf"{_WROTE}\s*:?\s*$|(?:写道|寫道|書きました)\s*[:：]\s*$", re.IGNORECASE)
