@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from gateway import processor
 from gateway.config import Config, load_config
 from gateway.storage import (
+    Event,
     IncomingRaw,
     OutboxMessage,
     RawMessage,
@@ -123,3 +124,45 @@ def test_a_failure_rolls_back_only_its_own_message(
         ("message.quarantined", "raw=2"),
         ("message.processed", "raw=3"),
     ]
+
+
+def test_a_reply_in_the_same_batch_as_its_ticket_is_a_follow_up(
+    config: Config, store: Store
+) -> None:
+    """The threader reads the ticket's messages, which the batch has not written yet."""
+    reply = (
+        b"From: Anna <anna@fabrikam.example>\r\nTo: support@contoso.example\r\n"
+        b"Subject: Re: Help\r\nMessage-ID: <q2@fabrikam.example>\r\n"
+        b"In-Reply-To: <q1@fabrikam.example>\r\n\r\nIt is urgent.\r\n"
+    )
+    store.insert_raw([IncomingRaw(data=REQUEST, via="smtp"), IncomingRaw(data=reply, via="smtp")])
+
+    assert processor.process_pending(store, processor.Context(config, Templates())) == 2
+
+    with store.session() as session:
+        incoming = session.execute(
+            select(TicketMessage.ticket_id, TicketMessage.message_id)
+            .where(TicketMessage.direction == "in")
+            .order_by(TicketMessage.id)
+        ).all()
+    assert incoming == [(1, "<q1@fabrikam.example>"), (1, "<q2@fabrikam.example>")]
+
+
+def test_the_acknowledgement_cap_counts_the_batch_itself(config: Config, store: Store) -> None:
+    """An auto-responder's six mails in one batch get acks_per_hour acknowledgements."""
+    mails = [
+        REQUEST.replace(b"q1@", f"r{i}@".encode()).replace(b"Help", f"Help {i}".encode())
+        for i in range(config.support.acks_per_hour + 1)
+    ]
+    store.insert_raw([IncomingRaw(data=mail, via="smtp") for mail in mails])
+
+    processor.process_pending(store, processor.Context(config, Templates()))
+
+    with store.session() as session:
+        acknowledgements = session.scalar(
+            select(func.count(OutboxMessage.id)).where(OutboxMessage.purpose == "acknowledgement")
+        )
+        suppressed = session.scalar(
+            select(func.count(Event.id)).where(Event.what == "acknowledgement_suppressed")
+        )
+    assert (acknowledgements, suppressed) == (config.support.acks_per_hour, 1)

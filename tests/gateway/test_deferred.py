@@ -1,0 +1,114 @@
+"""gateway/deferred.py: rows deferred to the end of a batch are never missed by a read."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from gateway import deferred, outbox
+from gateway.sender import OutgoingMail
+from gateway.storage import Event, Store, Ticket, utcnow
+
+INSERT_EVENT = insert(Event.__table__)
+MAIL = OutgoingMail(
+    purpose="acknowledgement",
+    recipients=("anna@fabrikam.example",),
+    envelope_from="support@contoso.example",
+    message_id="<out-1@contoso.example>",
+    subject="Printer broken",
+    data=b"Subject: Printer broken\r\n\r\nRegistered.\r\n",
+    rate_key="acknowledgement:anna@fabrikam.example",
+)
+
+
+def a_ticket(session: Session) -> int:
+    now = utcnow()
+    ticket = Ticket(
+        number=1,
+        subject="Printer",
+        status="new",
+        requester="anna@fabrikam.example",
+        queue="helpdesk",
+        priority="normal",
+        route_action="handle",
+        route_target="helpdesk",
+        route_rule="default",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(ticket)
+    session.flush()
+    return ticket.id
+
+
+def event(ticket_id: int, what: str) -> dict[str, object]:
+    return {"ticket_id": ticket_id, "at": utcnow(), "what": what, "detail": {}}
+
+
+def written(session: Session) -> list[str]:
+    """The events in the table, read past the ORM (which would write deferred rows first)."""
+    rows = session.connection().execute(select(Event.what).order_by(Event.id))
+    return [what for (what,) in rows]
+
+
+def test_outside_a_batch_a_write_runs_at_once(store: Store) -> None:
+    with store.session() as session:
+        ticket_id = a_ticket(session)
+        deferred.write(session, INSERT_EVENT, event(ticket_id, "routed"))
+        assert written(session) == ["routed"]
+
+
+def test_deferred_rows_are_written_before_any_orm_read_and_at_the_end(store: Store) -> None:
+    with store.session() as session:
+        ticket_id = a_ticket(session)
+        with deferred.deferring(session):
+            deferred.write(session, INSERT_EVENT, event(ticket_id, "routed"))
+            deferred.write(session, INSERT_EVENT, event(ticket_id, "notified"))
+            assert written(session) == []
+            assert session.scalar(select(func.count(Event.id))) == 2  # the ORM read wrote them
+            assert written(session) == ["routed", "notified"]
+            deferred.write(session, INSERT_EVENT, event(ticket_id, "status"))
+            assert written(session) == ["routed", "notified"]
+        assert written(session) == ["routed", "notified", "status"]
+    with store.reader() as session:
+        assert written(session) == ["routed", "notified", "status"]
+
+
+def test_take_back_forgets_only_the_rows_after_the_mark(store: Store) -> None:
+    with store.session() as session:
+        ticket_id = a_ticket(session)
+        with deferred.deferring(session):
+            deferred.write(session, INSERT_EVENT, event(ticket_id, "first message"))
+            since = deferred.mark(session)
+            deferred.write(session, INSERT_EVENT, event(ticket_id, "second message"))
+            outbox.enqueue(session, MAIL, ticket_id)
+            deferred.take_back(session, since)
+        assert written(session) == ["first message"]
+        assert outbox.sent_recently(session, MAIL.rate_key or "", timedelta(hours=1)) == 0
+
+
+def test_a_batch_that_fails_writes_nothing(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.session() as session:
+        ticket_id = a_ticket(session)
+        with deferred.deferring(session):
+            deferred.write(session, INSERT_EVENT, event(ticket_id, "routed"))
+            raise RuntimeError("a bug")
+    assert "gateway.deferred" not in session.info
+    with store.reader() as session:
+        assert written(session) == []
+
+
+def test_the_rate_count_includes_mail_not_yet_written(store: Store) -> None:
+    """Six mails of one auto-responder in one batch: the acknowledgement cap must see them."""
+    with store.session() as session:
+        outbox.enqueue(session, MAIL, None)
+    with store.session() as session, deferred.deferring(session):
+        outbox.enqueue(session, MAIL, None)
+        outbox.enqueue(session, MAIL, None)
+        outbox.enqueue(session, replace(MAIL, rate_key="reply:bob"), None)
+        assert outbox.sent_recently(session, MAIL.rate_key or "", timedelta(hours=1)) == 3
+        assert outbox.sent_recently(session, "reply:bob", timedelta(hours=1)) == 1
