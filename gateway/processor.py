@@ -28,6 +28,7 @@ from gateway.handovers import escalation_address, hand_over, party_address
 from gateway.identity import Sender, agents_to_notify, identify
 from gateway.incidents import join_incident, link_to_escalation
 from gateway.logs import log_event
+from gateway.parse_ahead import Parsed
 from gateway.service_health import ServiceHealth
 from gateway.storage import RawMessage, StorageUnavailable, Store, Ticket, utcnow
 from gateway.templates import Templates
@@ -55,29 +56,40 @@ class Context:
             object.__setattr__(self, "health", ServiceHealth(self.config))
 
 
-def process_pending(store: Store, context: Context, limit: int = 50) -> int:
+def process_pending(
+    store: Store,
+    context: Context,
+    limit: int = 50,
+    ahead: Parsed | None = None,
+    on_picked: Callable[[Sequence[int]], None] = lambda ids: None,
+) -> int:
     """Process up to `limit` new messages in one transaction; returns how many were handled.
 
-    The batch ends early when intake waits for the write lock, so a 250 never waits long.
+    `ahead`: the batch the parser stage chose and parsed (gateway/parse_ahead.py); without it,
+    the first new messages. `on_picked` hears the batch's ids once they are taken, before they
+    are processed. The batch ends early when intake waits for the write lock, so a 250 never
+    waits long.
     """
 
     def new_messages(session: Session) -> Sequence[int]:
+        statement = select(RawMessage.id).where(RawMessage.state == "new")
+        if ahead is not None:
+            statement = statement.where(RawMessage.id.in_(ahead.ids))
         # Several daemons on one PostgreSQL database each take other messages (SKIP LOCKED);
         # SQLite has one writer at a time anyway and ignores the clause.
-        return session.scalars(
-            select(RawMessage.id)
-            .where(RawMessage.state == "new")
-            .order_by(RawMessage.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+        ids = session.scalars(
+            statement.order_by(RawMessage.id).limit(limit).with_for_update(skip_locked=True)
         ).all()
+        on_picked(ids)
+        return ids
 
-    return _process(store, context, new_messages, ("new",), store.should_yield)
+    parsed = ahead.messages if ahead else {}
+    return _process(store, context, _Batch(new_messages, ("new",), store.should_yield, parsed))
 
 
 def process_again(store: Store, context: Context, ids: list[int], states: tuple[str, ...]) -> int:
     """`gatewayd replay`: process the given messages again if they are still in `states`."""
-    return _process(store, context, lambda session: ids, states, lambda: False)
+    return _process(store, context, _Batch(lambda session: ids, states, lambda: False))
 
 
 @dataclass(frozen=True)
@@ -85,6 +97,7 @@ class _Batch:
     pick: Callable[[Session], Sequence[int]]
     states: tuple[str, ...]  # a message picked but no longer in one of these is left alone
     should_yield: Callable[[], bool]
+    parsed: dict[int, ParsedMessage | Unparseable] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,19 +113,12 @@ class _TryCarefully(Exception):
     """A message failed in a batch run without savepoints."""
 
 
-def _process(
-    store: Store,
-    context: Context,
-    pick: Callable[[Session], Sequence[int]],
-    states: tuple[str, ...],
-    should_yield: Callable[[], bool],
-) -> int:
+def _process(store: Store, context: Context, batch: _Batch) -> int:
     """One transaction for the batch. Quarantining a message that fails mid-way needs a
     savepoint around each message, and savepoints cost a third of the processing of a small
     mail; so a batch runs without them, and only when one of its messages fails is it rolled
     back and run again with them. Nothing leaves the transaction before it commits: the outbox
     is in it, and the outcomes are logged after it."""
-    batch = _Batch(pick, states, should_yield)
     try:
         outcomes = _run(store, context, batch, careful=False)
     except _TryCarefully:
@@ -128,7 +134,8 @@ def _run(store: Store, context: Context, batch: _Batch, careful: bool) -> list[_
         for raw_id in batch.pick(session):
             raw = _load_raw(session, raw_id)
             if raw.state in batch.states:  # another process may have taken it meanwhile
-                outcomes.append(_process_contained(session, raw, context, careful))
+                parsed = batch.parsed.get(raw_id)
+                outcomes.append(_process_contained(session, raw, context, careful, parsed))
             if batch.should_yield():
                 break
     return outcomes
@@ -154,12 +161,16 @@ def _load_raw(session: Session, raw_id: int) -> RawMessage:
 
 
 def _process_contained(
-    session: Session, raw: RawMessage, context: Context, careful: bool
+    session: Session,
+    raw: RawMessage,
+    context: Context,
+    careful: bool,
+    parsed: ParsedMessage | Unparseable | None,
 ) -> _Outcome:
     since = deferred.mark(session)
     try:
         with session.begin_nested() if careful else nullcontext():
-            outcome = process_raw(session, raw, context)
+            outcome = process_raw(session, raw, context, parsed)
     except (StorageUnavailable, OperationalError):
         raise  # the database, not the message: the whole batch is tried again later
     except Exception as exc:  # bad input or a bug: keep the message, keep the daemon running
@@ -183,9 +194,17 @@ def _quarantine(session: Session, raw: RawMessage, reason: str) -> _Outcome:
     return _Outcome("message.quarantined", logging.WARNING, fields)
 
 
-def process_raw(session: Session, raw: RawMessage, context: Context) -> str:
-    """The stages, in order. Returns a short description of what was done."""
-    message = parse_message(raw.data)
+def process_raw(
+    session: Session,
+    raw: RawMessage,
+    context: Context,
+    parsed: ParsedMessage | Unparseable | None = None,
+) -> str:
+    """The stages, in order. Returns a short description of what was done. `parsed`: what the
+    parser stage made of `raw.data`, if it did."""
+    if isinstance(parsed, Unparseable):
+        raise parsed
+    message = parsed or parse_message(raw.data)
     who = identify(message.from_addr, context.config)
     customer_id = who.customer.id if who.customer else None
     staff = who.role in ("upstream", "agent")

@@ -14,19 +14,22 @@ worker never outlives its daemon. A worker that dies is started again by the dae
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import multiprocessing
 import os
 import select
 import signal
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from gateway import heap, outbox
 from gateway.config import Config
 from gateway.logs import log_event, setup_logging
 from gateway.notices import notify_admins
+from gateway.parse_ahead import ParseAhead, Parsed
 from gateway.processor import Context, process_pending
 from gateway.relay import Relay, relay_for
 from gateway.storage import IntakeSignal, StorageUnavailable, Store
@@ -42,6 +45,9 @@ PROCESS_BATCH = 50
 # still delivers (a flood that never ends does not stop the mail), and afterwards the outbox
 # drains at full speed.
 DELIVERY_YIELDS_SECONDS = 5.0
+# The parser stage (gateway/parse_ahead.py) runs while batches come back full, and stops after
+# this long without one.
+PARSE_AHEAD_IDLE_SECONDS = 60.0
 # Intake answers first: when both want the CPU (a flood of mail on a small machine), the worker
 # gets the smaller share and catches up afterwards.
 NICENESS = 5
@@ -155,6 +161,8 @@ class Worker:
         self.delivery_wanted = threading.Event()
         self.processing_idle = threading.Event()
         self.processing_idle.set()
+        self.parse_ahead = ParseAhead(store.url)
+        self._last_full_batch = 0.0
 
     def run(self, wakeups: int, configs: Any) -> None:
         loops = [
@@ -175,6 +183,7 @@ class Worker:
         self.processing_idle.set()
         for thread in loops:
             thread.join()
+        self.parse_ahead.stop()
         self.store.close()
         log_event(log, "worker.stopped")
 
@@ -220,13 +229,36 @@ class Worker:
                 log.exception("worker.failed step=%s", step.__name__)
 
     def _process(self) -> int:
-        handled = process_pending(self.store, self.context, PROCESS_BATCH)
+        ahead = self.parse_ahead.take()
+        handled = self._process_batch(ahead) if ahead and ahead.ids else 0
+        if not handled:  # none parsed ahead, or all of them taken meanwhile (another daemon)
+            handled = self._process_batch(None)
         if handled:  # the loop asks again at once, until a round finds nothing
             self.processing_idle.clear()
             self.delivery_wanted.set()
         else:
             self.processing_idle.set()
+            if time.monotonic() - self._last_full_batch > PARSE_AHEAD_IDLE_SECONDS:
+                self.parse_ahead.stop()
         return handled
+
+    def _process_batch(self, ahead: Parsed | None) -> int:
+        picked: list[int] = []
+        on_picked = functools.partial(self._picked, picked)
+        handled = process_pending(self.store, self.context, PROCESS_BATCH, ahead, on_picked)
+        if handled < len(picked):
+            # Ended early (intake waited) or some were taken meanwhile: the batch parsed ahead
+            # left the rest out, and would be processed before them.
+            self.parse_ahead.discard()
+        return handled
+
+    def _picked(self, picked: list[int], ids: Sequence[int]) -> None:
+        """A batch was taken: a full one means a backlog, so the next is parsed meanwhile."""
+        picked[:] = ids
+        if len(ids) == PROCESS_BATCH:
+            self._last_full_batch = time.monotonic()
+        if len(ids) == PROCESS_BATCH or self.parse_ahead.running():
+            self.parse_ahead.request(PROCESS_BATCH, ids)
 
     def _deliver(self) -> int:
         self.processing_idle.wait(DELIVERY_YIELDS_SECONDS)

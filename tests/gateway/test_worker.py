@@ -9,12 +9,14 @@ import time
 from collections.abc import Sequence
 
 import pytest
+from sqlalchemy import select, update
 
 from gateway import outbox
 from gateway import worker as worker_module
 from gateway.config import Config
+from gateway.parse_ahead import Parsed
 from gateway.sender import OutgoingMail
-from gateway.storage import IncomingRaw, Store
+from gateway.storage import IncomingRaw, RawMessage, Store, TicketMessage
 from gateway.worker import Worker
 
 REQUEST = (
@@ -96,3 +98,99 @@ def test_without_a_backlog_delivery_starts_at_once(worker: Worker, store: Store)
 
     assert isinstance(worker.relay, Relay)
     assert worker.relay.sent_at[0] - started < 0.15
+
+
+def mails(count: int) -> list[IncomingRaw]:
+    return [
+        IncomingRaw(data=REQUEST.replace(b"w1@", f"w{n}@".encode()), via="smtp")
+        for n in range(1, count + 1)
+    ]
+
+
+def ticket_numbers_by_raw(store: Store) -> list[int | None]:
+    with store.session() as session:
+        rows = session.execute(
+            select(TicketMessage.raw_message_id)
+            .where(TicketMessage.direction == "in")
+            .order_by(TicketMessage.ticket_id)
+        )
+        return [raw_id for (raw_id,) in rows]
+
+
+def test_a_full_batch_starts_the_parser_stage_and_a_quiet_spell_stops_it(
+    worker: Worker,
+    store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With the stage up, each batch was parsed while the one before was written: all in
+    order, none twice."""
+    monkeypatch.setattr(worker_module, "PROCESS_BATCH", 2)
+    store.insert_raw(mails(9))
+    try:
+        assert worker._process() == 2
+        assert worker.parse_ahead.running()
+        assert worker.parse_ahead.wait_ready(30)
+        handled = [worker._process() for _ in range(6)]
+        assert sum(handled) == 7 and handled[-1] == 0
+        assert "parse_ahead.failed" not in caplog.text
+        assert worker.parse_ahead.running()  # quiet for less than a minute
+
+        monkeypatch.setattr(worker_module, "PARSE_AHEAD_IDLE_SECONDS", 0.0)
+        assert worker._process() == 0
+        assert not worker.parse_ahead.running()
+    finally:
+        worker.parse_ahead.stop()
+    assert ticket_numbers_by_raw(store) == list(range(1, 10))  # in the order they came
+
+
+class RecordingAhead:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def take(self) -> None:
+        self.calls.append("take")
+
+    def request(self, limit: int, exclude: Sequence[int]) -> bool:
+        self.calls.append(f"request {list(exclude)}")
+        return True
+
+    def discard(self) -> None:
+        self.calls.append("discard")
+
+    def running(self) -> bool:
+        return True
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+
+
+def test_a_batch_ended_early_drops_what_was_parsed_ahead(
+    worker: Worker, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch parsed ahead left out the rest of this one, which must not come after it."""
+    monkeypatch.setattr(worker_module, "PROCESS_BATCH", 3)
+    monkeypatch.setattr(store, "should_yield", lambda: True)  # intake waits: one at a time
+    ahead = RecordingAhead()
+    worker.parse_ahead = ahead  # type: ignore[assignment]
+    store.insert_raw(mails(3))
+
+    assert worker._process() == 1
+
+    assert ahead.calls == ["take", "request [1, 2, 3]", "discard"]
+
+
+def test_a_batch_parsed_ahead_that_was_taken_meanwhile_does_not_stop_processing(
+    worker: Worker, store: Store
+) -> None:
+    """E.g. another daemon on the same PostgreSQL database took all of it: the worker takes the
+    next new messages in the same round, instead of waiting for the next wake-up."""
+    ahead = RecordingAhead()
+    ahead.take = lambda: Parsed(ids=(1,))  # type: ignore[method-assign,assignment]
+    worker.parse_ahead = ahead  # type: ignore[assignment]
+    store.insert_raw(mails(2))
+    with store.session() as session:
+        session.execute(update(RawMessage).where(RawMessage.id == 1).values(state="done"))
+
+    assert worker._process() == 1
+    assert ticket_numbers_by_raw(store) == [2]

@@ -1,0 +1,176 @@
+"""gateway/parse_ahead.py: the parser stage reads and parses the next batch in a process of its
+own; whatever it does not do, or cannot, the processor does itself."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from gateway import parse_ahead
+from gateway.parse_ahead import ParseAhead, Parsed, parse_next
+from gateway.storage import IncomingRaw, RawMessage, Store
+from parsers.message import ParsedMessage, Unparseable
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def mail(n: int, body: bytes = b"Please help.\r\n") -> bytes:
+    return (
+        b"From: Anna <anna@fabrikam.example>\r\nTo: support@contoso.example\r\n"
+        + f"Subject: Request {n}\r\nMessage-ID: <a{n}@fabrikam.example>\r\n\r\n".encode()
+        + body
+    )
+
+
+NO_SENDER = b"To: support@contoso.example\r\nSubject: Who am I\r\n\r\nHello\r\n"
+
+
+def store_mail(store: Store, *messages: bytes) -> list[int | None]:
+    return store.insert_raw([IncomingRaw(data=data, via="smtp") for data in messages])
+
+
+def test_the_next_new_messages_in_order_but_the_batch_in_work(store: Store) -> None:
+    store_mail(store, *(mail(n) for n in range(1, 7)))
+    with store.session() as session:  # message 2 is done already
+        session.execute(update(RawMessage).where(RawMessage.id == 2).values(state="done"))
+
+    parsed = parse_next(store, limit=3, exclude=[1, 3], max_bytes=10_000)
+
+    assert parsed.ids == (4, 5, 6)
+    subjects = {raw_id: m.subject for raw_id, m in parsed.messages.items()}
+    assert subjects == {4: "Request 4", 5: "Request 5", 6: "Request 6"}
+
+
+def test_large_unreadable_and_failing_messages_are_left_to_the_processor(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    large = mail(2, b"x" * 30_000 + b"\r\n")
+    store_mail(store, mail(1), large, NO_SENDER, mail(4))
+    real_parse = parse_ahead.parse_message
+
+    def parser_bug_on_4(data: bytes) -> ParsedMessage:
+        if b"Request 4" in data:
+            raise KeyError("a parser bug")
+        return real_parse(data)
+
+    monkeypatch.setattr(parse_ahead, "parse_message", parser_bug_on_4)
+
+    parsed = parse_next(store, limit=10, exclude=[], max_bytes=20_000)
+
+    assert parsed.ids == (1, 2, 3, 4)
+    assert isinstance(parsed.messages[1], ParsedMessage)
+    assert 2 not in parsed.messages  # over max_bytes: never in two processes' memory
+    assert isinstance(parsed.messages[3], Unparseable)
+    assert str(parsed.messages[3]) == "no sender address in From:"
+    assert 4 not in parsed.messages  # the processor meets the bug and quarantines the mail
+
+
+def request_when_ready(ahead: ParseAhead, exclude: list[int], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not ahead.request(10, exclude):
+        assert time.monotonic() < deadline, "the stage did not start"
+        time.sleep(0.05)
+
+
+def test_the_stage_process_parses_what_it_is_asked_for(store: Store) -> None:
+    store_mail(store, mail(1), mail(2), mail(3))
+    ahead = ParseAhead(store.url)
+    try:
+        assert ahead.take() is None  # nothing asked for yet
+        request_when_ready(ahead, exclude=[1])
+        parsed = ahead.take()
+    finally:
+        ahead.stop()
+    assert isinstance(parsed, Parsed)
+    assert parsed.ids == (2, 3)
+    assert {m.subject for m in parsed.messages.values()} == {"Request 2", "Request 3"}
+    assert not ahead.running()
+
+
+def test_a_stage_that_dies_is_logged_and_started_again(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    store_mail(store, mail(1))
+    ahead = ParseAhead(store.url)
+    try:
+        request_when_ready(ahead, exclude=[])
+        assert ahead.take() is not None
+        first = ahead.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        time.sleep(0.2)
+        ahead.request(10, [])
+        assert ahead.take() is None  # the processor parses by itself
+        assert "parse_ahead.failed" in caplog.text
+        assert not ahead.running()
+        request_when_ready(ahead, exclude=[])
+        assert ahead.pid not in (None, first)
+        assert ahead.take() is not None
+    finally:
+        ahead.stop()
+
+
+def test_the_stage_ends_when_its_worker_is_killed(store: Store, tmp_path: Path) -> None:
+    """Its end of file: a killed worker leaves no parser behind."""
+    script = tmp_path / "worker.py"
+    script.write_text(
+        "import os, signal, sys, time\n"
+        "from gateway.parse_ahead import ParseAhead\n"
+        "ahead = ParseAhead(sys.argv[1])\n"
+        "while not ahead.request(10, []):\n"
+        "    time.sleep(0.05)\n"
+        "print(ahead.pid, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    worker = subprocess.run(
+        [sys.executable, str(script), store.url],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert worker.returncode == -signal.SIGKILL
+    stage = int(worker.stdout)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{stage}").exists() and not _zombie(stage):
+        assert time.monotonic() < deadline, "the stage outlived its worker"
+        time.sleep(0.05)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False
+
+
+def test_the_processor_uses_what_was_parsed_ahead(store: Store, config: object) -> None:
+    from gateway.processor import Context, process_pending
+    from gateway.storage import Ticket
+    from gateway.templates import Templates
+
+    store_mail(store, mail(1), mail(2), mail(3))
+    hint = parse_next(store, limit=10, exclude=[], max_bytes=10_000)
+    first = hint.messages[1]
+    assert isinstance(first, ParsedMessage)
+    hint.messages[1] = ParsedMessage(**{**first.__dict__, "subject": "Parsed ahead"})
+    hint.messages[2] = Unparseable("unreadable, said the stage")
+    with store.session() as session:  # taken meanwhile by someone else: left alone
+        session.execute(update(RawMessage).where(RawMessage.id == 3).values(state="done"))
+
+    context = Context(config, Templates())  # type: ignore[arg-type]
+    assert process_pending(store, context, 50, hint) == 2
+
+    with store.session() as session:
+        subjects = list(session.scalars(select(Ticket.subject)))
+        states = dict(session.execute(select(RawMessage.id, RawMessage.error)).all())
+    assert subjects == ["Parsed ahead"]
+    assert states[2] == "unreadable, said the stage"
