@@ -162,7 +162,7 @@ def main(connection: Connection) -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         url = connection.recv()
-    except EOFError:
+    except (EOFError, OSError):  # a reset, when the worker closed with our answer unread
         return
     store = Store(url)
     try:
@@ -170,7 +170,7 @@ def main(connection: Connection) -> None:
         while True:
             try:
                 limit, exclude, max_bytes = connection.recv()
-            except EOFError:
+            except (EOFError, OSError):  # a reset, when the worker closed with our answer unread
                 return
             try:
                 answer: Parsed | str = parse_next(store, limit, exclude, max_bytes)

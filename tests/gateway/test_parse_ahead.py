@@ -174,3 +174,19 @@ def test_the_processor_uses_what_was_parsed_ahead(store: Store, config: object) 
         states = dict(session.execute(select(RawMessage.id, RawMessage.error)).all())
     assert subjects == ["Parsed ahead"]
     assert states[2] == "unreadable, said the stage"
+
+
+def test_a_stage_stopped_with_its_greeting_unread_ends_quietly(
+    store: Store, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Closing a socket with data unread resets it; the stage takes that as its end too."""
+    ahead = ParseAhead(store.url)
+    assert not ahead.request(10, [])  # starts the stage, sends nothing yet
+    connection = ahead._connection
+    assert connection is not None
+    assert connection.poll(30)  # "ready" is waiting, unread
+    process = ahead._process
+    ahead.stop()
+
+    assert process is not None and process.returncode == 0
+    assert "Traceback" not in capfd.readouterr().err
