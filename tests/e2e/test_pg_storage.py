@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import event, text
 
+from gateway import worker as worker_module
+from gateway.config import load_config
 from gateway.storage import IncomingRaw, StorageUnavailable, Store, utcnow
 from tests.e2e import postgres
 from tests.gateway.test_storage import (
@@ -23,6 +26,7 @@ from tests.gateway.test_storage import (
     stored,
 )
 
+REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(not postgres.available(), reason="installed by make test")
 
 
@@ -174,3 +178,21 @@ def test_a_connection_killed_after_its_check_is_unavailable(store: Store, databa
         other.close()
 
     assert killed and raw_id is not None
+
+
+def test_the_worker_starts_no_parser_stage_on_postgresql(
+    store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """There, the stages of several daemons read each other's batches (worker.py says why)."""
+    text = (REPO / "config.toml").read_text()
+    config_file = tmp_path / "config.toml"
+    config_file.write_text(
+        text.replace('secret_file = "var/gateway.secret"', 'secret = "pg-test-secret-0123456789"')
+    )
+    monkeypatch.setattr(worker_module, "PROCESS_BATCH", 2)
+    worker = worker_module.Worker(load_config(config_file), store)
+    store.insert_raw([smtp(MAIL), smtp(SAME_ID_OTHER_TEXT), smtp(WITHOUT_MESSAGE_ID)])
+
+    assert worker._process() == 2  # a full batch
+    assert not worker.parse_ahead.running()
+    assert worker._process() == 1
