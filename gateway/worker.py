@@ -249,7 +249,11 @@ class Worker:
     def _process_batch(self, ahead: Parsed | None) -> int:
         picked: list[int] = []
         on_picked = functools.partial(self._picked, picked)
-        handled = process_pending(self.store, self.context, PROCESS_BATCH, ahead, on_picked)
+        try:
+            handled = process_pending(self.store, self.context, PROCESS_BATCH, ahead, on_picked)
+        except BaseException:
+            self.parse_ahead.discard()  # it left out this batch, which was rolled back
+            raise
         if handled < len(picked):
             # Ended early (intake waited) or some were taken meanwhile: the batch parsed ahead
             # left the rest out, and would be processed before them.

@@ -11,12 +11,12 @@ from collections.abc import Sequence
 import pytest
 from sqlalchemy import select, update
 
-from gateway import outbox
+from gateway import outbox, processor
 from gateway import worker as worker_module
 from gateway.config import Config
 from gateway.parse_ahead import Parsed
 from gateway.sender import OutgoingMail
-from gateway.storage import IncomingRaw, RawMessage, Store, TicketMessage
+from gateway.storage import IncomingRaw, RawMessage, StorageUnavailable, Store, TicketMessage
 from gateway.worker import Worker
 
 REQUEST = (
@@ -194,3 +194,22 @@ def test_a_batch_parsed_ahead_that_was_taken_meanwhile_does_not_stop_processing(
 
     assert worker._process() == 1
     assert ticket_numbers_by_raw(store) == [2]
+
+
+def test_a_batch_rolled_back_drops_what_was_parsed_ahead(
+    worker: Worker, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database failed mid-batch: the batch parsed ahead left this one out."""
+    monkeypatch.setattr(worker_module, "PROCESS_BATCH", 3)
+    ahead = RecordingAhead()
+    worker.parse_ahead = ahead  # type: ignore[assignment]
+    store.insert_raw(mails(3))
+
+    def database_gone(*args: object, **kwargs: object) -> None:
+        raise StorageUnavailable("disk I/O error")
+
+    monkeypatch.setattr(processor, "route", database_gone)
+    with pytest.raises(StorageUnavailable):
+        worker._process()
+
+    assert ahead.calls == ["take", "request [1, 2, 3]", "discard"]
