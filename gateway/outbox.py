@@ -195,23 +195,34 @@ class _Loaded:
     data: bytes
 
 
+@dataclass(frozen=True)
+class _Tried:
+    """A mail sent or refused, without its bytes: a round must not hold all of them."""
+
+    outbox_id: int
+    purpose: str
+    recipients: int
+    failure: _Failure | None
+
+
 def _deliver_unlocked(
     store: Store, relay: Relay, settings: Outbound, limit: int
 ) -> Iterator[_Attempt]:
     """One SQLite database has one daemon, which needs no lock while it sends: no write lock is
     held during a relay conversation, so intake never waits for one. The outcomes are recorded
     in one transaction every RECORD_EVERY_SECONDS."""
-    sent: list[tuple[_Loaded, _Failure | None]] = []
+    tried: list[_Tried] = []
     since = time.monotonic()
     for outbox_id in _due_ids(store, limit):
         mail = _load(store, outbox_id)
         if mail is None:  # no longer pending
             continue
-        sent.append((mail, _send(relay, mail.envelope_from, mail.recipients, mail.data)))
+        failure = _send(relay, mail.envelope_from, mail.recipients, mail.data)
+        tried.append(_Tried(mail.outbox_id, mail.purpose, len(mail.recipients), failure))
         if time.monotonic() - since >= RECORD_EVERY_SECONDS:
-            yield from _record_all(store, sent, settings)
-            sent, since = [], time.monotonic()
-    yield from _record_all(store, sent, settings)
+            yield from _record_all(store, tried, settings)
+            tried, since = [], time.monotonic()
+    yield from _record_all(store, tried, settings)
 
 
 def _due_ids(store: Store, limit: int) -> list[int]:
@@ -240,27 +251,23 @@ def _load(store: Store, outbox_id: int) -> _Loaded | None:
     return _Loaded(*row) if row else None
 
 
-def _record_all(
-    store: Store, outcomes: list[tuple[_Loaded, _Failure | None]], settings: Outbound
-) -> list[_Attempt]:
+def _record_all(store: Store, tried: list[_Tried], settings: Outbound) -> list[_Attempt]:
     """Mail sent is marked in one statement; a failed attempt (rare) goes through `_record`."""
-    if not outcomes:
+    if not tried:
         return []
     attempts = []
-    sent = [mail for mail, failure in outcomes if failure is None]
+    sent = [mail for mail in tried if mail.failure is None]
     try:
         with store.session() as session:
             marks = [{"outbox_id": mail.outbox_id, "now": utcnow()} for mail in sent]
             if marks:
                 session.connection().execute(_MARK_SENT, marks)
-            for mail, failure in outcomes:
-                if failure is None:
-                    attempts.append(
-                        _Attempt(mail.outbox_id, mail.purpose, len(mail.recipients), True)
-                    )
+            for mail in tried:
+                if mail.failure is None:
+                    attempts.append(_Attempt(mail.outbox_id, mail.purpose, mail.recipients, True))
                 else:
                     row = session.get_one(OutboxMessage, mail.outbox_id)
-                    attempts.append(_record(row, failure, settings))
+                    attempts.append(_record(row, mail.failure, settings))
     except StorageUnavailable:
         for mail in sent:  # the relay has them, the database does not know: they go again
             log_event(log, "outbox.sent_unrecorded", level=logging.WARNING, id=mail.outbox_id)
