@@ -25,6 +25,9 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql import Executable
 
 _KEY = "gateway.deferred"
+# Rows are written early once they hold this much text and bytes: a hand-over carries the
+# customer's files (up to 25 MB a message), and a batch is 50 messages.
+WRITE_AT_BYTES = 8_000_000
 
 
 @dataclass
@@ -34,13 +37,15 @@ class _Rows:
 
     statements: dict[Executable, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
     serial: int = 0
+    size: int = 0  # of the text and bytes held
 
     def add(self, statement: Executable, values: dict[str, Any]) -> None:
         self.serial += 1
         self.statements.setdefault(statement, []).append((self.serial, values))
+        self.size += sum(len(v) for v in values.values() if isinstance(v, str | bytes))
 
     def write(self, session: Session) -> None:
-        statements, self.statements = self.statements, {}
+        statements, self.statements, self.size = self.statements, {}, 0
         connection = session.connection()
         for statement, rows in statements.items():
             connection.execute(statement, [values for _, values in rows])
@@ -72,8 +77,10 @@ def write(session: Session, statement: Executable, values: dict[str, Any]) -> No
     rows: _Rows | None = session.info.get(_KEY)
     if rows is None:
         session.connection().execute(statement, values)
-    else:
-        rows.add(statement, values)
+        return
+    rows.add(statement, values)
+    if rows.size >= WRITE_AT_BYTES:
+        rows.write(session)
 
 
 def pending(session: Session, statement: Executable, keep: Callable[[dict[str, Any]], bool]) -> int:

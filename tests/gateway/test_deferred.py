@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from gateway import deferred, outbox
 from gateway.sender import OutgoingMail
-from gateway.storage import Event, Store, Ticket, utcnow
+from gateway.storage import Event, OutboxMessage, Store, Ticket, utcnow
 
 INSERT_EVENT = insert(Event.__table__)
 MAIL = OutgoingMail(
@@ -112,3 +112,22 @@ def test_the_rate_count_includes_mail_not_yet_written(store: Store) -> None:
         outbox.enqueue(session, replace(MAIL, rate_key="reply:bob"), None)
         assert outbox.sent_recently(session, MAIL.rate_key or "", timedelta(hours=1)) == 3
         assert outbox.sent_recently(session, "reply:bob", timedelta(hours=1)) == 1
+
+
+def test_rows_holding_much_are_written_early(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch of hand-overs, each with the customer's files, is not held until its end."""
+    monkeypatch.setattr(deferred, "WRITE_AT_BYTES", 2_000)
+    with store.session() as session:
+        ticket_id = a_ticket(session)
+        with deferred.deferring(session):
+            outbox.enqueue(session, replace(MAIL, data=b"x" * 1_500), ticket_id)
+            assert outbox.sent_recently(session, MAIL.rate_key or "", timedelta(hours=1)) == 1
+            assert written_outbox(session) == 0
+            outbox.enqueue(session, replace(MAIL, data=b"y" * 1_500), ticket_id)
+            assert written_outbox(session) == 2
+            assert outbox.sent_recently(session, MAIL.rate_key or "", timedelta(hours=1)) == 2
+
+
+def written_outbox(session: Session) -> int:
+    count = session.connection().execute(select(func.count(OutboxMessage.id))).scalar_one()
+    return int(count)
