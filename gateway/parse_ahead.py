@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -41,6 +42,9 @@ MAX_BYTES = 256 * 1024
 # 20 ms); a stage that takes longer is stopped, and the processor parses the batch itself.
 WAIT_SECONDS = 30.0
 _READY = "ready"
+# A stage that failed is not started again for this long: one that dies on some input would
+# otherwise cost a new interpreter (about a second of CPU) on every batch.
+RESTART_AFTER_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ class ParseAhead:
         self._connection: Connection | None = None
         self._waiting = False  # a request was sent and its answer not yet taken
         self._ready = False  # the stage said it is up; until then the processor parses alone
+        self._failed_at = -RESTART_AFTER_SECONDS
 
     def running(self) -> bool:
         return self._process is not None
@@ -83,7 +88,8 @@ class ParseAhead:
             return False
         try:
             if self._connection is None:
-                self._start()
+                if time.monotonic() - self._failed_at >= RESTART_AFTER_SECONDS:
+                    self._start()
                 return False
             if not self._ready:
                 if not self._connection.poll(0):
@@ -148,6 +154,7 @@ class ParseAhead:
 
     def _fail(self, reason: str) -> None:
         log_event(log, "parse_ahead.failed", level=logging.WARNING, reason=reason)
+        self._failed_at = time.monotonic()
         if self._process is not None:
             self._process.kill()
         self.stop()

@@ -94,10 +94,11 @@ def test_the_stage_process_parses_what_it_is_asked_for(store: Store) -> None:
     assert not ahead.running()
 
 
-def test_a_stage_that_dies_is_logged_and_started_again(
-    store: Store, caplog: pytest.LogCaptureFixture
+def test_a_stage_that_dies_is_logged_and_started_again_a_while_later(
+    store: Store, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store_mail(store, mail(1))
+    monkeypatch.setattr(parse_ahead, "RESTART_AFTER_SECONDS", 1.0)
     ahead = ParseAhead(store.url)
     try:
         request_when_ready(ahead, exclude=[])
@@ -110,6 +111,9 @@ def test_a_stage_that_dies_is_logged_and_started_again(
         assert ahead.take() is None  # the processor parses by itself
         assert "parse_ahead.failed" in caplog.text
         assert not ahead.running()
+        assert not ahead.request(10, [])
+        assert not ahead.running()  # not at once: one that dies on some input would loop
+        time.sleep(1.0)
         request_when_ready(ahead, exclude=[])
         assert ahead.pid not in (None, first)
         assert ahead.take() is not None
