@@ -41,18 +41,14 @@ from workload import (
     build_messages,
 )
 
+from tests.e2e.ports import free_port
+
 CLIENT_NAME = "bench.localhost"  # smtplib would otherwise ask DNS for our FQDN
 SMTP_CONFIG = """
 [smtp]
 listen = "127.0.0.1:{port}"
 max_size = "25MB"
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for_port(port: int, alive: Any, timeout: float = 30.0) -> None:

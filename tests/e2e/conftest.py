@@ -27,16 +27,11 @@ from aiosmtpd.controller import Controller
 
 from tests.e2e import postgres
 from tests.e2e.dovecot import Dovecot
+from tests.e2e.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 PARTNER = "support@contoso.example"
 IMAP_SUPPORT, IMAP_OTHER, IMAP_PASSWORD = PARTNER, "helpdesk@contoso.example", "imap-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:

@@ -15,20 +15,9 @@ from pathlib import Path
 
 from imapclient import IMAPClient
 
+from tests.e2e.ports import free_ports
+
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports free just now, all different: the probes are held together, since the kernel may
-    give a port just let go to the next probe (Dovecot then cannot bind both listeners)."""
-    probes = [socket.socket() for _ in range(count)]
-    try:
-        for probe in probes:
-            probe.bind(("127.0.0.1", 0))
-        return [int(probe.getsockname()[1]) for probe in probes]
-    finally:
-        for probe in probes:
-            probe.close()
 
 
 class Dovecot:

@@ -8,10 +8,11 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from tests.e2e.ports import free_port
 
 
 def _bin(name: str) -> str:
@@ -21,12 +22,6 @@ def _bin(name: str) -> str:
 
 def available() -> bool:
     return Path(_bin("initdb")).exists()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Postgres:

@@ -36,10 +36,10 @@ from tests.e2e.conftest import (
     Received,
     Sink,
     config_text,
-    free_port,
     mail,
     wait_for,
 )
+from tests.e2e.ports import free_port
 
 # A 25 MB attachment is about 34 MB as base64: the daemon must take it.
 MAX_SIZE = "36MB"

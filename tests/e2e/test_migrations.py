@@ -14,7 +14,8 @@ from sqlalchemy import select, update
 from gateway.migrations import alembic_config, upgrade
 from gateway.storage import Counter, Store, next_ticket_number
 from tests.e2e import postgres
-from tests.e2e.conftest import REPO, config_text, free_port
+from tests.e2e.conftest import REPO, config_text
+from tests.e2e.ports import free_port
 
 pytestmark = pytest.mark.skipif(not postgres.available(), reason="installed by make test")
 

@@ -15,7 +15,8 @@ from gateway.config import load_config
 from gateway.storage import AdvisoryLock, Event, Store
 from gateway.templates import Templates
 from tests.e2e import postgres
-from tests.e2e.conftest import config_text, free_port
+from tests.e2e.conftest import config_text
+from tests.e2e.ports import free_port
 from tests.gateway.test_timers import make_ticket
 
 pytestmark = pytest.mark.skipif(not postgres.available(), reason="installed by make test")
