@@ -173,11 +173,34 @@ class Daemon:
 
     def _start_scheduler(self) -> AsyncIOScheduler:
         scheduler = AsyncIOScheduler()
-        scheduler.add_job(self._check_mailboxes, "interval", seconds=MAILBOX_CHECK_SECONDS)
-        scheduler.add_job(self._ticket_timers, "interval", seconds=TIMERS_EVERY_SECONDS)
-        scheduler.add_job(self._check_worker, "interval", seconds=WORKER_CHECK_SECONDS)
+        jobs = [
+            (self._check_mailboxes, MAILBOX_CHECK_SECONDS),
+            (self._ticket_timers, TIMERS_EVERY_SECONDS),
+            (self._check_worker, WORKER_CHECK_SECONDS),
+        ]
+        for job, seconds in jobs:
+            scheduler.add_job(self._job(job), "interval", seconds=seconds, name=job.__name__)
         scheduler.start()
         return scheduler
+
+    def _job(self, work: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], Any]:
+        """A scheduled job that the stop waits for, and that does nothing once the daemon stops.
+        Without it, a job running at the stop (the worker check every 5 s) went on beside it:
+        its blocking call was cancelled with the executor (a traceback in the log), or it saw
+        the worker stopping as a worker that died and started another."""
+
+        async def run() -> None:
+            if self._stop.is_set():
+                return
+            task = asyncio.current_task()
+            assert task is not None
+            self._background.add(task)
+            try:
+                await work()
+            finally:
+                self._background.discard(task)
+
+        return run
 
     async def _check_worker(self) -> None:
         await self.run_blocking(self.worker.check)
