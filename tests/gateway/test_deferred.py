@@ -10,19 +10,10 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from gateway import deferred, outbox
-from gateway.sender import OutgoingMail
 from gateway.storage import Event, OutboxMessage, Store, Ticket, utcnow
+from tests.gateway.test_outbox import MAIL
 
 INSERT_EVENT = insert(Event.__table__)
-MAIL = OutgoingMail(
-    purpose="acknowledgement",
-    recipients=("anna@fabrikam.example",),
-    envelope_from="support@contoso.example",
-    message_id="<out-1@contoso.example>",
-    subject="Printer broken",
-    data=b"Subject: Printer broken\r\n\r\nRegistered.\r\n",
-    rate_key="acknowledgement:anna@fabrikam.example",
-)
 
 
 def a_ticket(session: Session) -> int:

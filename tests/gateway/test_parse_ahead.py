@@ -14,8 +14,11 @@ import pytest
 from sqlalchemy import select, update
 
 from gateway import parse_ahead
+from gateway.config import Config
 from gateway.parse_ahead import ParseAhead, Parsed, parse_next
-from gateway.storage import IncomingRaw, RawMessage, Store
+from gateway.processor import Context, process_pending
+from gateway.storage import IncomingRaw, RawMessage, Store, Ticket
+from gateway.templates import Templates
 from parsers.message import ParsedMessage, Unparseable
 
 REPO = Path(__file__).resolve().parents[2]
@@ -156,11 +159,7 @@ def _zombie(pid: int) -> bool:
         return False
 
 
-def test_the_processor_uses_what_was_parsed_ahead(store: Store, config: object) -> None:
-    from gateway.processor import Context, process_pending
-    from gateway.storage import Ticket
-    from gateway.templates import Templates
-
+def test_the_processor_uses_what_was_parsed_ahead(store: Store, config: Config) -> None:
     store_mail(store, mail(1), mail(2), mail(3))
     hint = parse_next(store, limit=10, exclude=[], max_bytes=10_000)
     first = hint.messages[1]
@@ -170,7 +169,7 @@ def test_the_processor_uses_what_was_parsed_ahead(store: Store, config: object) 
     with store.session() as session:  # taken meanwhile by someone else: left alone
         session.execute(update(RawMessage).where(RawMessage.id == 3).values(state="done"))
 
-    context = Context(config, Templates())  # type: ignore[arg-type]
+    context = Context(config, Templates())
     assert process_pending(store, context, 50, hint) == 2
 
     with store.session() as session:
