@@ -199,6 +199,10 @@ def test_dovecot_down_then_up_while_smtp_keeps_working(
     gateway.send(mail(subject="by SMTP during the IMAP outage"))
     gateway.wait_for_tickets(2)
     wait_for(lambda: "imap.fault" in gateway.log_text(), 10, "the fault to be logged")
+    # Not read for 3 x poll: an error, checked every MAILBOX_CHECK_SECONDS (10 s).
+    wait_for(lambda: "imap.stalled" in gateway.log_text(), 25, "the stalled mailbox logged")
+    assert "ERROR gateway.daemon imap.stalled mailbox=shared" in gateway.log_text()
+    assert "not read for" in gateway.log_text()
 
     dovecot.start()
     dovecot.append(SUPPORT, [customer_mail(2)])
