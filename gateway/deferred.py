@@ -91,6 +91,18 @@ def pending(session: Session, statement: Executable, keep: Callable[[dict[str, A
     return sum(1 for _, values in rows.statements.get(statement, ()) if keep(values))
 
 
+def active(session: Session) -> bool:
+    """Whether `session` defers its writes (a processing batch)."""
+    return _KEY in session.info
+
+
+def last(session: Session, statement: Executable) -> dict[str, Any] | None:
+    """The values of the last deferred, not yet written row of `statement`."""
+    rows: _Rows | None = session.info.get(_KEY)
+    waiting = rows.statements.get(statement) if rows else None
+    return waiting[-1][1] if waiting else None
+
+
 def mark(session: Session) -> int:
     """Where the deferred rows stand now; see `take_back`."""
     rows: _Rows | None = session.info.get(_KEY)

@@ -131,8 +131,10 @@ def _process(store: Store, context: Context, batch: _Batch) -> int:
 def _run(store: Store, context: Context, batch: _Batch, careful: bool) -> list[_Outcome]:
     outcomes = []
     with store.session() as session, deferred.deferring(session):
-        for raw_id in batch.pick(session):
-            raw = _load_raw(session, raw_id)
+        ids = batch.pick(session)
+        parsed_ahead = _load_raws(session, [raw_id for raw_id in ids if raw_id in batch.parsed])
+        for raw_id in ids:
+            raw = parsed_ahead.pop(raw_id, None) or _load_raw(session, raw_id)
             if raw.state in batch.states:  # another process may have taken it meanwhile
                 parsed = batch.parsed.get(raw_id)
                 outcomes.append(_process_contained(session, raw, context, careful, parsed))
@@ -142,11 +144,12 @@ def _run(store: Store, context: Context, batch: _Batch, careful: bool) -> list[_
 
 
 # Core, built once: an ORM load and an ORM flush of each raw message cost more than its
-# processing. One message's bytes at a time, so that a batch of large ones does not pile up.
+# processing. One message's bytes at a time, so that a batch of large ones does not pile up;
+# only those the parser stage took, each at most its MAX_BYTES, are loaded together.
 _RAW = RawMessage.__table__
-_LOAD_RAW = select(_RAW.c.id, _RAW.c.state, _RAW.c.mail_from, _RAW.c.rcpt_to, _RAW.c.data).where(
-    _RAW.c.id == bindparam("raw_id")
-)
+_RAW_COLUMNS = select(_RAW.c.id, _RAW.c.state, _RAW.c.mail_from, _RAW.c.rcpt_to, _RAW.c.data)
+_LOAD_RAW = _RAW_COLUMNS.where(_RAW.c.id == bindparam("raw_id"))
+_LOAD_RAWS = _RAW_COLUMNS.where(_RAW.c.id.in_(bindparam("raw_ids", expanding=True)))
 _MARK_DONE = (
     update(_RAW)
     .where(_RAW.c.id == bindparam("raw_id"))
@@ -158,6 +161,13 @@ def _load_raw(session: Session, raw_id: int) -> RawMessage:
     """The stored message, not attached to the session: processing never changes it."""
     row = session.connection().execute(_LOAD_RAW, {"raw_id": raw_id}).one()
     return RawMessage(**row._mapping)
+
+
+def _load_raws(session: Session, raw_ids: list[int]) -> dict[int, RawMessage]:
+    if not raw_ids:
+        return {}
+    rows = session.connection().execute(_LOAD_RAWS, {"raw_ids": raw_ids})
+    return {row.id: RawMessage(**row._mapping) for row in rows}
 
 
 def _process_contained(

@@ -33,8 +33,10 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    bindparam,
     create_engine,
     event,
+    select,
     text,
     update,
 )
@@ -42,6 +44,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from gateway import deferred
 
 
 class StorageUnavailable(Exception):
@@ -779,7 +783,16 @@ def next_ticket_number(session: Session) -> int:
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         return int(connection.execute(_NEXT_FROM_SEQUENCE).scalar_one())
-    return int(connection.execute(_NEXT_TICKET_NUMBER).scalar_one())
+    if not deferred.active(session):
+        return int(connection.execute(_NEXT_TICKET_NUMBER).scalar_one())
+    # In a processing batch, which holds SQLite's write lock from its first statement, the
+    # counter is read once and its new value written with the batch's rows. The number comes
+    # from the last value not yet written, so a message that fails (and whose rows are taken
+    # back) leaves no gap; once written, the counter itself has it.
+    waiting = deferred.last(session, _SET_TICKET_NUMBER)
+    current = waiting["value"] if waiting else connection.execute(_TICKET_NUMBER).scalar_one()
+    deferred.write(session, _SET_TICKET_NUMBER, {"value": current + 1})
+    return int(current + 1)
 
 
 # Core, built once: the ORM's bulk-update machinery cost a millisecond per ticket.
@@ -790,4 +803,8 @@ _NEXT_TICKET_NUMBER = (
     .where(_COUNTERS.c.name == "ticket")
     .values(value=_COUNTERS.c.value + 1)
     .returning(_COUNTERS.c.value)
+)
+_TICKET_NUMBER = select(_COUNTERS.c.value).where(_COUNTERS.c.name == "ticket")
+_SET_TICKET_NUMBER = (
+    update(_COUNTERS).where(_COUNTERS.c.name == "ticket").values(value=bindparam("value"))
 )

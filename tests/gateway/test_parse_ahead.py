@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from gateway import parse_ahead
 from gateway.config import Config
@@ -177,6 +177,27 @@ def test_the_processor_uses_what_was_parsed_ahead(store: Store, config: Config) 
         states = dict(session.execute(select(RawMessage.id, RawMessage.error)).all())
     assert subjects == ["Parsed ahead"]
     assert states[2] == "unreadable, said the stage"
+
+
+def test_what_was_parsed_ahead_is_loaded_in_one_statement(store: Store, config: Config) -> None:
+    store_mail(store, mail(1), mail(2), mail(3), mail(4))
+    hint = parse_next(store, limit=10, exclude=[], max_bytes=10_000)
+    del hint.messages[3]  # as if too large to parse ahead: loaded on its own
+    loads: list[str] = []
+
+    def count_loads(*args: object) -> None:
+        statement = str(args[2])
+        if statement.startswith("SELECT") and "raw_messages.data" in statement:
+            loads.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", count_loads)
+    assert process_pending(store, Context(config, Templates()), 50, hint) == 4
+
+    assert len(loads) == 2  # messages 1, 2 and 4 together; message 3 alone
+    with store.reader() as session:
+        assert list(session.scalars(select(Ticket.subject).order_by(Ticket.number))) == [
+            f"Request {n}" for n in range(1, 5)
+        ]
 
 
 def test_a_stage_stopped_with_its_greeting_unread_ends_quietly(

@@ -8,9 +8,9 @@ import tracemalloc
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, select, text
+from sqlalchemy import event, inspect, select, text
 
-from gateway import storage
+from gateway import deferred, storage
 from gateway.storage import (
     Base,
     IncomingRaw,
@@ -289,6 +289,35 @@ def test_a_rolled_back_transaction_does_not_use_up_a_number(store: Store) -> Non
 
     with store.session() as session:
         assert next_ticket_number(session) == 1
+
+
+def test_a_processing_batch_reads_the_counter_once_and_writes_it_with_its_rows(
+    store: Store,
+) -> None:
+    statements: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    with store.session() as session, deferred.deferring(session):
+        numbers = [next_ticket_number(session) for _ in range(3)]
+        counter_statements = [s for s in statements if "counters" in s]
+    with store.session() as session:
+        after = next_ticket_number(session)
+
+    assert numbers == [1, 2, 3]
+    assert len(counter_statements) == 1 and counter_statements[0].startswith("SELECT")
+    assert after == 4  # the batch wrote its last number
+
+
+def test_a_failed_message_of_a_batch_leaves_no_gap_in_the_numbers(store: Store) -> None:
+    with store.session() as session, deferred.deferring(session):
+        first = next_ticket_number(session)
+        since = deferred.mark(session)
+        next_ticket_number(session)  # the message that fails
+        deferred.take_back(session, since)
+        again = next_ticket_number(session)
+        session.scalars(select(RawMessage.id)).all()  # an ORM read writes the deferred rows
+        after_the_write = next_ticket_number(session)
+
+    assert (first, again, after_the_write) == (1, 2, 3)
 
 
 def test_sqlite_runs_in_wal_mode_with_full_sync(store: Store) -> None:
