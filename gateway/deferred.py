@@ -21,8 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql import Executable
+
+from gateway import driver_sql
 
 _KEY = "gateway.deferred"
 # Rows are written early once they hold this much text and bytes: a hand-over carries the
@@ -48,7 +51,7 @@ class _Rows:
         statements, self.statements, self.size = self.statements, {}, 0
         connection = session.connection()
         for statement, rows in statements.items():
-            connection.execute(statement, [values for _, values in rows])
+            _executemany(connection, statement, [values for _, values in rows])
 
     def discard_after(self, mark: int) -> None:
         for statement, rows in list(self.statements.items()):
@@ -57,6 +60,17 @@ class _Rows:
                 self.statements[statement] = kept
             else:
                 del self.statements[statement]
+
+
+def _executemany(connection: Connection, statement: Executable, rows: list[dict[str, Any]]) -> None:
+    keys = frozenset(rows[0])
+    driver = None
+    if all(row.keys() == keys for row in rows):
+        driver = driver_sql.compile(statement, connection.dialect, keys)
+    if driver:
+        driver.executemany(connection, rows)
+    else:
+        connection.execute(statement, rows)
 
 
 @contextmanager

@@ -44,8 +44,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
 
-from gateway import deferred
+from gateway import deferred, driver_sql
 
 
 class StorageUnavailable(Exception):
@@ -389,13 +390,9 @@ class _RawInsert:
         insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect.name]
         statement = insert(_RAW).on_conflict_do_nothing().returning(_RAW.c.id)
         compiled = statement.compile(dialect=dialect, column_keys=list(keys))
-        processors = {
-            key: processor
-            for key in keys
-            if (processor := _RAW.c[key].type.dialect_impl(dialect).bind_processor(dialect))
-        }
+        assert isinstance(compiled, SQLCompiler)
+        order, processors = driver_sql.parameters(compiled, dialect)
         positional = bool(compiled.positional)
-        order = tuple(compiled.positiontup or ()) if positional else keys
         return _RawInsert(
             str(compiled), order, positional, processors, dialect.name == "postgresql"
         )
