@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import multiprocessing
 import os
 import select
 import signal
@@ -25,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from gateway import heap, outbox
+from gateway import forkserver, heap, outbox
 from gateway.config import Config
 from gateway.logs import log_event, setup_logging
 from gateway.notices import notify_admins
@@ -63,7 +62,7 @@ class WorkerProcess:
     they never block the event loop: a full pipe already holds a wake-up."""
 
     def __init__(self, config: Config, log_level: str) -> None:
-        self._context = multiprocessing.get_context("spawn")
+        self._context = forkserver.CONTEXT
         self.intake = IntakeSignal(self._context)
         self._config = config  # the daemon's, never re-read from the file, which may have changed
         self._log_level = log_level
@@ -141,7 +140,8 @@ class WorkerProcess:
 
 
 def main(config: Config, log_level: str, wakeups: Any, configs: Any, intake: IntakeSignal) -> None:
-    """The worker process's entry point (multiprocessing, spawn)."""
+    """The worker process's entry point, forked from the fork server (gateway/forkserver.py)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the server ignores it; ours is set below
     setup_logging(log_level)
     heap.release_large_blocks_at_once()
     # Ctrl-C and a SIGHUP to the process group reach the daemon, which stops us or sends us

@@ -4,14 +4,22 @@ outliving its daemon, even after kill -9."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 from pathlib import Path
 
 from tests.e2e.conftest import Gateway, Sink, mail, wait_for
 
 
-def worker_pid(daemon_pid: int) -> int | None:
-    """The daemon's worker: its child started by multiprocessing (not the resource tracker)."""
+def worker_pid(gateway: Gateway) -> int | None:
+    """The daemon's worker, as the daemon logged it when it started the newest one."""
+    started = re.findall(r"worker\.started pid=(\d+)", gateway.log_text())
+    return int(started[-1]) if started else None
+
+
+def children(pid: int) -> dict[int, bytes]:
+    """The processes whose parent is `pid`, with their command lines."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -20,9 +28,9 @@ def worker_pid(daemon_pid: int) -> int | None:
             command = (entry / "cmdline").read_bytes()
         except (OSError, IndexError, ValueError):
             continue  # gone meanwhile
-        if ppid == daemon_pid and b"multiprocessing-fork" in command:
-            return int(entry.name)
-    return None
+        if ppid == pid:
+            found[int(entry.name)] = command
+    return found
 
 
 def alive(pid: int) -> bool:
@@ -35,11 +43,11 @@ def alive(pid: int) -> bool:
 
 def test_a_worker_that_dies_is_started_again(gateway: Gateway, sink: Sink) -> None:
     assert gateway.process is not None
-    first = wait_for(lambda: worker_pid(gateway.process.pid), 10, "the worker")
+    first = wait_for(lambda: worker_pid(gateway), 10, "the worker")
     os.kill(first, signal.SIGKILL)
     wait_for(lambda: "worker.died" in gateway.log_text(), 15, "the daemon to notice")
-    second = wait_for(lambda: worker_pid(gateway.process.pid), 10, "a new worker")
-    assert second != first
+    second = wait_for(lambda: worker_pid(gateway) != first and worker_pid(gateway), 10, "a new one")
+    assert alive(second)
 
     gateway.send(mail(sender="anna@fabrikam.example"))
     gateway.wait_for_tickets(1, timeout=20)
@@ -50,8 +58,29 @@ def test_the_worker_stops_when_its_daemon_is_killed(tmp_path: Path, sink: Sink) 
     gateway = Gateway(tmp_path, sink)
     gateway.start()
     assert gateway.process is not None
-    worker = wait_for(lambda: worker_pid(gateway.process.pid), 10, "the worker")
+    worker = wait_for(lambda: worker_pid(gateway), 10, "the worker")
+    servers = [p for p, command in children(gateway.process.pid).items() if b"forkserver" in command]
+    assert len(servers) == 1  # the worker's fork server (gateway/forkserver.py)
     gateway.process.kill()  # the daemon alone, not its process group
     gateway.process.wait(10)
     wait_for(lambda: not alive(worker), 10, "the worker to stop")
+    wait_for(lambda: not alive(servers[0]), 10, "the fork server to stop")
     assert "worker.daemon_gone" in gateway.log_text()
+
+
+def test_signals_to_the_process_group_reload_and_stop_in_order(gateway: Gateway) -> None:
+    """An admin's SIGHUP and systemd's stop reach the daemon, its worker and the fork server
+    at once: the reload ends none of them, and the stop lets the worker finish."""
+    assert gateway.process is not None
+    worker = wait_for(lambda: worker_pid(gateway), 10, "the worker")
+    wait_for(lambda: "worker.running" in gateway.log_text(), 10, "the worker to run")
+    os.killpg(gateway.process.pid, signal.SIGHUP)
+    wait_for(lambda: "config.reloaded" in gateway.log_text(), 10, "the reload")
+    assert alive(worker) and worker_pid(gateway) == worker
+    assert any(b"forkserver" in command for command in children(gateway.process.pid).values())
+
+    os.killpg(gateway.process.pid, signal.SIGTERM)
+    assert gateway.process.wait(30) == 0
+    wait_for(lambda: not alive(worker), 10, "the worker to stop")
+    log = gateway.log_text()
+    assert "worker.stopped" in log and "worker.daemon_gone" not in log
