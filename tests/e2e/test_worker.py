@@ -59,7 +59,9 @@ def test_the_worker_stops_when_its_daemon_is_killed(tmp_path: Path, sink: Sink) 
     gateway.start()
     assert gateway.process is not None
     worker = wait_for(lambda: worker_pid(gateway), 10, "the worker")
-    servers = [p for p, command in children(gateway.process.pid).items() if b"forkserver" in command]
+    servers = [
+        p for p, command in children(gateway.process.pid).items() if b"forkserver" in command
+    ]
     assert len(servers) == 1  # the worker's fork server (gateway/forkserver.py)
     gateway.process.kill()  # the daemon alone, not its process group
     gateway.process.wait(10)
