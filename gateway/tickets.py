@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -79,7 +79,18 @@ def add_message(
         "text": text,
     }
     deferred.write(session, _INSERT_MESSAGE, values)
-    ticket.updated_at = utcnow()
+    _touch(ticket)
+
+
+# A ticket's last activity is kept to the second: its first messages follow its creation within
+# microseconds, and saving each such change cost an UPDATE of every new ticket.
+_TOUCH_RESOLUTION = timedelta(seconds=1)
+
+
+def _touch(ticket: Ticket) -> None:
+    now = utcnow()
+    if now - ticket.updated_at >= _TOUCH_RESOLUTION:
+        ticket.updated_at = now
 
 
 def record_incoming(

@@ -4,11 +4,12 @@ processes it once the fault is fixed."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
 from gateway import processor
@@ -21,6 +22,7 @@ from gateway.storage import (
     Store,
     Ticket,
     TicketMessage,
+    utcnow,
 )
 from gateway.templates import Templates
 
@@ -146,6 +148,33 @@ def test_a_reply_in_the_same_batch_as_its_ticket_is_a_follow_up(
             .order_by(TicketMessage.id)
         ).all()
     assert incoming == [(1, "<q1@fabrikam.example>"), (1, "<q2@fabrikam.example>")]
+
+
+def test_a_ticket_s_last_activity_is_saved_to_the_second(config: Config, store: Store) -> None:
+    """A new ticket's own messages do not update it again; a follow-up later does."""
+    reply = (
+        b"From: Anna <anna@fabrikam.example>\r\nTo: support@contoso.example\r\n"
+        b"Subject: Re: Help\r\nMessage-ID: <q2@fabrikam.example>\r\n"
+        b"In-Reply-To: <q1@fabrikam.example>\r\n\r\nStill broken.\r\n"
+    )
+    updates: list[str] = []
+    event.listen(
+        store.engine,
+        "before_cursor_execute",
+        lambda *args: updates.append(args[2]) if args[2].startswith("UPDATE tickets") else None,
+    )
+    context = processor.Context(config, Templates())
+    store.insert_raw([IncomingRaw(data=REQUEST, via="smtp")])
+    assert processor.process_pending(store, context) == 1
+    assert updates == []
+
+    an_hour_ago = utcnow() - timedelta(hours=1)
+    with store.session() as session:
+        session.execute(update(Ticket).values(updated_at=an_hour_ago))
+    store.insert_raw([IncomingRaw(data=reply, via="smtp")])
+    assert processor.process_pending(store, context) == 1
+    with store.reader() as session:
+        assert session.scalars(select(Ticket.updated_at)).one() > utcnow() - timedelta(minutes=1)
 
 
 def test_the_acknowledgement_cap_counts_the_batch_itself(config: Config, store: Store) -> None:
