@@ -41,6 +41,7 @@ class _Rows:
     statements: dict[Executable, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
     serial: int = 0
     size: int = 0  # of the text and bytes held
+    generation: int = 0  # how often rows were written: what was read before may be out of date
 
     def add(self, statement: Executable, values: dict[str, Any]) -> None:
         self.serial += 1
@@ -49,6 +50,7 @@ class _Rows:
 
     def write(self, session: Session) -> None:
         statements, self.statements, self.size = self.statements, {}, 0
+        self.generation += 1
         connection = session.connection()
         for statement, rows in statements.items():
             _executemany(connection, statement, [values for _, values in rows])
@@ -115,6 +117,12 @@ def last(session: Session, statement: Executable) -> dict[str, Any] | None:
     rows: _Rows | None = session.info.get(_KEY)
     waiting = rows.statements.get(statement) if rows else None
     return waiting[-1][1] if waiting else None
+
+
+def generation(session: Session) -> int | None:
+    """Changes whenever the deferred rows are written; None outside `deferring`."""
+    rows: _Rows | None = session.info.get(_KEY)
+    return rows.generation if rows else None
 
 
 def mark(session: Session) -> int:

@@ -133,6 +133,7 @@ def _run(store: Store, context: Context, batch: _Batch, careful: bool) -> list[_
     with store.session() as session, deferred.deferring(session):
         ids = batch.pick(session)
         parsed_ahead = _load_raws(session, [raw_id for raw_id in ids if raw_id in batch.parsed])
+        _count_acknowledgements_ahead(session, [batch.parsed[raw_id] for raw_id in parsed_ahead])
         for raw_id in ids:
             raw = parsed_ahead.pop(raw_id, None) or _load_raw(session, raw_id)
             if raw.state in batch.states:  # another process may have taken it meanwhile
@@ -161,6 +162,16 @@ def _load_raw(session: Session, raw_id: int) -> RawMessage:
     """The stored message, not attached to the session: processing never changes it."""
     row = session.connection().execute(_LOAD_RAW, {"raw_id": raw_id}).one()
     return RawMessage(**row._mapping)
+
+
+def _count_acknowledgements_ahead(
+    session: Session, parsed: Sequence[ParsedMessage | Unparseable]
+) -> None:
+    """Each new ticket's acknowledgement asks how many its requester got this hour: for the
+    senders of the messages parsed ahead, that is counted once for the batch."""
+    senders = [message.from_addr for message in parsed if isinstance(message, ParsedMessage)]
+    keys = [sender.acknowledgement_rate_key(address) for address in senders if address]
+    outbox.count_ahead(session, keys, _HOUR)
 
 
 def _load_raws(session: Session, raw_ids: list[int]) -> dict[int, RawMessage]:

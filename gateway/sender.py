@@ -79,8 +79,13 @@ def acknowledgement(
         replying_to=message,
         # RFC 3834 §5: an automatic answer to a person's mail is "auto-replied".
         auto_submitted="auto-replied",
-        rate_key=f"acknowledgement:{ticket.requester}",
+        rate_key=acknowledgement_rate_key(ticket.requester),
     )
+
+
+def acknowledgement_rate_key(requester: str) -> str:
+    """Acknowledgements to one address are counted together (an auto-responder's loop)."""
+    return f"acknowledgement:{requester}"
 
 
 def template_reply(

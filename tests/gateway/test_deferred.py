@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
@@ -103,6 +104,33 @@ def test_the_rate_count_includes_mail_not_yet_written(store: Store) -> None:
         outbox.enqueue(session, replace(MAIL, rate_key="reply:bob"), None)
         assert outbox.sent_recently(session, MAIL.rate_key or "", timedelta(hours=1)) == 3
         assert outbox.sent_recently(session, "reply:bob", timedelta(hours=1)) == 1
+
+
+def test_counted_ahead_the_rate_count_needs_no_statement_until_rows_are_written(
+    store: Store,
+) -> None:
+    hour, bob = timedelta(hours=1), "reply:bob"
+    with store.session() as session:
+        ticket_id = a_ticket(session)
+        outbox.enqueue(session, MAIL, None)
+    counts: list[str] = []
+    sqlalchemy_event.listen(
+        store.engine,
+        "before_cursor_execute",
+        lambda *args: counts.append(args[2]) if "count(" in args[2] else None,
+    )
+    with store.session() as session, deferred.deferring(session):
+        outbox.count_ahead(session, [MAIL.rate_key or "", bob], hour)
+        outbox.enqueue(session, MAIL, ticket_id)
+        outbox.enqueue(session, replace(MAIL, rate_key=bob), ticket_id)
+        ahead = [outbox.sent_recently(session, key, hour) for key in (MAIL.rate_key or "", bob)]
+        assert len(counts) == 1  # the one statement of count_ahead
+        session.scalars(select(Ticket.id)).all()  # an ORM read writes the deferred rows
+        outbox.enqueue(session, MAIL, ticket_id)
+        after_the_write = outbox.sent_recently(session, MAIL.rate_key or "", hour)
+
+    assert ahead == [2, 1]
+    assert after_the_write == 3 and len(counts) == 2  # counted again from the database
 
 
 def test_rows_holding_much_are_written_early(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:

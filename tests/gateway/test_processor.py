@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from gateway import processor
 from gateway.config import Config, load_config
+from gateway.parse_ahead import MAX_BYTES, parse_next
 from gateway.storage import (
     Event,
     IncomingRaw,
@@ -177,15 +178,23 @@ def test_a_ticket_s_last_activity_is_saved_to_the_second(config: Config, store: 
         assert session.scalars(select(Ticket.updated_at)).one() > utcnow() - timedelta(minutes=1)
 
 
-def test_the_acknowledgement_cap_counts_the_batch_itself(config: Config, store: Store) -> None:
-    """An auto-responder's six mails in one batch get acks_per_hour acknowledgements."""
+@pytest.mark.parametrize("parsed_ahead", [False, True])
+def test_the_acknowledgement_cap_counts_the_batch_itself(
+    config: Config, store: Store, parsed_ahead: bool
+) -> None:
+    """An auto-responder's six mails in one batch get acks_per_hour acknowledgements, also when
+    the batch was parsed ahead (and the acknowledgements counted ahead)."""
     mails = [
         REQUEST.replace(b"q1@", f"r{i}@".encode()).replace(b"Help", f"Help {i}".encode())
         for i in range(config.support.acks_per_hour + 1)
     ]
-    store.insert_raw([IncomingRaw(data=mail, via="smtp") for mail in mails])
+    context = processor.Context(config, Templates())
+    store.insert_raw([IncomingRaw(data=mail, via="smtp") for mail in mails[:2]])
+    processor.process_pending(store, context)  # two acknowledgements already written
+    store.insert_raw([IncomingRaw(data=mail, via="smtp") for mail in mails[2:]])
+    ahead = parse_next(store, 50, [], MAX_BYTES) if parsed_ahead else None
 
-    processor.process_pending(store, processor.Context(config, Templates()))
+    processor.process_pending(store, context, 50, ahead)
 
     with store.session() as session:
         acknowledgements = session.scalar(
