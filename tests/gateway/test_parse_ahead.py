@@ -15,7 +15,7 @@ from sqlalchemy import event, select, update
 
 from gateway import parse_ahead
 from gateway.config import Config
-from gateway.parse_ahead import ParseAhead, Parsed, parse_next
+from gateway.parse_ahead import ParseAhead, Parsed, open_database, parse_next
 from gateway.processor import Context, process_pending
 from gateway.storage import IncomingRaw, RawMessage, Store, Ticket
 from gateway.templates import Templates
@@ -44,7 +44,7 @@ def test_the_next_new_messages_in_order_but_the_batch_in_work(store: Store) -> N
     with store.session() as session:  # message 2 is done already
         session.execute(update(RawMessage).where(RawMessage.id == 2).values(state="done"))
 
-    parsed = parse_next(store, limit=3, exclude=[1, 3], max_bytes=10_000)
+    parsed = parse_next(open_database(store.url), limit=3, exclude=[1, 3], max_bytes=10_000)
 
     assert parsed.ids == (4, 5, 6)
     subjects = {raw_id: m.subject for raw_id, m in parsed.messages.items()}
@@ -65,7 +65,7 @@ def test_large_unreadable_and_failing_messages_are_left_to_the_processor(
 
     monkeypatch.setattr(parse_ahead, "parse_message", parser_bug_on_4)
 
-    parsed = parse_next(store, limit=10, exclude=[], max_bytes=20_000)
+    parsed = parse_next(open_database(store.url), limit=10, exclude=[], max_bytes=20_000)
 
     assert parsed.ids == (1, 2, 3, 4)
     assert isinstance(parsed.messages[1], ParsedMessage)
@@ -161,7 +161,7 @@ def _zombie(pid: int) -> bool:
 
 def test_the_processor_uses_what_was_parsed_ahead(store: Store, config: Config) -> None:
     store_mail(store, mail(1), mail(2), mail(3))
-    hint = parse_next(store, limit=10, exclude=[], max_bytes=10_000)
+    hint = parse_next(open_database(store.url), limit=10, exclude=[], max_bytes=10_000)
     first = hint.messages[1]
     assert isinstance(first, ParsedMessage)
     hint.messages[1] = ParsedMessage(**{**first.__dict__, "subject": "Parsed ahead"})
@@ -181,7 +181,7 @@ def test_the_processor_uses_what_was_parsed_ahead(store: Store, config: Config) 
 
 def test_what_was_parsed_ahead_is_loaded_in_one_statement(store: Store, config: Config) -> None:
     store_mail(store, mail(1), mail(2), mail(3), mail(4))
-    hint = parse_next(store, limit=10, exclude=[], max_bytes=10_000)
+    hint = parse_next(open_database(store.url), limit=10, exclude=[], max_bytes=10_000)
     del hint.messages[3]  # as if too large to parse ahead: loaded on its own
     loads: list[str] = []
 
@@ -214,3 +214,15 @@ def test_a_stage_stopped_with_its_greeting_unread_ends_quietly(
 
     assert process is not None and process.returncode == 0
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_the_stage_starts_without_sqlalchemy() -> None:
+    """It starts when a flood begins and every core is busy: its imports are kept small."""
+    check = "import sys, gateway.parse_ahead; print('sqlalchemy' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", check], cwd=REPO, capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
+
+
+def test_the_stage_reads_sqlite_only() -> None:
+    with pytest.raises(ValueError, match="SQLite only"):
+        open_database("postgresql+psycopg://gateway@db/gateway")

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from gateway import processor
 from gateway.config import Config, load_config
-from gateway.parse_ahead import MAX_BYTES, parse_next
+from gateway.parse_ahead import MAX_BYTES, open_database, parse_next
 from gateway.storage import (
     Event,
     IncomingRaw,
@@ -192,7 +192,7 @@ def test_the_acknowledgement_cap_counts_the_batch_itself(
     store.insert_raw([IncomingRaw(data=mail, via="smtp") for mail in mails[:2]])
     processor.process_pending(store, context)  # two acknowledgements already written
     store.insert_raw([IncomingRaw(data=mail, via="smtp") for mail in mails[2:]])
-    ahead = parse_next(store, 50, [], MAX_BYTES) if parsed_ahead else None
+    ahead = parse_next(open_database(store.url), 50, [], MAX_BYTES) if parsed_ahead else None
 
     processor.process_pending(store, context, 50, ahead)
 
