@@ -69,8 +69,11 @@ class Daemon:
         committer.on_commit = self.worker.wake_processing
         committer.start()
         server = await self._start_smtp(committer)
-        self.worker.start()  # after the port is ours: a daemon that cannot listen starts none
         self._mailboxes = self._start_imap()
+        # After the port is ours: a daemon that cannot listen starts none. In a thread: the
+        # first start waits until the fork server has its imports (gateway/forkserver.py), while
+        # intake goes on; mail stored meanwhile is the backlog the worker takes first.
+        await self.run_blocking(self.worker.start)
         scheduler = self._start_scheduler()
         self._started = True
         if self._reload_wanted:

@@ -38,7 +38,7 @@ log = logging.getLogger("gateway.worker")
 
 PROCESS_EVERY_SECONDS = 2  # picks up mail stored by `ingest` or another daemon
 DELIVER_EVERY_SECONDS = 1  # retries become due at their own times
-PROCESS_BATCH = 50
+PROCESS_BATCH = 100
 # In a flood, stored mail becomes tickets first and the outbox waits, up to this long per round:
 # both share one GIL, and a round of delivery held up processing as long as it ran. Each round
 # still delivers (a flood that never ends does not stop the mail), and afterwards the outbox
