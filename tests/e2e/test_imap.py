@@ -4,6 +4,7 @@ authentication (password, XOAUTH2, TLS with a private CA) and several mailboxes 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import sqlite3
@@ -16,6 +17,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from gateway.imap import READER_NICENESS
+from gateway.worker import NICENESS
 from tests.e2e.conftest import (
     IMAP_OTHER,
     IMAP_PASSWORD,
@@ -106,6 +109,30 @@ def test_idle_push_makes_a_ticket_within_two_seconds(
     dovecot.append(SUPPORT, [customer_mail(1)])
     gateway.wait_for_tickets(1, timeout=5)
     assert time.monotonic() - started < 2.0
+
+
+def test_a_reader_runs_below_the_worker_s_cpu_priority(
+    tmp_path: Path, sink: Sink, dovecot: Dovecot, stop_after: list[Gateway]
+) -> None:
+    """IMAP intake comes last (gateway/imap.py, READER_NICENESS): no sender waits for it."""
+    gateway = start_gateway(tmp_path, sink, imap_config(dovecot, poll="10m"))
+    stop_after.append(gateway)
+    assert gateway.process is not None
+    wait_for(lambda: "worker.running" in gateway.log_text(), 10, "the worker")
+    worker = int(re.findall(r"worker\.started pid=(\d+)", gateway.log_text())[-1])
+
+    daemon_threads = niceness_of_threads(gateway.process.pid)
+    assert daemon_threads.count(READER_NICENESS) == 1  # the one mailbox's reader
+    assert set(daemon_threads) == {0, READER_NICENESS}
+    assert set(niceness_of_threads(worker)) == {NICENESS}
+
+
+def niceness_of_threads(pid: int) -> list[int]:
+    """Field 19 of /proc/PID/task/TID/stat for each thread of a process."""
+    return [
+        int(stat.read_text().rsplit(")", 1)[1].split()[16])
+        for stat in Path(f"/proc/{pid}/task").glob("*/stat")
+    ]
 
 
 def _idling(gateway: Gateway) -> bool:
