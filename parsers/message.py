@@ -169,8 +169,8 @@ def _depth(message: Message) -> int:
     while todo:
         part, depth = todo.pop()
         deepest = max(deepest, depth)
-        children = part.get_payload()
-        if isinstance(children, list):
+        if part.is_multipart():  # a leaf's payload is not asked for: its charset may be junk
+            children = part.get_payload()
             todo.extend((child, depth + 1) for child in children if isinstance(child, Message))
     return deepest
 

@@ -188,3 +188,14 @@ def test_a_25_MB_message_is_read_in_bounded_memory() -> None:
 
     assert [(a.filename, a.size) for a in parsed.attachments] == [("export.zip", 18_500_003)]
     assert peak < 3 * len(data)  # it was 8 times the message, parsed at once and decoded
+
+
+def test_a_charset_with_a_nul_in_it_does_not_break_the_parser() -> None:
+    """Found by test_message_properties: the depth check asked a leaf for its payload, which the
+    email package decodes with the declared charset, and a NUL in that name raised ValueError."""
+    data = (
+        b"From: a@fabrikam.example\r\nTo: support@contoso.example\r\nSubject: x\r\n"
+        b'Content-Type: text/plain; charset="x\x00y"\r\n\r\n\xff\xfe body\r\n'
+    )
+
+    assert "body" in parse_message(data).text
