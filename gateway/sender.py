@@ -380,10 +380,26 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _encoded(text: str) -> str:
-    """A header value as RFC 2047 encoded words where it is not short plain ASCII."""
-    if text.isascii() and len(text) < 70:
-        return text
+    """A header value as it is where it is plain ASCII, folded where long; else as RFC 2047
+    encoded words. ASCII that looks like an encoded word is encoded, so that no reader decodes
+    what the customer wrote."""
+    if text.isascii() and "=?" not in text:
+        return _folded(text)
     return Header(text, "utf-8", maxlinelen=76).encode(linesep="\r\n")
+
+
+def _folded(text: str, width: int = 68) -> str:
+    """Lines of at most `width` where the spaces allow (RFC 5322 §2.2.3): a fold takes the
+    place of a space, and unfolding gives the text back as it was."""
+    words = text.split(" ")
+    lines, line = [], words[0]
+    for word in words[1:]:
+        if word and line.strip() and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}"
+    return "\r\n ".join([*lines, line])
 
 
 def _quoted_printable(body: str) -> bytes:

@@ -10,6 +10,7 @@ import email.policy
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from typing import Any
 
@@ -341,3 +342,27 @@ def test_the_partner_name_is_safely_quoted(
 )
 def test_describe_duration(duration: timedelta, language: str, text: str) -> None:
     assert sender.describe_duration(duration, language) == text
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "[CONTOSO#12] New ticket from User 00001: Outlook keeps asking for my password (case 1)",
+        "a" * 68 + " ",
+        " two  spaces " * 12,
+        "x" * 200,
+    ],
+)
+def test_a_long_plain_subject_is_folded_not_encoded(subject: str) -> None:
+    value = sender._encoded(subject)
+    lines = value.split("\r\n ")
+
+    assert "=?" not in value
+    assert value.replace("\r\n ", " ") == subject  # unfolding gives it back
+    assert all(line.strip() for line in lines[1:])  # RFC 5322: no line of only white space
+    assert all(len(line) <= 78 for line in lines if " " in line.strip())  # RFC 5322 §2.1.1
+
+
+def test_plain_text_that_looks_encoded_is_encoded() -> None:
+    value = sender._encoded("=?utf-8?q?not_really?=")
+    assert str(make_header(decode_header(value))) == "=?utf-8?q?not_really?="
