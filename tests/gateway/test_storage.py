@@ -324,3 +324,14 @@ def test_sqlite_runs_in_wal_mode_with_full_sync(store: Store) -> None:
     with store.reader() as session:
         assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert session.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+
+
+def test_the_newest_revision_is_the_one_alembic_finds(store: Store) -> None:
+    """The start reads the head from the file names instead of through Alembic."""
+    from alembic.script import ScriptDirectory
+
+    from gateway import migrations
+
+    alembic_head = ScriptDirectory.from_config(migrations.alembic_config(store.engine))
+    assert migrations.head() == alembic_head.get_current_head()
+    assert migrations.is_current(store.engine)
