@@ -13,22 +13,22 @@ import logging
 import signal
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import uvloop
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from gateway import heap, timers
+from gateway import heap
 from gateway.config import Config, ConfigError, load_config
 from gateway.imap import MailboxReaders
 from gateway.intake import GroupCommitter, SmtpHandler, smtp_server_factory
 from gateway.logs import log_event
-from gateway.notices import notify_admins
-from gateway.processor import Context
 from gateway.smtp_data import MemoryBudget
 from gateway.storage import AdvisoryLock, StorageUnavailable, Store
-from gateway.templates import Templates
-from gateway.worker import WorkerProcess
+from gateway.worker_process import WorkerProcess
+
+if TYPE_CHECKING:
+    from gateway.templates import Templates
 
 log = logging.getLogger("gateway.daemon")
 T = TypeVar("T")
@@ -45,7 +45,7 @@ class StartupError(Exception):
 class Daemon:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.context = Context(config, Templates(config.templates_folder))
+        self._templates: Templates | None = None
         level = logging.getLevelName(logging.getLogger().level)
         self.worker = WorkerProcess(config, level)
         self.store = Store(config.storage.url, intake=self.worker.intake)
@@ -122,13 +122,7 @@ class Daemon:
     async def _ticket_timers(self) -> None:
         """Run by one daemon at a time among those sharing a PostgreSQL database."""
         try:
-            counts = await self.run_blocking(
-                timers.run_ticket_timers,
-                self.store,
-                self._timers_lock,
-                self.config,
-                self.context.templates,
-            )
+            counts = await self.run_blocking(self._run_ticket_timers)
         except StorageUnavailable as exc:
             log_event(log, "timers.storage_unavailable", level=logging.ERROR, error=str(exc))
             return
@@ -136,6 +130,27 @@ class Daemon:
             closed, reminded = counts
             log_event(log, "timers.ran", closed=closed, reminded=reminded)
             self.worker.wake_delivery()
+
+    # Timers and notices run in a thread and import what they need there, when first needed:
+    # the processor's modules and the templates are the worker's everyday work, not the
+    # daemon's, and importing them delayed the daemon's start (gateway/worker_process.py).
+
+    def _run_ticket_timers(self) -> tuple[int, int] | None:
+        from gateway import timers
+
+        return timers.run_ticket_timers(self.store, self._timers_lock, self.config, self._texts())
+
+    def _notify_admins(self, problem: str, subject: str, text: str) -> int:
+        from gateway.notices import notify_admins
+
+        return notify_admins(self.store, self.config, self._texts(), problem, subject, text)
+
+    def _texts(self) -> Templates:
+        from gateway.templates import Templates
+
+        if self._templates is None:
+            self._templates = Templates(self.config.templates_folder)
+        return self._templates
 
     async def _restart_imap(self) -> None:
         """SIGHUP changed [[imap]]: the readers stop between batches and start anew."""
@@ -160,13 +175,7 @@ class Daemon:
             )
             try:
                 queued = await self.run_blocking(
-                    notify_admins,
-                    self.store,
-                    self.config,
-                    self.context.templates,
-                    f"imap:{settings.name}",
-                    subject,
-                    text,
+                    self._notify_admins, f"imap:{settings.name}", subject, text
                 )
             except StorageUnavailable as exc:
                 log_event(log, "notice.storage_unavailable", level=logging.ERROR, error=str(exc))
@@ -241,7 +250,7 @@ class Daemon:
         if new.imap != self.config.imap:
             self._in_background(self._restart_imap())
         self.config = new
-        self.context = Context(new, Templates(new.templates_folder))
+        self._templates = None  # read again from the new templates folder when needed
         self._in_background(self.run_blocking(self.worker.reload, new))
         if self._handler:
             self._handler.config = new

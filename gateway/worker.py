@@ -5,15 +5,14 @@ process they held the GIL that SMTP intake needs to answer 250 (bench/smtp_intak
 reached 0.12 of a bare aiosmtpd with the processor beside it, 0.35 with processing off). Intake
 stays in the daemon; everything after the raw store runs here.
 
-The daemon starts one worker (`WorkerProcess`) with its own config, wakes it with a byte on a
-pipe when mail was stored or queued, sends it the new config after SIGHUP and stops it with
-SIGTERM. When the daemon dies, even by kill -9, the pipe's end of file ends the worker at once: a
-worker never outlives its daemon. A worker that dies is started again by the daemon.
+The daemon starts one worker (gateway/worker_process.py) with its own config, wakes it with a
+byte on a pipe when mail was stored or queued, sends it the new config after SIGHUP and stops it
+with SIGTERM. When the daemon dies, even by kill -9, the pipe's end of file ends the worker at
+once: a worker never outlives its daemon. A worker that dies is started again by the daemon.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
@@ -24,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from gateway import forkserver, heap, outbox
+from gateway import heap, outbox
 from gateway.config import Config
 from gateway.logs import log_event, setup_logging
 from gateway.notices import notify_admins
@@ -33,6 +32,7 @@ from gateway.processor import Context, process_pending
 from gateway.relay import Relay, relay_for
 from gateway.storage import IntakeSignal, StorageUnavailable, Store
 from gateway.templates import Templates
+from gateway.worker_process import DELIVER, PROCESS
 
 log = logging.getLogger("gateway.worker")
 
@@ -54,89 +54,6 @@ PARSE_AHEAD_DIALECTS = ("sqlite",)
 # Intake answers first: when both want the CPU (a flood of mail on a small machine), the worker
 # gets the smaller share and catches up afterwards.
 NICENESS = 5
-_PROCESS, _DELIVER = b"p", b"d"
-
-
-class WorkerProcess:
-    """The daemon's handle on its worker. Wake-ups are single bytes on a non-blocking pipe, so
-    they never block the event loop: a full pipe already holds a wake-up."""
-
-    def __init__(self, config: Config, log_level: str) -> None:
-        self._context = forkserver.CONTEXT
-        self.intake = IntakeSignal(self._context)
-        self._config = config  # the daemon's, never re-read from the file, which may have changed
-        self._log_level = log_level
-        self._process: Any = None
-        self._pipe = -1
-        self._configs: Any = None  # the sending end of a multiprocessing Pipe
-
-    def start(self) -> None:
-        reader, writer = self._context.Pipe(duplex=False)
-        configs, self._configs = self._context.Pipe(duplex=False)
-        self._process = self._context.Process(
-            target=main,
-            args=(self._config, self._log_level, reader, configs, self.intake),
-            name="gatewayd-worker",
-            daemon=True,  # should the daemon fail on its way out, the worker goes with it
-        )
-        self._process.start()
-        reader.close()
-        configs.close()
-        self._pipe = os.dup(writer.fileno())
-        writer.close()
-        os.set_blocking(self._pipe, False)
-        log_event(log, "worker.started", pid=self._process.pid)
-
-    def wake_processing(self) -> None:
-        self._send(_PROCESS)
-
-    def wake_delivery(self) -> None:
-        self._send(_DELIVER)
-
-    def _send(self, byte: bytes) -> None:
-        # A full pipe holds wake-ups already; a dead worker is started again by `check`.
-        with contextlib.suppress(OSError):
-            os.write(self._pipe, byte)
-
-    def reload(self, config: Config) -> None:
-        """Blocking (a large config fills the pipe until the worker reads it): run in a thread."""
-        self._config = config
-        with contextlib.suppress(OSError):  # a dead worker starts again with this config
-            self._configs.send(config)
-
-    def alive(self) -> bool:
-        return self._process is not None and self._process.is_alive()
-
-    def check(self) -> None:
-        """Start the worker again if it died (a bug, the OOM killer, an admin's kill)."""
-        if self._process is None or self.alive():
-            return
-        log_event(log, "worker.died", level=logging.ERROR, exit_code=self._process.exitcode)
-        self._close_pipe()
-        self.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Let the worker finish its batch; kill it if it does not stop in time."""
-        if self._process is None:
-            return
-        if self.alive():
-            self._process.terminate()  # SIGTERM: the worker's own orderly stop
-            self._process.join(timeout)
-        if self.alive():
-            log_event(log, "worker.killed", level=logging.ERROR, timeout=timeout)
-            self._process.kill()
-            self._process.join()
-        self._close_pipe()
-        self._process = None
-
-    def _close_pipe(self) -> None:
-        if self._pipe >= 0:
-            os.close(self._pipe)
-            self._pipe = -1
-            self._configs.close()
-
-
-# --- in the worker process ---
 
 
 def main(config: Config, log_level: str, wakeups: Any, configs: Any, intake: IntakeSignal) -> None:
@@ -203,9 +120,9 @@ class Worker:
                 data = b""
             if not data:
                 self._die_with_the_daemon()
-            if _PROCESS in data:
+            if PROCESS in data:
                 self.processing_wanted.set()
-            if _DELIVER in data:
+            if DELIVER in data:
                 self.delivery_wanted.set()
 
     def _die_with_the_daemon(self) -> NoReturn:
