@@ -13,6 +13,7 @@ SHIPPED = Path(__file__).parent / "templates"
 class Templates:
     def __init__(self, override_folder: Path | None = None) -> None:
         self._environments: dict[str, jinja2.Environment] = {}
+        self._templates: dict[tuple[str, str], jinja2.Template] = {}
         self._override = override_folder
 
     def _environment(self, language: str) -> jinja2.Environment:
@@ -34,4 +35,15 @@ class Templates:
         return self._environments[language]
 
     def render(self, name: str, language: str, **values: Any) -> str:
-        return self._environment(language).get_template(f"{name}.txt").render(**values)
+        return self._template(name, language).render(**values)
+
+    def _template(self, name: str, language: str) -> jinja2.Template:
+        key = (name, language)
+        if key not in self._templates:
+            template = self._environment(language).get_template(f"{name}.txt")
+            # Jinja2 chains the template's globals to the environment's and copies the chain
+            # into each render's context: a third of a short render. Neither changes after
+            # the environment is made, so one plain copy serves every render.
+            template.globals = dict(template.globals)
+            self._templates[key] = template
+        return self._templates[key]
