@@ -41,6 +41,7 @@ from gateway.tokens import CommandToken, TokenError
 log = logging.getLogger("gateway.imap")
 
 BATCH_MESSAGES = 500
+FIRST_BATCH_MESSAGES = 100  # the worker's batch (gateway/worker.py, PROCESS_BATCH)
 BATCH_BYTES = 50 * 10**6  # a batch of large mails must not fill memory
 IDLE_RENEW = timedelta(minutes=29)  # RFC 2177: servers may drop an IDLE after 30 minutes
 IDLE_CHECK_SECONDS = 1.0  # how quickly a reader notices that the daemon stops
@@ -347,9 +348,12 @@ def _is_new_mail(response: object) -> bool:
 
 
 def _batches(client: IMAPClient, uids: list[int]) -> Iterator[list[int]]:
-    """Batches of at most BATCH_MESSAGES messages and about BATCH_BYTES."""
-    for start in range(0, len(uids), BATCH_MESSAGES):
-        chunk = uids[start : start + BATCH_MESSAGES]
+    """Batches of at most BATCH_MESSAGES messages and about BATCH_BYTES; the first of a backlog
+    is FIRST_BATCH_MESSAGES, so that processing begins while the rest is read."""
+    start, count = 0, FIRST_BATCH_MESSAGES
+    while start < len(uids):
+        chunk = uids[start : start + count]
+        start, count = start + count, BATCH_MESSAGES
         sizes = client.fetch(chunk, ["RFC822.SIZE"])
         batch: list[int] = []
         total = 0

@@ -72,3 +72,29 @@ def test_idle_is_ended_before_29_minutes_even_with_a_longer_poll(
     seconds, calls = waited(timedelta(hours=1), imap_settings)
     assert calls == ["idle", "done"]
     assert seconds < 2
+
+
+class SizedMailbox:
+    """Answers FETCH RFC822.SIZE, the one command `_batches` sends."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def fetch(self, uids: list[int], items: list[str]) -> dict[int, dict[bytes, int]]:
+        return {uid: {b"RFC822.SIZE": self.size} for uid in uids}
+
+
+def test_a_backlog_is_read_in_a_small_first_batch_then_full_ones() -> None:
+    """Processing begins once the first batch is stored: a small one is stored sooner."""
+    uids = list(range(1, 1201))
+
+    sizes = [len(batch) for batch in imap._batches(SizedMailbox(1_000), uids)]  # type: ignore[arg-type]
+
+    assert sizes == [imap.FIRST_BATCH_MESSAGES, imap.BATCH_MESSAGES, imap.BATCH_MESSAGES, 100]
+    assert imap.FIRST_BATCH_MESSAGES < imap.BATCH_MESSAGES
+
+
+def test_a_batch_also_ends_at_its_bytes() -> None:
+    size = imap.BATCH_BYTES // 3
+    sizes = [len(batch) for batch in imap._batches(SizedMailbox(size), list(range(1, 11)))]  # type: ignore[arg-type]
+    assert sizes == [3, 3, 3, 1]
