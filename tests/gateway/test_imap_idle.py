@@ -3,10 +3,12 @@ checked on the reader's waiting step with a recording stand-in for the IMAP clie
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ import pytest
 from gateway import imap
 from gateway.config import Imap
 from gateway.imap import MailboxReader
+from gateway.storage import ImapMailbox, IncomingRaw, IntakeSignal, Store
 
 
 class IdleRecorder:
@@ -98,3 +101,23 @@ def test_a_batch_also_ends_at_its_bytes() -> None:
     size = imap.BATCH_BYTES // 3
     sizes = [len(batch) for batch in imap._batches(SizedMailbox(size), list(range(1, 11)))]  # type: ignore[arg-type]
     assert sizes == [3, 3, 3, 1]
+
+
+def test_a_reader_s_commit_does_not_make_the_processor_yield(
+    imap_settings: Imap, tmp_path: Path
+) -> None:
+    """IMAP intake comes last (READER_NICENESS): unlike SMTP intake, its commits are not
+    urgent, so a processing batch does not end early for them."""
+    intake = IntakeSignal(multiprocessing.get_context("spawn"))
+    store = Store(f"sqlite:///{tmp_path}/gateway.db", intake=intake)
+    store.migrate()
+    with store.session() as session:
+        session.add(ImapMailbox(name=imap_settings.name, uidvalidity=1, last_uid=0))
+    reader = MailboxReader(imap_settings, store, lambda: None, threading.Event())
+    mail = IncomingRaw(data=b"Subject: x\r\n\r\nx\r\n", via="imap", imap_mailbox="support",
+                       imap_uidvalidity=1, imap_uid=1)  # fmt: skip
+
+    reader._commit([mail], last_uid=1)
+
+    assert not intake.busy()  # an urgent writer leaves it busy for a while after its commit
+    store.close()
