@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
+from pathlib import Path
 from typing import Any
 
 from gateway import forkserver
@@ -20,6 +22,20 @@ from gateway.storage import IntakeSignal
 log = logging.getLogger("gateway.worker")
 
 PROCESS, DELIVER = b"p", b"d"  # the wake-ups
+WORKER_GONE_SECONDS = 10.0  # the longest a new worker waits for one that may still run
+
+
+def _wait_until_gone(pid: int, timeout: float) -> None:
+    """Until no process `pid` runs (gone, or a zombie nobody reaps), or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return
+        if state == "Z":
+            return
+        time.sleep(0.01)
 
 
 def _worker_main(*args: Any) -> None:
@@ -84,7 +100,13 @@ class WorkerProcess:
         if self._process is None or self.alive():
             return
         log_event(log, "worker.died", level=logging.ERROR, exit_code=self._process.exitcode)
+        old = self._process.pid
         self._close_pipe()
+        # Its exit is learnt through the fork server: should the server be gone instead (the
+        # OOM killer), the worker may still run. It ends on the pipe's end of file; a new one
+        # starts only then, so that two workers never send the same mail (SQLite has no row
+        # locks).
+        _wait_until_gone(old, WORKER_GONE_SECONDS)
         self.start()
 
     def stop(self, timeout: float = 30.0) -> None:

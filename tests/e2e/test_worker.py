@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import time
 from pathlib import Path
 
 from tests.e2e.conftest import Gateway, Sink, mail, wait_for
@@ -86,3 +87,30 @@ def test_signals_to_the_process_group_reload_and_stop_in_order(gateway: Gateway)
     wait_for(lambda: not alive(worker), 10, "the worker to stop")
     log = gateway.log_text()
     assert "worker.stopped" in log and "worker.daemon_gone" not in log
+
+
+def test_a_new_worker_waits_for_the_old_one_when_the_fork_server_died(
+    gateway: Gateway, sink: Sink
+) -> None:
+    """The daemon learns of its worker's exit through the fork server: with the server killed
+    (the OOM killer), the worker seems gone but may run on. Two workers would send one mail
+    twice on SQLite, so the new one starts only once the old one has ended."""
+    assert gateway.process is not None
+    old = wait_for(lambda: worker_pid(gateway), 10, "the worker")
+    wait_for(lambda: "worker.running" in gateway.log_text(), 10, "the worker to run")
+    server = next(p for p, cmd in children(gateway.process.pid).items() if b"forkserver" in cmd)
+    os.kill(old, signal.SIGSTOP)  # the old worker cannot end until it is let go on
+    try:
+        os.kill(server, signal.SIGKILL)
+        wait_for(lambda: "worker.died" in gateway.log_text(), 15, "the daemon to notice")
+        time.sleep(2)  # a fork server is started again and a worker forked well within this
+        assert worker_pid(gateway) == old and alive(old)
+    finally:
+        os.kill(old, signal.SIGCONT)
+    wait_for(lambda: not alive(old), 10, "the old worker to end")
+    new = wait_for(lambda: worker_pid(gateway) != old and worker_pid(gateway), 15, "a new one")
+    assert alive(new)
+
+    gateway.send(mail(sender="anna@fabrikam.example"))
+    gateway.wait_for_tickets(1, timeout=20)
+    sink.wait_for_mail("anna@fabrikam.example", timeout=20)
