@@ -29,7 +29,8 @@ from gateway import driver_sql
 
 _KEY = "gateway.deferred"
 # Rows are written early once they hold this much text and bytes: a hand-over carries the
-# customer's files (up to 25 MB a message), and a batch is 50 messages.
+# customer's files (up to 25 MB a message), and a batch is PROCESS_BATCH (gateway/worker.py)
+# messages.
 WRITE_AT_BYTES = 8_000_000
 
 

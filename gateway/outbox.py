@@ -109,7 +109,8 @@ def count_ahead(session: Session, rate_keys: Iterable[str], within: timedelta) -
     if not keys or not deferred.active(session):
         return
     since = utcnow() - within
-    rows = session.connection().execute(_SENT_SINCE_BY_KEY, {"rate_keys": keys, "since": since})
+    values = {"rate_keys": sorted(keys), "since": since}
+    rows = session.connection().execute(_SENT_SINCE_BY_KEY, values)
     counts = dict.fromkeys(keys, 0) | {key: int(count) for key, count in rows}
     session.info[_COUNTED] = _Counted(since, counts, deferred.generation(session))
 

@@ -1,5 +1,6 @@
-"""IDLE is ended and re-issued in time (RFC 2177: a server may drop an IDLE after 30 minutes),
-checked on the reader's waiting step with a recording stand-in for the IMAP client."""
+"""The mailbox reader's own steps, with stand-ins for the IMAP client (the real Dovecot is in
+tests/e2e/test_imap.py): IDLE ended and re-issued in time (RFC 2177: a server may drop an IDLE
+after 30 minutes), the batches a backlog is read in, and a commit that is not urgent."""
 
 from __future__ import annotations
 
