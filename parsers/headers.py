@@ -64,14 +64,36 @@ def addresses(raw_values: list[str]) -> list[tuple[str, str]]:
     """(display name, address) pairs of one or more address headers, in order, names decoded.
 
     The list is split before decoding, so a comma inside an encoded name cannot split it."""
-    values = [_unfolded(value) for value in raw_values]
+    words: list[str] = []
+    values = [_without_encoded_words(_unfolded(value), words) for value in raw_values]
     found = []
     for name, address in getaddresses(values):
-        address = _mailbox(header_text(address.strip()))
+        address = _mailbox(header_text(_with_encoded_words(address.strip(), words)))
         if not address and not name:
             continue
-        found.append((header_text(name), address))
+        found.append((header_text(_with_encoded_words(name, words)), address))
     return found
+
+
+# An encoded word is split out of the list before the list is parsed: its encoded text may hold
+# a colon, "@" or "<" ("=?utf-8?q?Bob=0D=0ABcc:_evil@outside.example?= <bob@...>"), which the
+# stdlib would read as a group or an address; the angle address must decide. A placeholder is
+# an atom, valid in a name, a quoted string or a comment alike.
+_PLACEHOLDER = re.compile(r"gwencodedword(\d+)x")
+
+
+def _without_encoded_words(value: str, words: list[str]) -> str:
+    def placeholder(match: re.Match[str]) -> str:
+        words.append(match[0])
+        return f"gwencodedword{len(words) - 1}x"
+
+    return _ENCODED_WORD.sub(placeholder, value) if "=?" in value else value
+
+
+def _with_encoded_words(value: str, words: list[str]) -> str:
+    if not words or "gwencodedword" not in value:
+        return value
+    return _PLACEHOLDER.sub(lambda m: words[int(m[1])], value)
 
 
 # One "@" with text on both sides, no line breaks, controls or specials (RFC 5322 §3.2.3). Spaces

@@ -79,3 +79,22 @@ def test_no_address_without_a_local_part_or_with_two_at_signs() -> None:
 def test_a_name_and_address_without_angle_brackets_stay_one_address() -> None:
     # As the stdlib and imap_tools read it; gateway/sender.py will not write it.
     assert addresses(["Big Bug bb@bug.example"]) == [("", "Big Bug bb@bug.example")]
+
+
+def test_an_encoded_line_break_and_colon_in_a_name_do_not_change_the_address() -> None:
+    # The encoded text holds "Bcc:" and an address: read as a group, it gave the requester
+    # "_evil@outside.example?=" (issue 15).
+    raw = "=?utf-8?q?Bob=0D=0ABcc:_evil@outside.example?= <bob@fabrikam.example>"
+    ((name, address),) = addresses([raw])
+    assert address == "bob@fabrikam.example"
+    assert name == "Bob Bcc: evil@outside.example"  # decoded, one line, no control left
+
+
+def test_an_encoded_name_with_a_colon_is_decoded() -> None:
+    raw = "=?utf-8?q?Fabrikam_IT:_Anna_M=C3=BCller?= <anna@fabrikam.example>"
+    assert addresses([raw]) == [("Fabrikam IT: Anna Müller", "anna@fabrikam.example")]
+
+
+def test_adjacent_encoded_words_in_a_name_join() -> None:
+    raw = "=?utf-8?b?QW5uYQ==?= =?utf-8?b?IE3DvGxsZXI=?= <a@fabrikam.example>, c@d.example"
+    assert addresses([raw]) == [("Anna Müller", "a@fabrikam.example"), ("", "c@d.example")]
