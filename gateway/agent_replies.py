@@ -17,15 +17,17 @@ from gateway import outbox, sender, tickets
 from gateway.config import PRIORITIES, Agent, Config
 from gateway.handovers import escalation_address, hand_over, party_address
 from gateway.identity import Sender, agent_for, customer_for
-from gateway.notices import queue_notice
+from gateway.notices import queue_once_an_hour
 from gateway.reply_address import UPSTREAM_TAG, agent_tag
-from gateway.storage import RawMessage, Ticket, TicketMessage
+from gateway.storage import RawMessage, Ticket, TicketMessage, utcnow
 from gateway.templates import Templates
 from gateway.threader import ThreadMatch
-from parsers.authresults import passes_for, results_of
+from parsers.authresults import passes_for, results_of, trusted_header_values
 from parsers.commands import Command, split_commands
+from parsers.envelope import original_sender
 from parsers.message import ParsedMessage
 from parsers.payloads import attached_files
+from routing.authenticity import ReplyEvidence, refusal_of
 
 HELPDESK = frozenset({"answer", "note", "close", "pending", "reopen", "assign", "priority"})
 # Like GDAP roles, each includes the one before it.
@@ -92,23 +94,37 @@ def _agent_named_by(match: ThreadMatch, config: Config) -> Agent | None:
 
 
 def _check_authentic(reply: AgentReply, match: ThreadMatch) -> None:
-    agent, message = reply.agent, reply.message
-    if agent is None:
-        raise Refused("the reply address names no configured agent", "unknown-agent")
-    if match.by != "reply_address":
-        # From: alone proves nothing: anyone can write an agent's address there.
-        raise Refused("it was not sent to the signed reply address of a notification", "unsigned")
-    if message.from_addr != agent.address:
-        raise Refused(f"it came from {message.from_addr}, not from {agent.address}", "sender")
-    authserv_id = reply.config.trusted_authserv_id
-    if authserv_id:
-        stated = [
-            value for name, value in message.headers if name.lower() == "authentication-results"
-        ]
-        domain = agent.address.rpartition("@")[2]
-        if not passes_for(results_of(stated, authserv_id), domain):
-            reason = f"{authserv_id} shows no DKIM or DMARC pass for {domain}"
-            raise Refused(reason, "unauthenticated")
+    refusal = refusal_of(_evidence(reply, match))
+    if refusal is not None:
+        raise Refused(refusal.reason, refusal.problem)
+
+
+def _evidence(reply: AgentReply, match: ThreadMatch) -> ReplyEvidence:
+    agent, message, config = reply.agent, reply.message, reply.config
+    target = match.reply_target
+    authserv_id = config.trusted_authserv_id
+    domain = agent.address.rpartition("@")[2] if agent else ""
+    stated = trusted_header_values(message.headers) if authserv_id else []
+    return ReplyEvidence(
+        agent=agent.address if agent else None,
+        signed=match.by == "reply_address",
+        fresh=target is not None and target.fresh(utcnow(), config.reply_address_lifetime),
+        from_addr=message.from_addr,
+        envelope_sender=_envelope_sender(reply),
+        authserv_id=authserv_id,
+        dkim_pass=bool(stated) and passes_for(results_of(stated, authserv_id), domain),
+    )
+
+
+def _envelope_sender(reply: AgentReply) -> str | None:
+    """MAIL FROM as SMTP or the pipe gave it; for IMAP, the Return-Path of the delivering MTA
+    (RFC 5321 §4.4). Postfix (message_drop_headers) and Exchange Online remove a sender's own
+    Return-Path before they add theirs, which Dovecot puts on top and Exchange further down:
+    the first one is taken."""
+    mail_from = reply.raw.mail_from
+    if mail_from is None:
+        mail_from = reply.message.header("Return-Path")
+    return original_sender(mail_from) if mail_from is not None else None
 
 
 def _check_allowed(reply: AgentReply, commands: Sequence[Command], answer: str) -> None:
@@ -272,21 +288,9 @@ def _refuse(reply: AgentReply, refusal: Refused) -> str:
         sender=reply.message.from_addr,
     )
     if reply.agent is not None:
-        subject = (
-            f"your reply on ticket {sender.ticket_tag(reply.config, ticket.number)} was not sent"
+        config, templates = reply.config, reply.templates
+        notice = sender.refused_reply(
+            config, templates, reply.agent, ticket, refusal.reason, refusal.problem
         )
-        text = (
-            f"Your reply on ticket {sender.ticket_tag(reply.config, ticket.number)} "
-            f"({ticket.subject}) was not sent to the customer, and no command in it was "
-            f"carried out:\n\n{refusal.reason}.\n\nIt is kept on the ticket as a note."
-        )
-        queue_notice(
-            reply.session,
-            reply.config,
-            reply.templates,
-            reply.agent,
-            f"reply-{refusal.problem}",
-            subject,
-            text,
-        )
+        queue_once_an_hour(reply.session, notice)
     return f"agent reply on ticket {ticket.number} refused: {refusal.reason}"

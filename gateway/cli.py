@@ -123,6 +123,14 @@ def _run(config: Config, args: argparse.Namespace) -> int:
 
 
 def _check_config(config: Config, args: argparse.Namespace) -> int:
+    from gateway.storage import sqlite_path_problem
+
+    problem = sqlite_path_problem(config.storage.url)
+    if problem:
+        print(f"{config.path.name}: storage.url: {problem}", file=sys.stderr)
+        return EX_USAGE
+    for warning in config.warnings:
+        print(f"{config.path.name}: warning: {warning}", file=sys.stderr)
     relay = config.outbound.relay
     smtp = f"{config.smtp.host}:{config.smtp.port}" if config.smtp else "off"
     print(f"{config.path}: ok")

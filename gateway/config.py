@@ -6,6 +6,7 @@ fix (`customers[1].billing: must be "direct" or "indirect", got "dirct"`).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import secrets
@@ -49,6 +50,7 @@ class Partner:
     ticket_tag: str
     secret: bytes = field(repr=False)
     secret_file: Path | None
+    language: str = "en"  # of mail to agents who name none
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class Smtp:
     max_size: int
     timeout: timedelta  # of each command and of the whole DATA phase
     memory: int  # bytes of message data held at once; 0: gateway/smtp_data.py's default
+    max_sessions: int = 500  # sessions at once; more get 421 4.7.0
+    max_sessions_per_ip: int = 50  # from one client address
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,7 @@ class Agent:
     roles: tuple[str, ...]
     customers: tuple[str, ...]
     queues: tuple[str, ...]
+    language: str = "en"  # of the mail this agent gets
 
     def may_act_on(self, customer_id: str | None) -> bool:
         return "*" in self.customers or (customer_id is not None and customer_id in self.customers)
@@ -186,6 +191,9 @@ class Config:
     trusted_authserv_id: str
     templates_folder: Path | None
     rules: tuple[Rule, ...]
+    # Signed reply addresses older than this are answerable only from the agent's own envelope.
+    reply_address_lifetime: timedelta = timedelta(days=90)
+    warnings: tuple[str, ...] = ()  # usable, but probably not what the admin meant
 
     @property
     def base_dir(self) -> Path:
@@ -431,6 +439,7 @@ def _partner(t: Table, base: Path, create_secret: bool) -> Partner:
         ticket_tag=t.get("ticket_tag", _ticket_tag),
         secret=secret_text.encode(),
         secret_file=secret_file,
+        language=t.choice("language", LANGUAGES, "en"),
     )
     if not partner.domains:
         t.problems.append(f"{t.key('domains')}: must name at least one domain")
@@ -508,8 +517,20 @@ def _smtp(t: Table) -> Smtp:
         t.problems.append(f"{t.key('timeout')}: must be at least 30s (RFC 5321 asks for 5m)")
     if memory and max_size and memory < max_size:
         t.problems.append(f"{t.key('memory')}: must hold one message of smtp.max_size at least")
+    max_sessions = t.int("max_sessions", 500, minimum=1)
+    per_ip = t.int("max_sessions_per_ip", 50, minimum=1)
+    if max_sessions and per_ip and per_ip > max_sessions:
+        t.problems.append(f"{t.key('max_sessions_per_ip')}: must not exceed smtp.max_sessions")
     t.finish()
-    return Smtp(host=host, port=port, max_size=max_size, timeout=timeout, memory=memory)
+    return Smtp(
+        host=host,
+        port=port,
+        max_size=max_size,
+        timeout=timeout,
+        memory=memory,
+        max_sessions=max_sessions,
+        max_sessions_per_ip=per_ip,
+    )
 
 
 def _imap(t: Table, base: Path) -> Imap:
@@ -615,13 +636,14 @@ def _customer(t: Table, party_ids: set[str]) -> Customer:
     return customer
 
 
-def _agent(t: Table, customer_ids: set[str]) -> Agent:
+def _agent(t: Table, customer_ids: set[str], partner_language: str) -> Agent:
     agent = Agent(
         address=t.get("address", parse_address),
         name=t.str("name", ""),
         roles=t.list("roles", lambda v: _one_of(v, ROLES), ("helpdesk-agent",)),
         customers=t.list("customers", _text, ("*",)),
         queues=t.list("queues", _identifier, ("helpdesk",)),
+        language=t.choice("language", LANGUAGES, partner_language or "en"),
     )
     for i, customer_id in enumerate(agent.customers):
         if customer_id != "*" and customer_id not in customer_ids:
@@ -721,6 +743,18 @@ def _check_rule_queues(config: Config, problems: list[str]) -> None:
             problems.append(f"rules[{i}].then.queue: no [[agents]] entry works in queue {queue!r}")
 
 
+def _unused_agent_queues(config: Config) -> list[str]:
+    """An agent's queue that no rule sends tickets to is most likely a typo ("helpdsk"): its
+    agents would never hear of a ticket through it."""
+    used = {"helpdesk"} | {dict(rule.then).get("queue", "helpdesk") for rule in config.rules}
+    return [
+        f"agents[{i}].queues[{j}]: no rule and no default sends tickets to queue {queue!r}"
+        for i, agent in enumerate(config.agents)
+        for j, queue in enumerate(agent.queues)
+        if queue not in used
+    ]
+
+
 def _unique(problems: list[str], section: str, values: list[str], what: str) -> None:
     seen: set[str] = set()
     for i, value in enumerate(values):
@@ -740,10 +774,11 @@ def build_config(data: dict[str, Any], path: Path, create_secret: bool = False) 
     sections = {
         name: root.table(name) for name in ("escalation", "service_health", "security", "templates")
     }
-    escalation = sections["escalation"]
+    escalation, security = sections["escalation"], sections["security"]
+    partner = _partner(root.table("partner"), base, create_secret)
     config = Config(
         path=path,
-        partner=_partner(root.table("partner"), base, create_secret),
+        partner=partner,
         support=_support(root.table("support")),
         storage=_storage(root.table("storage"), base),
         smtp=_smtp(root.table("smtp")) if "smtp" in data else None,
@@ -752,14 +787,19 @@ def build_config(data: dict[str, Any], path: Path, create_secret: bool = False) 
         microsoft=_microsoft(root.table("microsoft")),
         parties=parties,
         customers=customers,
-        agents=tuple(_agent(t, {c.id for c in customers}) for t in root.tables("agents")),
+        agents=tuple(
+            _agent(t, {c.id for c in customers}, partner.language) for t in root.tables("agents")
+        ),
         known_issues=tuple(_known_issue(t) for t in root.tables("known_issues")),
         service_health_file=sections["service_health"].path_value("file", base),
         cluster_after=escalation.int("cluster_after", 3, minimum=1),
         cluster_window=escalation.get("cluster_window", parse_duration, timedelta(minutes=30)),
-        trusted_authserv_id=sections["security"].str("trusted_authserv_id", ""),
+        trusted_authserv_id=security.str("trusted_authserv_id", ""),
         templates_folder=sections["templates"].path_value("folder", base),
         rules=tuple(_rule(t, names) for t in root.tables("rules")),
+        reply_address_lifetime=security.get(
+            "reply_address_lifetime", _positive_duration, timedelta(days=90)
+        ),
     )
     for section in sections.values():
         section.finish()
@@ -772,7 +812,14 @@ def build_config(data: dict[str, Any], path: Path, create_secret: bool = False) 
     _unique(problems, "imap", [m.name for m in config.imap], "name")
     if problems:
         raise ConfigError(path, problems)
-    return config
+    return dataclasses.replace(config, warnings=tuple(_unused_agent_queues(config)))
+
+
+def _positive_duration(value: Any) -> timedelta:
+    duration = parse_duration(value)
+    if duration <= timedelta(0):
+        raise ValueError(f"must be longer than 0s, got {value!r}")
+    return duration
 
 
 def load_config(path: Path | str, create_secret: bool = False) -> Config:

@@ -24,6 +24,7 @@ from gateway.imap import MailboxReaders
 from gateway.intake import GroupCommitter, SmtpHandler, smtp_server_factory
 from gateway.logs import log_event
 from gateway.smtp_data import MemoryBudget
+from gateway.smtp_sessions import SessionLimits, raise_descriptor_limit
 from gateway.storage import AdvisoryLock, StorageUnavailable, Store
 from gateway.worker_process import WorkerProcess
 
@@ -105,7 +106,8 @@ class Daemon:
         self._handler = SmtpHandler(self.config, committer)
         budget = MemoryBudget(smtp.memory) if smtp.memory else None
         timeout = smtp.timeout.total_seconds()
-        factory = smtp_server_factory(self._handler, smtp.max_size, timeout, budget)
+        limits = SessionLimits(smtp.max_sessions, smtp.max_sessions_per_ip)
+        factory = smtp_server_factory(self._handler, smtp.max_size, timeout, budget, limits)
         loop = asyncio.get_running_loop()
         try:
             return await loop.create_server(factory, host=smtp.host, port=smtp.port)
@@ -259,6 +261,10 @@ class Daemon:
 
 def run_daemon(config: Config) -> None:
     heap.release_large_blocks_at_once()
+    # Every SMTP session, IMAP connection and database file is a descriptor; smtp.max_sessions
+    # caps the sessions, and the soft limit (often 1,024) must not cap them first.
+    soft, hard = raise_descriptor_limit()
+    log_event(log, "daemon.open_files_limit", soft=soft, hard=hard)
     # uvloop: the event loop and its transports in C. Intake is held by the GIL that the loop
     # and the group commit's thread share (README, Benchmarks); less Python in the loop leaves
     # more of it to the commits.

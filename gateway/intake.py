@@ -18,6 +18,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from gateway.config import Config
 from gateway.logs import log_event
 from gateway.smtp_data import BudgetedSMTP, MemoryBudget, budget_for, peer_text
+from gateway.smtp_sessions import SessionLimits
 from gateway.storage import IncomingRaw, StorageUnavailable, Store
 
 log = logging.getLogger("gateway.intake")
@@ -138,7 +139,11 @@ def _envelope_sender(mail_from: str | None) -> str:
 
 
 def smtp_server_factory(
-    handler: SmtpHandler, max_size: int, timeout: float = 300, budget: MemoryBudget | None = None
+    handler: SmtpHandler,
+    max_size: int,
+    timeout: float = 300,
+    budget: MemoryBudget | None = None,
+    limits: SessionLimits | None = None,
 ) -> Callable[[], SMTP]:
     """What the listening socket makes of each connection: one aiosmtpd session, all of them
     sharing one memory budget for message data (MemoryBudget, `budget_for(max_size)` unless
@@ -154,6 +159,7 @@ def smtp_server_factory(
         BudgetedSMTP,
         handler,
         budget=budget or MemoryBudget(budget_for(max_size)),
+        limits=limits,
         data_size_limit=max_size,
         enable_SMTPUTF8=True,
         hostname=hostname,

@@ -25,7 +25,13 @@ def queue_notice(
     text: str,
 ) -> bool:
     """Queue a notice unless this agent was told of `problem` within the hour."""
-    mail = sender.notice(config, templates, agent, problem, subject, text)
+    return queue_once_an_hour(
+        session, sender.notice(config, templates, agent, problem, subject, text)
+    )
+
+
+def queue_once_an_hour(session: Session, mail: sender.OutgoingMail) -> bool:
+    """Queue `mail` unless mail of its rate key went out within the hour."""
     if outbox.sent_recently(session, mail.rate_key or "", NOTICE_INTERVAL):
         return False
     outbox.enqueue(session, mail, ticket_id=None)

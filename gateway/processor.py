@@ -32,7 +32,7 @@ from gateway.parse_ahead import Parsed
 from gateway.service_health import ServiceHealth
 from gateway.storage import RawMessage, StorageUnavailable, Store, Ticket, utcnow
 from gateway.templates import Templates
-from gateway.threader import ThreadMatch, find_ticket
+from gateway.threader import ThreadMatch, find_ticket, foreign_references
 from parsers.message import ParsedMessage, Unparseable, parse_message
 from parsers.subjects import case_numbers
 from routing import Decision, Facts, decide
@@ -304,12 +304,24 @@ def _new_ticket(
     )
     if incident:
         tickets.add_event(session, ticket, "known_issue", id=incident.id, title=incident.title)
+    _note_foreign_references(session, ticket, message, customer)
     _acknowledge(session, ticket, message, context, incident)
     if decision.reply:
         _reply_with(session, ticket, message, decision.reply, context)
     _notify_agents(session, ticket, message, context, followup=False)
     _act_on(session, ticket, decision, context, incident)
     return f"new ticket {ticket.number} ({decision.action} -> {decision.target})"
+
+
+def _note_foreign_references(
+    session: Session, ticket: Ticket, message: ParsedMessage, customer: Customer | None
+) -> None:
+    """The message names another customer's ticket in its references: it was not threaded
+    there, and the agents see the link."""
+    if not (message.in_reply_to or message.references):
+        return
+    for other in foreign_references(session, message, customer.id if customer else None):
+        tickets.add_event(session, ticket, "references_other_ticket", number=other.number)
 
 
 def _reply_with(

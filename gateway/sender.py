@@ -129,7 +129,7 @@ def agent_notification(
 ) -> OutgoingMail:
     body = templates.render(
         "notification",
-        customer.language if customer else "en",
+        agent.language,
         tag=ticket_tag(config, ticket.number),
         ticket=ticket,
         customer=customer,
@@ -155,10 +155,9 @@ def reminder(
     config: Config, templates: Templates, ticket: Ticket, agent: Agent, deadline: datetime
 ) -> OutgoingMail:
     """The first-response target of a ticket is near and nobody has answered."""
-    customer = config.customer(ticket.customer_id)
     body = templates.render(
         "reminder",
-        customer.language if customer else "en",
+        agent.language,
         tag=ticket_tag(config, ticket.number),
         ticket=ticket,
         deadline=deadline.strftime("%Y-%m-%d %H:%M UTC"),
@@ -179,7 +178,7 @@ def notice(
     config: Config, templates: Templates, agent: Agent, problem: str, subject: str, text: str
 ) -> OutgoingMail:
     """An operational notice to an admin-agent, e.g. a mailbox that cannot be read."""
-    body = templates.render("notice", "en", text=text, partner=config.partner)
+    body = templates.render("notice", agent.language, text=text, partner=config.partner)
     return _build(
         config,
         purpose="notice",
@@ -188,6 +187,33 @@ def notice(
         body=body,
         auto_submitted="auto-generated",
         rate_key=f"notice:{problem}:{agent.address}",
+    )
+
+
+_REFUSED_SUBJECT = {
+    "en": "your reply on ticket {tag} was not sent",
+    "nl": "je antwoord op ticket {tag} is niet verzonden",
+}
+
+
+def refused_reply(
+    config: Config, templates: Templates, agent: Agent, ticket: Ticket, reason: str, problem: str
+) -> OutgoingMail:
+    """Tells the agent a reply claimed by them was not acted on, and why (only them: it is
+    not an operational problem for the admin-agents)."""
+    tag = ticket_tag(config, ticket.number)
+    body = templates.render(
+        "refused", agent.language, tag=tag, subject=ticket.subject, reason=reason
+    )
+    subject = _REFUSED_SUBJECT.get(agent.language, _REFUSED_SUBJECT["en"]).format(tag=tag)
+    return _build(
+        config,
+        purpose="notice",
+        to=[agent.address],
+        subject=_clean(f"[gatewayd] {subject}"),
+        body=body,
+        auto_submitted="auto-generated",
+        rate_key=f"notice:reply-{problem}:{agent.address}",
     )
 
 

@@ -11,13 +11,15 @@ import io
 import logging
 import re
 import time
+import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, AnyStr
 
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
 
 from gateway import heap
 from gateway.logs import log_event
+from gateway.smtp_sessions import SessionLimits
 
 log = logging.getLogger("gateway.intake")
 
@@ -144,7 +146,7 @@ class _Refusal(enum.Enum):
 
     NO_MEMORY = "452 4.3.1 Insufficient system storage"
     TOO_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"
-    TOO_MUCH = "552 Error: Too much mail data"
+    TOO_MUCH = "552 5.3.4 Error: Too much mail data"
 
 
 class BudgetedSMTP(SMTP):
@@ -154,9 +156,58 @@ class BudgetedSMTP(SMTP):
     message. Everything else is aiosmtpd's: dot-unstuffing, the line length limit, the size
     limit, the timeout. decode_data is not supported, nor the deprecated process_message."""
 
-    def __init__(self, handler: Any, *, budget: MemoryBudget, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        handler: Any,
+        *,
+        budget: MemoryBudget,
+        limits: SessionLimits | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(handler, **kwargs)
         self.budget = budget
+        self.limits = limits
+        self._counted_ip: str | None = None  # the session counts against `limits` for it
+        self._refused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        starttls = self.transport is not None  # the same session, now over TLS
+        if self.limits is not None and not starttls:
+            peer = transport.get_extra_info("peername")
+            ip = str(peer[0]) if isinstance(peer, tuple) else str(peer)
+            refusal = self.limits.admit(ip)
+            if refusal is not None:
+                self._refused = True
+                # uvloop's transports are not asyncio.WriteTransport subclasses, but write alike
+                typing.cast(asyncio.WriteTransport, transport).write(refusal)
+                transport.close()
+                return
+            self._counted_ip = ip
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._refused:
+            return  # aiosmtpd never saw this connection
+        if self.limits is not None and self._counted_ip is not None:
+            self.limits.release(self._counted_ip)
+            self._counted_ip = None
+        super().connection_lost(error)
+
+    def eof_received(self) -> bool | None:
+        """The client closed its side: close ours. aiosmtpd cancels the session's task and
+        keeps the connection half open (StreamReaderProtocol's True); a task cancelled before
+        it ran never closes it, so a client that connects and closes at once held a socket,
+        and a place under smtp.max_sessions, until smtp.timeout."""
+        if not self._refused:
+            super().eof_received()
+        return False
+
+    async def push(self, status: AnyStr) -> None:
+        """aiosmtpd's own 552 (SIZE= over the limit at MAIL FROM) has no enhanced status code
+        (RFC 3463: 5.3.4, message too big for system)."""
+        if isinstance(status, str) and status.startswith("552 Error:"):
+            status = status.replace("552 Error:", "552 5.3.4 Error:", 1)  # type: ignore[assignment]
+        await super().push(status)
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         """The address and parameters of MAIL FROM or RCPT TO, as aiosmtpd's own method gives

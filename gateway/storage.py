@@ -712,9 +712,30 @@ def _first_line(error: BaseException) -> str:
     return (str(error).splitlines() or [repr(error)])[0]
 
 
+def sqlite_path_problem(url: str) -> str | None:
+    """Why the SQLite file of `url` cannot be made or written, or None; changes nothing.
+    `check-config` asks, so that a path the daemon cannot use is found before it starts."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = Path(url.removeprefix("sqlite:///"))
+    if path.exists():
+        writable = path.is_file() and os.access(path, os.R_OK | os.W_OK)
+        return None if writable else f"{path} is not a file the daemon can write"
+    existing = next(p for p in path.parents if p.exists())
+    if not existing.is_dir():
+        return f"cannot create {path.parent}: {existing} is not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"cannot create {path}: {existing} is not writable"
+    return None
+
+
 def _make_engine(url: str, echo: bool) -> Engine:
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(url.removeprefix("sqlite:///")).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a mount not there yet is as temporary as a database down
+            raise StorageUnavailable(f"cannot create {folder}: {exc.strerror}") from None
         engine = create_engine(url, echo=echo, connect_args={"timeout": 5})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)

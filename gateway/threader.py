@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.config import Config
-from gateway.reply_address import verify_reply_address
+from gateway.reply_address import ReplyTarget, verify_reply_address
 from gateway.storage import Ticket, TicketMessage
 from parsers.message import ParsedMessage
 from parsers.subjects import ticket_number_in
@@ -21,6 +21,7 @@ class ThreadMatch:
     ticket: Ticket
     by: str  # reply_address | references | subject_tag
     reply_tag: str | None = None  # the tag of a signed reply address
+    reply_target: ReplyTarget | None = None  # the signed reply address, read
 
 
 def find_ticket(
@@ -35,9 +36,21 @@ def find_ticket(
     the tag of a ticket that is not their own (checks on agents come after threading)."""
     return (
         _by_reply_address(session, message, envelope_recipients, config)
-        or _by_references(session, message)
+        or _by_references(session, message, customer_id, upstream_or_agent)
         or _by_subject_tag(session, message, customer_id, config, upstream_or_agent)
     )
+
+
+def foreign_references(
+    session: Session, message: ParsedMessage, customer_id: str | None
+) -> list[Ticket]:
+    """Tickets that the message's In-Reply-To/References name but that it may not thread
+    into (another customer's): a new ticket notes them for the agents."""
+    return [
+        ticket
+        for ticket in _referenced_tickets(session, message)
+        if not _may_thread(ticket, message, customer_id, upstream_or_agent=False)
+    ]
 
 
 def _by_reply_address(
@@ -47,11 +60,21 @@ def _by_reply_address(
         target = verify_reply_address(config, address)
         ticket = target and _ticket_numbered(session, target.ticket_number)
         if target and ticket:
-            return ThreadMatch(ticket, "reply_address", target.tag)
+            return ThreadMatch(ticket, "reply_address", target.tag, target)
     return None
 
 
-def _by_references(session: Session, message: ParsedMessage) -> ThreadMatch | None:
+def _by_references(
+    session: Session, message: ParsedMessage, customer_id: str | None, upstream_or_agent: bool
+) -> ThreadMatch | None:
+    for ticket in _referenced_tickets(session, message):
+        if _may_thread(ticket, message, customer_id, upstream_or_agent):
+            return ThreadMatch(ticket, "references")
+    return None
+
+
+def _referenced_tickets(session: Session, message: ParsedMessage) -> list[Ticket]:
+    """The tickets of the messages named, newest reference first, each once."""
     # Newest first: In-Reply-To, then References from the end (RFC 5322 §3.6.4 order).
     wanted = list(
         dict.fromkeys(
@@ -59,17 +82,15 @@ def _by_references(session: Session, message: ParsedMessage) -> ThreadMatch | No
         )
     )[:50]
     if not wanted:
-        return None
+        return []
     rows = session.execute(
         select(TicketMessage.message_id, TicketMessage.ticket_id).where(
             TicketMessage.message_id.in_(wanted)
         )
     ).all()
     found = {message_id: ticket_id for message_id, ticket_id in rows}
-    for message_id in wanted:
-        if message_id in found:
-            return ThreadMatch(session.get_one(Ticket, found[message_id]), "references")
-    return None
+    ticket_ids = dict.fromkeys(found[m] for m in wanted if m in found)
+    return [session.get_one(Ticket, ticket_id) for ticket_id in ticket_ids]
 
 
 def _by_subject_tag(
@@ -83,12 +104,19 @@ def _by_subject_tag(
     ticket = _ticket_numbered(session, number) if number is not None else None
     if ticket is None:
         return None
-    # Ticket numbers are guessable; a tag alone only threads mail of the ticket's own customer
-    # (or, for a ticket without one, of the requester), so nobody writes into another's ticket.
-    same_customer = customer_id is not None and customer_id == ticket.customer_id
-    if upstream_or_agent or same_customer or message.from_addr == ticket.requester:
+    if _may_thread(ticket, message, customer_id, upstream_or_agent):
         return ThreadMatch(ticket, "subject_tag")
     return None
+
+
+def _may_thread(
+    ticket: Ticket, message: ParsedMessage, customer_id: str | None, upstream_or_agent: bool
+) -> bool:
+    """Ticket numbers are guessable and Message-IDs travel (a forwarded mail, a shared thread):
+    neither alone threads a customer's mail into another customer's ticket. Only mail of the
+    ticket's own customer (or, for a ticket without one, of its requester) does."""
+    same_customer = customer_id is not None and customer_id == ticket.customer_id
+    return upstream_or_agent or same_customer or message.from_addr == ticket.requester
 
 
 def _ticket_numbered(session: Session, number: int) -> Ticket | None:

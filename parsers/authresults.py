@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 _COMMENT = re.compile(r"\([^()]*\)")
@@ -50,3 +50,20 @@ def passes_for(results: Iterable[Result], domain: str) -> bool:
         if result.method in ("dkim", "dmarc") and result.result == "pass" and aligned:
             return True
     return False
+
+
+def trusted_header_values(headers: Sequence[tuple[str, str]]) -> list[str]:
+    """The Authentication-Results fields above the first Received: field.
+
+    A receiving MTA adds its results on top, at the moment it adds its own Received:; a
+    sender's look-alike (same authserv-id, dkim=pass) comes below the Received: fields of
+    every hop (RFC 8601 §5 and §7.1). A message that reaches the gateway without a
+    Received: field came straight from the host that wrote its results."""
+    found = []
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "received":
+            break
+        if lower == "authentication-results":
+            found.append(value)
+    return found

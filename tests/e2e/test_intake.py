@@ -35,12 +35,13 @@ def test_oversized_message_is_refused_with_552(gateway: Gateway) -> None:
     with pytest.raises(smtplib.SMTPSenderRefused) as refused:
         gateway.send(big, sender="anna@fabrikam.example")  # smtplib declares SIZE= at MAIL
     assert refused.value.smtp_code == 552
+    assert refused.value.smtp_error.startswith(b"5.3.4 ")  # RFC 3463: too big for the system
     with smtplib.SMTP("127.0.0.1", gateway.port) as smtp:  # a client that declares nothing
         smtp.ehlo()
         smtp.mail("anna@fabrikam.example")
         smtp.rcpt(PARTNER)
-        code, _ = smtp.data(big)
-        assert code == 552
+        code, text = smtp.data(big)
+        assert code == 552 and text.startswith(b"5.3.4 ")
     gateway.send(mail(subject="small"))
     assert [t["subject"] for t in gateway.wait_for_tickets(1)] == ["small"]
 

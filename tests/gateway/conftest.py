@@ -70,6 +70,7 @@ def config_data() -> dict[str, Any]:
                 "name": "Jan de Vries",
                 "customers": ["*"],
                 "queues": ["helpdesk"],
+                "language": "nl",
             },
             {
                 "address": "priya@contoso.example",

@@ -457,3 +457,66 @@ def test_smtp_timeout_and_memory_have_defaults_and_are_checked(
         "smtp.timeout: must be at least 30s (RFC 5321 asks for 5m)",
         "smtp.memory: must hold one message of smtp.max_size at least",
     ]
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (
+            _set("smtp", {"max_sessions": 0}),
+            "smtp.max_sessions: must be a whole number of at least 1, got 0",
+        ),
+        (
+            _set("smtp", {"max_sessions": 10, "max_sessions_per_ip": 20}),
+            "smtp.max_sessions_per_ip: must not exceed smtp.max_sessions",
+        ),
+        (
+            _set("security", {"reply_address_lifetime": "0s"}),
+            "security.reply_address_lifetime: must be longer than 0s, got '0s'",
+        ),
+        (
+            _set("agents[0].language", "de"),
+            'agents[0].language: must be "en" or "nl", got \'de\'',
+        ),
+    ],
+)
+def test_security_keys_name_the_key_and_reason(
+    config_data: dict[str, Any],
+    make_config: MakeConfig,
+    change: Callable[[dict[str, Any]], None],
+    problem: str,
+) -> None:
+    change(config_data)
+
+    assert problems_of(make_config, config_data) == [problem]
+
+
+def test_security_defaults(config_data: dict[str, Any], make_config: MakeConfig) -> None:
+    config_data["smtp"] = {}
+    config = make_config(config_data)
+
+    assert config.smtp is not None
+    assert (config.smtp.max_sessions, config.smtp.max_sessions_per_ip) == (500, 50)
+    assert config.reply_address_lifetime == timedelta(days=90)
+
+
+def test_an_agent_speaks_the_partners_language_unless_it_names_its_own(
+    config_data: dict[str, Any], make_config: MakeConfig
+) -> None:
+    config_data["partner"]["language"] = "nl"
+    config_data["agents"][0].pop("language", None)
+    config_data["agents"][1]["language"] = "en"
+    config = make_config(config_data)
+
+    assert [agent.language for agent in config.agents[:2]] == ["nl", "en"]
+
+
+def test_an_agent_queue_that_nothing_sends_to_is_a_warning(
+    config_data: dict[str, Any], make_config: MakeConfig
+) -> None:
+    config_data["agents"][0]["queues"] = ["helpdsk"]
+    config = make_config(config_data)
+
+    assert config.warnings == (
+        "agents[0].queues[0]: no rule and no default sends tickets to queue 'helpdsk'",
+    )

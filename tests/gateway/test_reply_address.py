@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +18,11 @@ from gateway.reply_address import (
 )
 
 JAN = agent_tag("jan@contoso.example")
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def _target(target: ReplyTarget | None) -> tuple[int, str] | None:
+    return (target.ticket_number, target.tag) if target else None
 
 
 def test_signed_address_round_trip(config: Config) -> None:
@@ -24,13 +30,13 @@ def test_signed_address_round_trip(config: Config) -> None:
 
     assert address.startswith("support+1042.")
     assert address.endswith("@contoso.example")
-    assert verify_reply_address(config, address) == ReplyTarget(1042, JAN)
+    assert _target(verify_reply_address(config, address)) == (1042, JAN)
 
 
 def test_customer_tag_round_trip(config: Config) -> None:
     address = signed_reply_address(config, 7, UPSTREAM_TAG)
 
-    assert verify_reply_address(config, address) == ReplyTarget(7, UPSTREAM_TAG)
+    assert _target(verify_reply_address(config, address)) == (7, UPSTREAM_TAG)
 
 
 def test_agent_tag_hides_the_agent_address_and_is_stable() -> None:
@@ -44,13 +50,13 @@ def test_the_longest_address_fits_in_a_local_part(config: Config) -> None:
 
     local = address.partition("@")[0]
     assert len(local) <= 64  # RFC 5321 §4.5.3.1.1
-    assert verify_reply_address(config, address) == ReplyTarget(999_999_999_999, JAN)
+    assert _target(verify_reply_address(config, address)) == (999_999_999_999, JAN)
 
 
 def test_verification_ignores_case(config: Config) -> None:
     address = signed_reply_address(config, 1042, JAN)
 
-    assert verify_reply_address(config, address.upper()) == ReplyTarget(1042, JAN)
+    assert _target(verify_reply_address(config, address.upper())) == (1042, JAN)
 
 
 def _tamper_signature(address: str) -> str:
@@ -90,3 +96,35 @@ def test_an_address_signed_with_another_secret_is_rejected(
     address = signed_reply_address(other, 1042, JAN)
 
     assert verify_reply_address(config, address) is None
+
+
+def test_an_address_carries_the_day_it_was_made(config: Config) -> None:
+    address = signed_reply_address(config, 1042, JAN, now=NOW)
+
+    target = verify_reply_address(config, address)
+    assert target is not None and target.issued == date(2026, 12, 1)
+    assert target.fresh(NOW + timedelta(days=90), timedelta(days=90))
+    assert not target.fresh(NOW + timedelta(days=92), timedelta(days=90))
+
+
+def test_a_changed_day_breaks_the_signature(config: Config) -> None:
+    address = signed_reply_address(config, 1042, JAN, now=NOW - timedelta(days=400))
+    day = (NOW.date() - timedelta(days=400) - date(1970, 1, 1)).days
+    renewed = address.replace(f".{day}.", f".{day + 400}.")
+
+    assert renewed != address
+    assert verify_reply_address(config, renewed) is None
+
+
+def test_an_address_of_the_old_form_threads_but_counts_as_expired(config: Config) -> None:
+    """Notifications sent before addresses carried their day (no day in the signed text)."""
+    import base64
+    import hashlib
+    import hmac
+
+    mac = hmac.new(config.partner.secret, f"1042.{JAN}".encode(), hashlib.sha256).digest()
+    signature = base64.b32encode(mac[:10]).decode().lower()[:16]
+    target = verify_reply_address(config, f"support+1042.{JAN}.{signature}@contoso.example")
+
+    assert target is not None and (target.ticket_number, target.issued) == (1042, None)
+    assert not target.fresh(NOW, timedelta(days=90))

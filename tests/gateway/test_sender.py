@@ -9,7 +9,7 @@ import email
 import email.policy
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.header import decode_header, make_header
 from email.message import EmailMessage
 from typing import Any
@@ -239,9 +239,10 @@ def test_notification_reply_to_is_a_signed_address_for_that_agent(
         assert mail.recipients == (agent.address,)
         assert message["To"] == agent.address
         [reply_to] = message["Reply-To"].addresses
-        assert verify_reply_address(config, reply_to.addr_spec) == ReplyTarget(
-            42, agent_tag(agent.address)
-        )
+        target = verify_reply_address(config, reply_to.addr_spec)
+        assert isinstance(target, ReplyTarget)
+        assert (target.ticket_number, target.tag) == (42, agent_tag(agent.address))
+        assert target.issued == datetime.now(UTC).date()
         assert agent.address not in reply_to.addr_spec
 
 
@@ -253,7 +254,7 @@ def test_notification_shows_the_new_text_and_the_ticket(
 
     assert mail.purpose == "notification"
     assert parsed(mail)["Subject"] == "[CONTOSO#42] Printer broken"
-    # Fabrikam's language is Dutch: its tickets' notifications are Dutch too.
+    # Jan's language is Dutch: his notifications are Dutch, whatever the customer's.
     assert body.startswith("Nieuw ticket [CONTOSO#42] in wachtrij helpdesk")
     assert "The printer on floor 2 is broken." in body
     assert "Fabrikam BV (fabrikam, direct, fabrikam.onmicrosoft.com)" in body
@@ -270,7 +271,7 @@ def test_notification_puts_each_field_on_its_own_line(config: Config, templates:
 
     lines = body_of(notification(config, templates, with_attachment)).splitlines()
 
-    assert "Van:        anna@fabrikam.example" in lines
+    assert "Van:        anna@fabrikam.example" in lines  # Jan reads Dutch
     assert "Bijlagen:   printer.log" in lines
     customer_line = next(line for line in lines if line.startswith("Klant:"))
     assert customer_line.endswith("(fabrikam, direct, fabrikam.onmicrosoft.com)")
@@ -366,3 +367,34 @@ def test_a_long_plain_subject_is_folded_not_encoded(subject: str) -> None:
 def test_plain_text_that_looks_encoded_is_encoded() -> None:
     value = sender._encoded("=?utf-8?q?not_really?=")
     assert str(make_header(decode_header(value))) == "=?utf-8?q?not_really?="
+
+
+def test_an_agent_reads_notifications_in_their_own_language(
+    config: Config, templates: Templates, customer_message: ParsedMessage
+) -> None:
+    """Priya names no language: the partner's (English) is hers, though Fabrikam reads Dutch."""
+    body = body_of(notification(config, templates, customer_message, agent_index=1))
+
+    assert config.agents[1].language == "en"
+    assert body.startswith("New ticket [CONTOSO#42] in queue helpdesk")
+
+
+def test_a_refused_reply_is_told_to_the_agent_in_their_language(
+    config: Config, templates: Templates
+) -> None:
+    jan, priya = config.agents[0], config.agents[1]
+    reason = "its envelope sender is <mallory@outside.example>, not jan@contoso.example"
+
+    dutch = sender.refused_reply(config, templates, jan, ticket(), reason, "envelope")
+    english = sender.refused_reply(config, templates, priya, ticket(), reason, "envelope")
+
+    assert (
+        parsed(dutch)["Subject"]
+        == "[gatewayd] je antwoord op ticket [CONTOSO#42] is niet verzonden"
+    )
+    assert f"Waarom: {reason}." in body_of(dutch)
+    text = body_of(english)
+    assert parsed(english)["Subject"] == "[gatewayd] your reply on ticket [CONTOSO#42] was not sent"
+    assert "admin-agents" not in text
+    first = text.splitlines()[0]
+    assert first.endswith("and no command in it was carried out.")  # one sentence, one line

@@ -15,7 +15,7 @@ from gateway import tickets
 from gateway.config import Config
 from gateway.reply_address import UPSTREAM_TAG, agent_tag, signed_reply_address
 from gateway.storage import Store
-from gateway.threader import ThreadMatch, find_ticket
+from gateway.threader import ThreadMatch, find_ticket, foreign_references
 from parsers.message import ParsedMessage, parse_message
 from routing import Decision
 
@@ -92,9 +92,10 @@ def find(
     parsed: ParsedMessage,
     customer_id: str | None,
     envelope: Iterable[str] = ("support@contoso.example",),
+    staff: bool = False,
 ) -> ThreadMatch | None:
     with store.session() as session:
-        return find_ticket(session, parsed, envelope, customer_id, config)
+        return find_ticket(session, parsed, envelope, customer_id, config, staff)
 
 
 def test_new_mail_matches_no_ticket(store: Store, config: Config, tickets_made: Tickets) -> None:
@@ -168,17 +169,24 @@ def test_by_references(store: Store, config: Config, tickets_made: Tickets) -> N
 def test_in_reply_to_comes_before_references(
     store: Store, config: Config, tickets_made: Tickets
 ) -> None:
-    parsed = message(in_reply_to="<bob-2@adatum.example>", references="<anna-1@fabrikam.example>")
+    parsed = message(
+        sender="support@microsoft.com",
+        in_reply_to="<bob-2@adatum.example>",
+        references="<anna-1@fabrikam.example>",
+    )
 
-    match = find(store, config, parsed, "fabrikam")
+    match = find(store, config, parsed, None, staff=True)
 
     assert match is not None and match.ticket.number == tickets_made.adatum
 
 
 def test_newest_reference_comes_first(store: Store, config: Config, tickets_made: Tickets) -> None:
-    parsed = message(references="<anna-1@fabrikam.example> <bob-1@adatum.example>")
+    parsed = message(
+        sender="support@microsoft.com",
+        references="<anna-1@fabrikam.example> <bob-1@adatum.example>",
+    )
 
-    match = find(store, config, parsed, None)
+    match = find(store, config, parsed, None, staff=True)
 
     assert match is not None and match.ticket.number == tickets_made.adatum
 
@@ -270,11 +278,64 @@ def test_references_come_before_the_subject_tag(
     store: Store, config: Config, tickets_made: Tickets
 ) -> None:
     parsed = message(
+        sender="support@microsoft.com",
         in_reply_to="<bob-1@adatum.example>",
         subject=f"Re: [CONTOSO#{tickets_made.fabrikam}] Printer broken",
     )
 
-    match = find(store, config, parsed, "fabrikam")
+    match = find(store, config, parsed, None, staff=True)
 
     assert match is not None
     assert (match.ticket.number, match.by) == (tickets_made.adatum, "references")
+
+
+@pytest.mark.parametrize(
+    ("sender", "customer_id"),
+    [("eve@fabrikam.example", "fabrikam"), ("eve@evil.example", None)],
+    ids=["other-customer", "unknown-sender"],
+)
+def test_references_to_another_customers_ticket_do_not_thread(
+    store: Store, config: Config, tickets_made: Tickets, sender: str, customer_id: str | None
+) -> None:
+    """A Fabrikam sender naming the Message-ID of an Adatum ticket's mail (issue 15)."""
+    parsed = message(sender=sender, in_reply_to="<bob-1@adatum.example>")
+
+    assert find(store, config, parsed, customer_id) is None
+    with store.session() as session:
+        foreign = foreign_references(session, parsed, customer_id)
+        assert [t.number for t in foreign] == [tickets_made.adatum]
+
+
+def test_a_foreign_reference_is_passed_over_for_the_customers_own(
+    store: Store, config: Config, tickets_made: Tickets
+) -> None:
+    parsed = message(references="<anna-1@fabrikam.example> <bob-1@adatum.example>")
+
+    match = find(store, config, parsed, "fabrikam")
+
+    assert match is not None and match.ticket.number == tickets_made.fabrikam
+
+
+def test_the_requester_of_a_ticket_without_customer_threads_by_references(
+    store: Store, config: Config, tickets_made: Tickets
+) -> None:
+    with store.session() as session:
+        stranger = tickets.ticket_numbered(session, tickets_made.stranger)
+        assert stranger is not None
+        tickets.add_message(
+            session,
+            stranger,
+            direction="in",
+            kind="customer",
+            from_addr="someone@elsewhere.example",
+            to=["support@contoso.example"],
+            subject="Hello",
+            message_id="<someone-1@elsewhere.example>",
+            text="Hello.",
+        )
+    own = message(sender="someone@elsewhere.example", in_reply_to="<someone-1@elsewhere.example>")
+    other = message(sender="eve@evil.example", in_reply_to="<someone-1@elsewhere.example>")
+
+    match = find(store, config, own, None)
+    assert match is not None and match.ticket.number == tickets_made.stranger
+    assert find(store, config, other, None) is None

@@ -28,3 +28,19 @@ def test_fail_or_another_domain_does_not_pass() -> None:
 def test_a_subdomain_sender_passes_with_the_parent_domains_key() -> None:
     results = results_of([HEADER], "mx.contoso.example")
     assert passes_for(results, "eu.contoso.example")
+
+
+def test_only_results_above_the_first_received_are_trusted() -> None:
+    """The trusted MTA writes its results on top; a sender's look-alike comes below the
+    Received: of every hop (issue 15)."""
+    from parsers.authresults import trusted_header_values
+
+    headers = [
+        ("Authentication-Results", "mx.gw.test; dkim=fail header.d=contoso.example"),
+        ("Received", "from outside.example by mx.gw.test"),
+        ("Authentication-Results", "mx.gw.test; dkim=pass header.d=contoso.example"),
+        ("From", "jan@contoso.example"),
+    ]
+    assert trusted_header_values(headers) == ["mx.gw.test; dkim=fail header.d=contoso.example"]
+    assert trusted_header_values(headers[2:]) == [headers[2][1]]  # no Received: at all
+    assert trusted_header_values(headers[1:]) == []
