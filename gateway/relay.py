@@ -5,10 +5,11 @@ from __future__ import annotations
 import mailbox
 import smtplib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from gateway.config import Outbound
+from gateway.tokens import CommandToken, TokenError
 
 
 class TemporaryDeliveryError(Exception):
@@ -27,6 +28,11 @@ class SmtpRelay:
     def __init__(self, settings: Outbound, timeout: float = 30.0) -> None:
         self.settings = settings
         self.timeout = timeout
+        self._token = (
+            CommandToken(settings.token_command, "outbound.token_command")
+            if settings.auth == "xoauth2"
+            else None
+        )
 
     def deliver(self, envelope_from: str, recipients: Sequence[str], data: bytes) -> None:
         try:
@@ -35,6 +41,12 @@ class SmtpRelay:
                 refused = smtp.sendmail(envelope_from, list(recipients), data)
         except smtplib.SMTPRecipientsRefused as exc:
             raise _by_code(min(code for code, _ in exc.recipients.values()), exc) from exc
+        except smtplib.SMTPAuthenticationError as exc:
+            # A wrong password or a revoked token is the admin's to fix, not the message's
+            # fault: it waits in the outbox (RFC 4954's 535 is permanent for the session only).
+            raise TemporaryDeliveryError(f"outbound: the relay refused our login: {exc}") from exc
+        except TokenError as exc:
+            raise TemporaryDeliveryError(str(exc)) from exc
         except smtplib.SMTPResponseException as exc:
             raise _by_code(exc.smtp_code, exc) from exc
         except (TimeoutError, OSError, smtplib.SMTPException) as exc:
@@ -46,8 +58,30 @@ class SmtpRelay:
     def _prepare(self, smtp: smtplib.SMTP) -> None:
         if self.settings.starttls:
             smtp.starttls(context=ssl.create_default_context())
-        if self.settings.username:
+        if self._token is not None:
+            self._xoauth2(smtp, self._token)
+        elif self.settings.username:
             smtp.login(self.settings.username, self.settings.password)
+
+    def _xoauth2(self, smtp: smtplib.SMTP, token: CommandToken) -> None:
+        """SASL XOAUTH2, as Exchange Online and Gmail take it: one fresh token more when the
+        relay refuses the cached one (expired or revoked early)."""
+        smtp.ehlo_or_helo_if_needed()
+        try:
+            smtp.auth("XOAUTH2", _xoauth2_response(self.settings.username, token.get()))
+        except smtplib.SMTPAuthenticationError:
+            token.invalidate()
+            smtp.auth("XOAUTH2", _xoauth2_response(self.settings.username, token.get()))
+
+
+def _xoauth2_response(username: str, token: str) -> Callable[..., str]:
+    """The initial response of XOAUTH2; to the error challenge that follows a refusal, the
+    client answers an empty line and the server then says 535."""
+
+    def respond(challenge: bytes | None = None) -> str:
+        return f"user={username}\x01auth=Bearer {token}\x01\x01" if challenge is None else ""
+
+    return respond
 
 
 def _by_code(code: int, exc: Exception) -> Exception:
