@@ -8,14 +8,13 @@ the ticket as a refused note and the agent the address belongs to is told why.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway import outbox, sender, tickets
-from gateway.config import PRIORITIES, Agent, Config
-from gateway.handovers import escalation_address, hand_over, party_address
+from gateway.commands import COMMANDS, AgentReply, CommandFacts
+from gateway.config import Agent, Config
 from gateway.identity import Sender, agent_for, customer_for
 from gateway.notices import queue_once_an_hour
 from gateway.reply_address import UPSTREAM_TAG, agent_tag
@@ -28,19 +27,7 @@ from parsers.envelope import original_sender
 from parsers.message import ParsedMessage
 from parsers.payloads import attached_files
 from routing.authenticity import ReplyEvidence, refusal_of
-
-HELPDESK = frozenset({"answer", "note", "close", "pending", "reopen", "assign", "priority"})
-# Like GDAP roles, each includes the one before it.
-PERMISSIONS = {
-    "helpdesk-agent": HELPDESK,
-    "service-support-admin": HELPDESK | {"escalate"},
-    "admin-agent": HELPDESK | {"escalate", "forward"},
-}
-COMMANDS = frozenset(
-    {"note", "close", "pending", "reopen", "assign", "priority", "escalate", "forward"}
-)
-
-STATUS_COMMANDS = {"close": "closed", "pending": "waiting_customer", "reopen": "open"}
+from routing.permissions import ANSWER_ROLE, Request, refusal_for
 
 
 class Refused(Exception):
@@ -50,17 +37,6 @@ class Refused(Exception):
         super().__init__(reason)
         self.reason = reason
         self.problem = problem
-
-
-@dataclass(frozen=True)
-class AgentReply:
-    session: Session
-    raw: RawMessage
-    message: ParsedMessage
-    ticket: Ticket
-    agent: Agent | None  # the agent the signed address names, else the agent in From:
-    config: Config
-    templates: Templates
 
 
 def is_agent_mail(match: ThreadMatch, who: Sender) -> bool:
@@ -130,46 +106,28 @@ def _envelope_sender(reply: AgentReply) -> str | None:
 def _check_allowed(reply: AgentReply, commands: Sequence[Command], answer: str) -> None:
     agent, ticket = reply.agent, reply.ticket
     assert agent is not None
-    if not agent.may_act_on(ticket.customer_id):
-        raise Refused(f"{agent.address} may not act on customer {ticket.customer_id}", "customer")
-    allowed = frozenset().union(*(PERMISSIONS[role] for role in agent.roles))
-    wanted = [c.name for c in commands]
-    unknown = [name for name in wanted if name not in COMMANDS]
-    if unknown:
-        known = ", ".join(f"#{c}" for c in sorted(COMMANDS))
-        raise Refused(f"unknown command #{unknown[0]} (known: {known})", f"raw-{reply.raw.id}")
-    if answer and "note" not in wanted:
-        wanted.append("answer")
-    for name in wanted:
-        if name not in allowed:
-            roles = ", ".join(agent.roles)
-            raise Refused(f"your roles ({roles}) do not allow #{name}", f"raw-{reply.raw.id}")
-    for command in commands:
-        _check_argument(reply, command)
+    facts = CommandFacts(reply.config, ticket.customer_id)
+    requests = [_request(command, facts) for command in commands]
+    if answer and not any(c.name == "note" for c in commands):
+        requests.append(Request("answer", ANSWER_ROLE))
+    reason = refusal_for(
+        agent.roles,
+        agent.may_act_on(ticket.customer_id),
+        ticket.customer_id,
+        agent.address,
+        requests,
+        COMMANDS,
+    )
+    if reason is not None:
+        problem = "customer" if reason.startswith(agent.address) else f"raw-{reply.raw.id}"
+        raise Refused(reason, problem)
 
 
-def _check_argument(reply: AgentReply, command: Command) -> None:
-    config, ticket = reply.config, reply.ticket
-    problem = f"raw-{reply.raw.id}"
-    if command.name == "assign":
-        target = _agent_called(command.argument, config)
-        if target is None or not target.may_act_on(ticket.customer_id):
-            raise Refused(f"#assign: no agent {command.argument!r} for this customer", problem)
-    elif command.name == "priority" and command.argument.lower() not in PRIORITIES:
-        raise Refused(f"#priority: use one of {', '.join(PRIORITIES)}", problem)
-    elif command.name == "forward" and not party_address(config, command.argument):
-        raise Refused(f"#forward: no party {command.argument!r}", problem)
-    elif command.name == "escalate" and not escalation_address(config, ticket.customer_id):
-        raise Refused("#escalate: no escalation address for this customer", problem)
-
-
-def _agent_called(name: str, config: Config) -> Agent | None:
-    wanted = name.strip().lower()
-    for agent in config.agents:
-        local = agent.address.partition("@")[0]
-        if wanted in (agent.address, local, agent.name.lower()):
-            return agent
-    return None
+def _request(command: Command, facts: CommandFacts) -> Request:
+    definition = COMMANDS.get(command.name)
+    if definition is None:
+        return Request(command.name, None)
+    return Request(command.name, definition.least_role, definition.check(command.argument, facts))
 
 
 # --- acting ---
@@ -180,40 +138,13 @@ def _carry_out(reply: AgentReply, commands: Sequence[Command], answer: str) -> s
     is_note = any(c.name == "note" for c in commands)
     _record(reply, "note" if is_note else "agent", answer)
     for command in commands:
-        _run(reply, command)
+        COMMANDS[command.name].run(reply, command.argument)
     if answer and not is_note:
         _relay_answer(reply, answer)
         if ticket.status == "new":
             tickets.set_status(session, ticket, "open", "an agent answered")
     done = ", ".join(f"#{c.name}" for c in commands) or "answer"
     return f"agent {reply.message.from_addr} on ticket {ticket.number}: {done}"
-
-
-def _run(reply: AgentReply, command: Command) -> None:
-    session, ticket, agent = reply.session, reply.ticket, reply.agent
-    assert agent is not None
-    if command.name in STATUS_COMMANDS:
-        tickets.set_status(session, ticket, STATUS_COMMANDS[command.name], f"#{command.name}")
-    elif command.name == "assign":
-        target = _agent_called(command.argument, reply.config)
-        assert target is not None
-        ticket.assignee = target.address
-        tickets.add_event(session, ticket, "assigned", agent=target.address, by=agent.address)
-    elif command.name == "priority":
-        ticket.priority = command.argument.lower()
-        tickets.add_event(session, ticket, "priority", priority=ticket.priority)
-    elif command.name in ("escalate", "forward"):
-        config = reply.config
-        if command.name == "escalate":
-            to, purpose, category = (
-                escalation_address(config, ticket.customer_id),
-                "escalation",
-                command.argument,
-            )
-        else:
-            to, purpose, category = party_address(config, command.argument), "forward", ""
-        assert to is not None  # checked before anything was done
-        hand_over(session, config, reply.templates, ticket, to, purpose, category)
 
 
 def _relay_answer(reply: AgentReply, answer: str) -> None:

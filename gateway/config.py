@@ -22,10 +22,11 @@ from email_validator import EmailNotValidError, validate_email
 
 from routing.conditions import CONDITIONS, Names
 from routing.conditions import prepare as prepare_condition
+from routing.permissions import ROLES as PERMISSION_ROLES
 
 T = TypeVar("T")
 
-ROLES = ("helpdesk-agent", "service-support-admin", "admin-agent")
+ROLES = PERMISSION_ROLES  # routing/permissions.py: each includes the one before it
 LANGUAGES = ("en", "nl")
 WHEN_KEYS = frozenset(CONDITIONS)  # the condition kinds routing/conditions.py registers
 THEN_KEYS = frozenset({"action", "queue", "party", "category", "reply", "priority"})

@@ -1,0 +1,9 @@
+"""Agents' `#commands`, one small class each, registered by name (like routing's conditions).
+
+Adding a command is one module here with `@command`, imported below; README's table of
+commands is checked against this registry (tests/gateway/test_commands.py)."""
+
+from gateway.commands import assign, handovers, note, priority, status  # noqa: F401  (register)
+from gateway.commands.base import COMMANDS, AgentCommand, AgentReply, CommandFacts
+
+__all__ = ["COMMANDS", "AgentCommand", "AgentReply", "CommandFacts"]

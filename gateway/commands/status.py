@@ -1,0 +1,31 @@
+"""#close, #pending, #reopen: the ticket's status."""
+
+from __future__ import annotations
+
+from gateway import tickets
+from gateway.commands.base import AgentCommand, AgentReply, command
+
+
+class _SetStatus(AgentCommand):
+    status: str
+
+    def run(self, reply: AgentReply, argument: str) -> None:
+        tickets.set_status(reply.session, reply.ticket, self.status, f"#{self.name}")
+
+
+@command
+class Close(_SetStatus):
+    name, status = "close", "closed"
+    description = "status `closed`"
+
+
+@command
+class Pending(_SetStatus):
+    name, status = "pending", "waiting_customer"
+    description = "status `waiting_customer`; closed after `support.close_waiting_after`"
+
+
+@command
+class Reopen(_SetStatus):
+    name, status = "reopen", "open"
+    description = "status `open`"
