@@ -114,6 +114,8 @@ class Outbound:
     give_up_after: timedelta
     retry_initial: timedelta
     retry_max: timedelta
+    tls: bool = False  # implicit TLS (SMTPS, port 465), RFC 8314
+    ca_file: Path | None = None  # CA bundle for a smarthost with a private CA
 
 
 @dataclass(frozen=True)
@@ -588,8 +590,14 @@ def _outbound(t: Table, base: Path) -> Outbound:
         give_up_after=t.get("give_up_after", parse_duration, timedelta(days=3)),
         retry_initial=t.get("retry_initial", parse_duration, timedelta(seconds=30)),
         retry_max=t.get("retry_max", parse_duration, timedelta(hours=1)),
+        tls=t.bool("tls", False),
+        ca_file=t.path_value("ca_file", base),
     )
     _check_auth(t, outbound.auth, outbound.password, outbound.token_command)
+    if outbound.tls and outbound.starttls:
+        t.problems.append(f"{t.key('starttls')}: use either tls or starttls, not both")
+    if (outbound.tls or outbound.starttls or outbound.ca_file) and maildir is not None:
+        t.problems.append(f"{t.key('relay')}: tls, starttls and ca_file need a host:port relay")
     t.finish()
     return outbound
 

@@ -36,7 +36,7 @@ class SmtpRelay:
 
     def deliver(self, envelope_from: str, recipients: Sequence[str], data: bytes) -> None:
         try:
-            with smtplib.SMTP(self.settings.host, self.settings.port, timeout=self.timeout) as smtp:
+            with self._connect() as smtp:
                 self._prepare(smtp)
                 refused = smtp.sendmail(envelope_from, list(recipients), data)
         except smtplib.SMTPRecipientsRefused as exc:
@@ -55,9 +55,19 @@ class SmtpRelay:
             # Some recipients took it, some refused: a retry would duplicate the accepted ones.
             raise PermanentDeliveryError(f"refused recipients: {refused}")
 
+    def _connect(self) -> smtplib.SMTP:
+        host, port, timeout = self.settings.host, self.settings.port, self.timeout
+        if self.settings.tls:  # SMTPS on 465: TLS from the first byte (RFC 8314 §3.3)
+            return smtplib.SMTP_SSL(host, port, timeout=timeout, context=self._tls_context())
+        return smtplib.SMTP(host, port, timeout=timeout)
+
+    def _tls_context(self) -> ssl.SSLContext:
+        ca_file = self.settings.ca_file
+        return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+
     def _prepare(self, smtp: smtplib.SMTP) -> None:
         if self.settings.starttls:
-            smtp.starttls(context=ssl.create_default_context())
+            smtp.starttls(context=self._tls_context())
         if self._token is not None:
             self._xoauth2(smtp, self._token)
         elif self.settings.username:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from tests.e2e.conftest import Gateway, Sink, mail, wait_for
 
@@ -58,3 +63,46 @@ def test_mail_undelivered_for_give_up_after_is_kept_as_failed_and_admins_are_tol
         assert sink.to("jan@contoso.example") == []  # not an admin-agent
     finally:
         assert gateway.stop() == 0
+
+
+class XOAuth2Sink(Sink):
+    """A smarthost that takes mail only after SASL XOAUTH2 with the one token, as Exchange
+    Online does (no basic SMTP AUTH); mail of a session that did not log in gets 530."""
+
+    token = "eyJ0eXAiOiJKV1QiLCJ-test-token"
+
+    async def auth_XOAUTH2(self, server: Any, args: list[str]) -> AuthResult:
+        response = base64.b64decode(args[1]).decode() if len(args) > 1 else ""
+        expected = f"user=support@contoso.example\x01auth=Bearer {self.token}\x01\x01"
+        return AuthResult(success=response == expected, handled=False)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        return await super().handle_DATA(server, session, envelope)
+
+    def start(self) -> None:
+        self.controller = Controller(
+            self, hostname="127.0.0.1", port=self.port, auth_require_tls=False
+        )
+        self.controller.start()
+
+
+def test_the_daemon_sends_through_a_relay_that_takes_only_xoauth2(tmp_path: Path) -> None:
+    relay = XOAuth2Sink()
+    relay.start()
+    gateway = Gateway(tmp_path, relay)
+    outbound = (
+        'give_up_after = "3d"\nusername = "support@contoso.example"\nauth = "xoauth2"\n'
+        f'token_command = "echo {XOAuth2Sink.token}"'
+    )
+    text = gateway.config.read_text().replace('give_up_after = "3d"', outbound, 1)
+    gateway.config.write_text(text)
+    gateway.start()
+    try:
+        gateway.send(mail())
+        relay.wait_for_mail("anna@fabrikam.example", timeout=15)
+        assert XOAuth2Sink.token not in gateway.log_text()  # a secret, never logged
+    finally:
+        assert gateway.stop() == 0
+        relay.stop()

@@ -520,3 +520,24 @@ def test_an_agent_queue_that_nothing_sends_to_is_a_warning(
     assert config.warnings == (
         "agents[0].queues[0]: no rule and no default sends tickets to queue 'helpdsk'",
     )
+
+
+@pytest.mark.parametrize(
+    ("outbound", "problem"),
+    [
+        (
+            {"relay": "smtp.example:465", "tls": True, "starttls": True},
+            "outbound.starttls: use either tls or starttls, not both",
+        ),
+        (
+            {"relay": "maildir:var/outgoing", "tls": True},
+            "outbound.relay: tls, starttls and ca_file need a host:port relay",
+        ),
+    ],
+)
+def test_outbound_tls_settings_that_cannot_work_are_refused(
+    config_data: dict[str, Any], make_config: MakeConfig, outbound: dict[str, Any], problem: str
+) -> None:
+    config_data["outbound"] = outbound
+
+    assert problems_of(make_config, config_data) == [problem]

@@ -112,3 +112,41 @@ def test_a_login_that_fails_keeps_the_mail_waiting(
         )
     assert handler.received == []
     assert "wrong-token" not in str(failed.value)  # the token is a secret
+
+
+@pytest.fixture
+def tls_smarthost(tmp_path: Path) -> Iterator[tuple[XOAuth2Smarthost, int, Path]]:
+    """An implicit-TLS (port 465 style) smarthost with a certificate of its own."""
+    import ssl
+    import subprocess
+
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+        + ["-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")]
+        + ["-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    handler, port = XOAuth2Smarthost(), free_port()
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=port, ssl_context=context, auth_require_tls=False
+    )
+    controller.start()
+    yield handler, port, tmp_path / "cert.pem"
+    controller.stop()
+
+
+def test_implicit_tls_with_a_private_ca(
+    tls_smarthost: tuple[XOAuth2Smarthost, int, Path],
+) -> None:
+    handler, port, cert = tls_smarthost
+    secure = dataclasses.replace(settings(port, f"echo {GOOD_TOKEN}"), tls=True, ca_file=cert)
+
+    SmtpRelay(secure).deliver("support@contoso.example", ["anna@fabrikam.example"], MAIL)
+
+    assert len(handler.received) == 1
+    with pytest.raises(TemporaryDeliveryError, match="CERTIFICATE_VERIFY_FAILED"):
+        unknown_ca = dataclasses.replace(secure, ca_file=None)
+        SmtpRelay(unknown_ca).deliver("support@contoso.example", ["anna@fabrikam.example"], MAIL)
