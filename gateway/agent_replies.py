@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from gateway import outbox, sender, tickets
 from gateway.commands import COMMANDS, AgentReply, CommandFacts
 from gateway.config import Agent, Config
-from gateway.identity import Sender, agent_for, customer_for
+from gateway.identity import Author, agent_for, customer_for
 from gateway.notices import queue_once_an_hour
 from gateway.reply_address import UPSTREAM_TAG, agent_tag
 from gateway.storage import RawMessage, Ticket, TicketMessage, utcnow
@@ -39,7 +39,7 @@ class Refused(Exception):
         self.problem = problem
 
 
-def is_agent_mail(match: ThreadMatch, who: Sender) -> bool:
+def is_agent_mail(match: ThreadMatch, who: Author) -> bool:
     """Mail to an agent's signed address, or from an agent's address onto a ticket."""
     signed_for_agent = match.by == "reply_address" and match.reply_tag != UPSTREAM_TAG
     return signed_for_agent or who.role == "agent"
@@ -50,7 +50,7 @@ def handle_agent_mail(
     raw: RawMessage,
     message: ParsedMessage,
     match: ThreadMatch,
-    who: Sender,
+    who: Author,
     config: Config,
     templates: Templates,
 ) -> str:

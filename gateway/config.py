@@ -7,6 +7,7 @@ fix (`customers[1].billing: must be "direct" or "indirect", got "dirct"`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import secrets
@@ -22,6 +23,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from routing.conditions import CONDITIONS, Names
 from routing.conditions import prepare as prepare_condition
+from routing.directory import Agent, Customer, Directory, Party, uncovered
 from routing.permissions import ROLES as PERMISSION_ROLES
 
 T = TypeVar("T")
@@ -125,39 +127,6 @@ class Microsoft:
 
 
 @dataclass(frozen=True)
-class Party:
-    id: str
-    name: str
-    address: str
-
-
-@dataclass(frozen=True)
-class Customer:
-    id: str
-    name: str
-    domains: tuple[str, ...]
-    addresses: tuple[str, ...]
-    tenant: str
-    billing: str
-    provider: str | None
-    direct_microsoft: bool
-    language: str
-
-
-@dataclass(frozen=True)
-class Agent:
-    address: str
-    name: str
-    roles: tuple[str, ...]
-    customers: tuple[str, ...]
-    queues: tuple[str, ...]
-    language: str = "en"  # of the mail this agent gets
-
-    def may_act_on(self, customer_id: str | None) -> bool:
-        return "*" in self.customers or (customer_id is not None and customer_id in self.customers)
-
-
-@dataclass(frozen=True)
 class KnownIssue:
     id: str
     service: str
@@ -204,6 +173,18 @@ class Config:
 
     def customer(self, customer_id: str | None) -> Customer | None:
         return next((c for c in self.customers if c.id == customer_id), None)
+
+    @functools.cached_property
+    def directory(self) -> Directory:
+        """Who is who, for routing/directory.py's decisions."""
+        return Directory(
+            partner_address=self.partner.address,
+            customers=self.customers,
+            agents=self.agents,
+            parties=self.parties,
+            upstream_domains=self.microsoft.reply_domains,
+            microsoft_address=self.microsoft.escalation_address,
+        )
 
 
 # --- value parsers: each takes the raw value and returns the typed one or raises ValueError ---
@@ -764,6 +745,16 @@ def _unused_agent_queues(config: Config) -> list[str]:
     ]
 
 
+def _uncovered_queues(config: Config) -> list[str]:
+    """A queue and customer that no agent covers: its tickets go to the admin-agents."""
+    queues = ["helpdesk", *(dict(rule.then).get("queue", "helpdesk") for rule in config.rules)]
+    return [
+        f"queue {queue!r}: no agent of it may act on customer {customer!r}; "
+        "its tickets go to the admin-agents"
+        for queue, customer in uncovered(queues, config.customers, config.agents)
+    ]
+
+
 def _unique(problems: list[str], section: str, values: list[str], what: str) -> None:
     seen: set[str] = set()
     for i, value in enumerate(values):
@@ -821,7 +812,8 @@ def build_config(data: dict[str, Any], path: Path, create_secret: bool = False) 
     _unique(problems, "imap", [m.name for m in config.imap], "name")
     if problems:
         raise ConfigError(path, problems)
-    return dataclasses.replace(config, warnings=tuple(_unused_agent_queues(config)))
+    warnings = [*_unused_agent_queues(config), *_uncovered_queues(config)]
+    return dataclasses.replace(config, warnings=tuple(warnings))
 
 
 def _positive_duration(value: Any) -> timedelta:

@@ -12,18 +12,16 @@ from gateway.config import Config
 from gateway.storage import RawMessage, Ticket, TicketMessage
 from gateway.templates import Templates
 from parsers.payloads import attached_files
+from routing import directory
 
 
 def party_address(config: Config, party_id: str) -> str | None:
-    return next((p.address for p in config.parties if p.id == party_id.strip().lower()), None)
+    return directory.party_address(party_id, config.parties)
 
 
 def escalation_address(config: Config, customer_id: str | None) -> str | None:
     """Microsoft for a direct-bill customer, the indirect provider for an indirect one."""
-    customer = config.customer(customer_id)
-    if customer and customer.billing == "indirect" and customer.provider:
-        return party_address(config, customer.provider)
-    return config.microsoft.escalation_address
+    return directory.escalation_address(config.customer(customer_id), config.directory)
 
 
 def hand_over(

@@ -25,7 +25,7 @@ from gateway import deferred, outbox, sender, tickets
 from gateway.agent_replies import handle_agent_mail, is_agent_mail
 from gateway.config import Config, Customer
 from gateway.handovers import escalation_address, hand_over, party_address
-from gateway.identity import Sender, agents_to_notify, identify
+from gateway.identity import Author, agents_to_notify, identify
 from gateway.incidents import join_incident, link_to_escalation
 from gateway.logs import log_event
 from gateway.parse_ahead import Parsed
@@ -269,7 +269,7 @@ def _follow_up(
     raw: RawMessage,
     message: ParsedMessage,
     ticket: Ticket,
-    who: Sender,
+    who: Author,
     context: Context,
 ) -> str:
     kind = "upstream" if who.role == "upstream" else "customer"
@@ -284,7 +284,7 @@ def _follow_up(
 
 
 def _new_ticket(
-    session: Session, raw: RawMessage, message: ParsedMessage, who: Sender, context: Context
+    session: Session, raw: RawMessage, message: ParsedMessage, who: Author, context: Context
 ) -> str:
     config = context.config
     customer = who.customer
@@ -390,7 +390,7 @@ def _cluster_known_issue(
 
 
 def route(
-    message: ParsedMessage, who: Sender, config: Config, known_issue: bool = False
+    message: ParsedMessage, who: Author, config: Config, known_issue: bool = False
 ) -> Decision:
     customer = who.customer
     facts = Facts(
@@ -446,13 +446,18 @@ def _notify_agents(
     config = context.config
     customer = customer_of(ticket, config)
     agents = agents_to_notify(ticket.customer_id, ticket.queue, config)
+    unserved = not agents
+    if unserved:  # a ticket nobody would hear of: the admin-agents must, and learn why
+        agents = [agent for agent in config.agents if "admin-agent" in agent.roles]
     for agent in agents:
         mail = sender.agent_notification(
-            config, context.templates, ticket, message, customer, agent, followup
+            config, context.templates, ticket, message, customer, agent, followup, unserved
         )
         outbox.send_for_ticket(session, ticket, mail)
     if agents:
-        tickets.add_event(session, ticket, "notified", agents=[a.address for a in agents])
+        addresses = [a.address for a in agents]
+        reason = {"reason": "no agent of the queue may act on the customer"} if unserved else {}
+        tickets.add_event(session, ticket, "notified", agents=addresses, **reason)
 
 
 def customer_of(ticket: Ticket, config: Config) -> Customer | None:

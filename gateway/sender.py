@@ -126,7 +126,10 @@ def agent_notification(
     customer: Customer | None,
     agent: Agent,
     followup: bool,
+    unserved: bool = False,
 ) -> OutgoingMail:
+    """`unserved`: no agent of the ticket's queue may act on its customer; `agent` is an
+    admin-agent told instead."""
     body = templates.render(
         "notification",
         agent.language,
@@ -139,6 +142,7 @@ def agent_notification(
         attachments=[a.filename or "(unnamed)" for a in message.attachments if not a.inline],
         partner=config.partner,
         followup=followup,
+        unserved=unserved,
     )
     return _build(
         config,

@@ -235,3 +235,29 @@ def test_an_upstream_reply_with_only_the_tag_threads_back(routed: Gateway, sink:
     ticket = routed.wait_for_ticket(1, lambda t: t["status"] == "open", "the tag-only reply")
     assert ticket["cases"] == ["Case 55512345"]
     assert len(routed.tickets()) == 1
+
+
+def test_a_ticket_no_agent_of_its_queue_may_act_on_goes_to_the_admin_agents(
+    tmp_path: Path, sink: Sink
+) -> None:
+    """Sam works the escalations queue for Fabrikam and Adatum only: Tailwind's tickets there
+    reached nobody, silently. Now the admin-agents hear of them, and why."""
+    rule = (
+        '\n[[rules]]\nname = "Tailwind to escalations"\nwhen = { customer = ["tailwind"] }\n'
+        'then = { action = "handle", queue = "escalations" }\n'
+    )
+    gateway = Gateway(tmp_path, sink, rule)
+    checked = gateway.cli("check-config")
+    assert "queue 'escalations': no agent of it may act on customer 'tailwind'" in checked.stderr
+    gateway.start()
+    try:
+        gateway.send(mail(sender="kim@tailwind.example", subject="VPN"))
+        (notification,) = sink.wait_for_mail("priya@contoso.example")  # the admin-agent
+        assert "No agent of queue escalations may act on this customer" in (
+            notification.message.get_content()
+        )
+        assert sink.to("sam@contoso.example") == [] and sink.to("jan@contoso.example") == []
+        notified = [e for e in gateway.ticket(1)["events"] if e["what"] == "notified"]
+        assert notified[0]["reason"] == "no agent of the queue may act on the customer"
+    finally:
+        assert gateway.stop() == 0

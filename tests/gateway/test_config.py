@@ -517,9 +517,14 @@ def test_an_agent_queue_that_nothing_sends_to_is_a_warning(
     config_data["agents"][0]["queues"] = ["helpdsk"]
     config = make_config(config_data)
 
-    assert config.warnings == (
-        "agents[0].queues[0]: no rule and no default sends tickets to queue 'helpdsk'",
+    assert config.warnings[0] == (
+        "agents[0].queues[0]: no rule and no default sends tickets to queue 'helpdsk'"
     )
+    # Jan was the helpdesk's only agent for Adatum: its tickets would reach nobody there.
+    assert (
+        "queue 'helpdesk': no agent of it may act on customer 'adatum'; "
+        "its tickets go to the admin-agents"
+    ) in config.warnings
 
 
 @pytest.mark.parametrize(

@@ -68,7 +68,17 @@ def reads() -> tuple[dict[str, set[tuple[str, str]]], set[str]]:
 PAIRS, NAMES = reads()
 
 
+# Handed on under another name: Config.directory (routing/directory.py's Directory).
+HANDED_ON = {
+    ("Microsoft", "reply_domains"): ("directory", "upstream_domains"),
+    ("Microsoft", "escalation_address"): ("directory", "microsoft_address"),
+}
+
+
 def is_read(owner: str, field: str) -> bool:
+    if (owner, field) in HANDED_ON:
+        name, attribute = HANDED_ON[owner, field]
+        return any((name, attribute) in found for found in PAIRS.values())
     if owner not in SECTIONS:
         return field in NAMES
     anywhere, per_module = SECTIONS[owner]
