@@ -18,7 +18,7 @@ from gateway.config import Agent, Config
 from gateway.identity import Author, agent_for, customer_for
 from gateway.notices import queue_once_an_hour
 from gateway.reply_address import UPSTREAM_TAG, agent_tag
-from gateway.storage import RawMessage, Ticket, TicketMessage, utcnow
+from gateway.storage import RawMessage, Ticket, TicketMessage, TicketStatus, utcnow
 from gateway.templates import Templates
 from gateway.threader import ThreadMatch
 from parsers.authresults import passes_for, results_of, trusted_header_values
@@ -141,8 +141,8 @@ def _carry_out(reply: AgentReply, commands: Sequence[Command], answer: str) -> s
         COMMANDS[command.name].run(reply, command.argument)
     if answer and not is_note:
         _relay_answer(reply, answer)
-        if ticket.status == "new":
-            tickets.set_status(session, ticket, "open", "an agent answered")
+        if ticket.status == TicketStatus.NEW:
+            tickets.set_status(session, ticket, TicketStatus.OPEN, "an agent answered")
     done = ", ".join(f"#{c.name}" for c in commands) or "answer"
     return f"agent {reply.message.from_addr} on ticket {ticket.number}: {done}"
 

@@ -14,7 +14,15 @@ from sqlalchemy import select
 from gateway.config import Config, ConfigError, load_config
 from gateway.daemon import StartupError
 from gateway.logs import setup_logging
-from gateway.storage import IncomingRaw, OutboxMessage, RawMessage, StorageUnavailable, Store
+from gateway.storage import (
+    IncomingRaw,
+    OutboxMessage,
+    OutboxState,
+    RawMessage,
+    RawState,
+    StorageUnavailable,
+    Store,
+)
 
 EX_OK, EX_FAILURE, EX_USAGE, EX_TEMPFAIL = 0, 1, 2, 75
 
@@ -280,7 +288,7 @@ def _outbox_list(config: Config, args: argparse.Namespace) -> int:
     store = _open_store(config)
     statement = select(OutboxMessage).order_by(OutboxMessage.id)
     if not args.all:
-        statement = statement.where(OutboxMessage.state != "sent")
+        statement = statement.where(OutboxMessage.state != OutboxState.SENT)
     with store.reader() as session:
         rows = [_outbox_json(row) for row in session.scalars(statement)]
     if args.json:
@@ -316,9 +324,9 @@ def _replay(config: Config, args: argparse.Namespace) -> int:
     from gateway.processor import Context, process_again
     from gateway.templates import Templates
 
-    states = ("quarantined",) if args.quarantined else ("new",)
+    states = (RawState.QUARANTINED,) if args.quarantined else (RawState.NEW,)
     if args.id:
-        states = ("new", "quarantined")
+        states = (RawState.NEW, RawState.QUARANTINED)
     store = _open_store(config)
     statement = select(RawMessage.id).where(RawMessage.state.in_(states)).order_by(RawMessage.id)
     if args.id:

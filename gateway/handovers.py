@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from gateway import outbox, sender, tickets
 from gateway.config import Config
-from gateway.storage import RawMessage, Ticket, TicketMessage
+from gateway.storage import RawMessage, Ticket, TicketMessage, TicketStatus
 from gateway.templates import Templates
 from parsers.payloads import attached_files
 from routing import directory
@@ -46,6 +46,6 @@ def hand_over(
     text = first.text if first else ""
     mail = sender.handover(config, templates, ticket, customer, to, purpose, category, text, files)
     outbox.send_for_ticket(session, ticket, mail)
-    tickets.set_status(session, ticket, "waiting_upstream", purpose)
+    tickets.set_status(session, ticket, TicketStatus.WAITING_UPSTREAM, purpose)
     what = "escalated" if purpose == "escalation" else "forwarded"
     tickets.add_event(session, ticket, what, to=to, category=category or None)

@@ -18,21 +18,21 @@ from sqlalchemy.orm import Session
 
 from gateway import tickets
 from gateway.config import Config
-from gateway.storage import Incident, Ticket
+from gateway.storage import OutageCluster, Ticket, TicketStatus
 
 
 def join_incident(
     session: Session, config: Config, key: str, ticket: Ticket, now: datetime
-) -> Incident:
+) -> OutageCluster:
     """The open incident for `key` within the window (made if none), with the ticket linked."""
     incident = session.scalar(
-        select(Incident)
-        .where(Incident.key == key, Incident.last_at >= now - config.cluster_window)
-        .order_by(Incident.id.desc())
+        select(OutageCluster)
+        .where(OutageCluster.key == key, OutageCluster.last_at >= now - config.cluster_window)
+        .order_by(OutageCluster.id.desc())
         .limit(1)
     )
     if incident is None:
-        incident = Incident(key=key, opened_at=now, last_at=now, customers=[])
+        incident = OutageCluster(key=key, opened_at=now, last_at=now, customers=[])
         session.add(incident)
         session.flush()
     who = ticket.customer_id or ticket.requester
@@ -46,9 +46,11 @@ def join_incident(
     return incident
 
 
-def link_to_escalation(session: Session, ticket: Ticket, incident: Incident) -> None:
+def link_to_escalation(session: Session, ticket: Ticket, incident: OutageCluster) -> None:
     """The incident already went upstream: this ticket waits for the same answer."""
-    tickets.set_status(session, ticket, "waiting_upstream", "linked to an escalated incident")
+    tickets.set_status(
+        session, ticket, TicketStatus.WAITING_UPSTREAM, "linked to an escalated incident"
+    )
     tickets.add_event(
         session, ticket, "linked", incident=incident.id, escalated_with=incident.escalated_ticket
     )

@@ -21,7 +21,7 @@ from gateway.config import Outbound
 from gateway.logs import log_event
 from gateway.relay import PermanentDeliveryError, Relay, TemporaryDeliveryError
 from gateway.sender import OutgoingMail
-from gateway.storage import OutboxMessage, StorageUnavailable, Store, Ticket, utcnow
+from gateway.storage import OutboxMessage, OutboxState, StorageUnavailable, Store, Ticket, utcnow
 
 log = logging.getLogger("gateway.outbox")
 # Core, built once: see gateway/tickets.py.
@@ -44,7 +44,7 @@ def enqueue(session: Session, mail: OutgoingMail, ticket_id: int | None) -> None
         "recipients": list(mail.recipients),
         "subject": mail.subject,
         "data": mail.data,
-        "state": "pending",
+        "state": OutboxState.PENDING,
         "attempts": 0,
         "next_attempt_at": now,
         "created_at": now,
@@ -187,7 +187,7 @@ class _Attempt:
 def _due(now: datetime) -> Select[Any]:
     return (
         select(OutboxMessage)
-        .where(OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= now)
+        .where(OutboxMessage.state == OutboxState.PENDING, OutboxMessage.next_attempt_at <= now)
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
     )
 
@@ -283,12 +283,15 @@ def _due_ids(store: Store, limit: int) -> list[int]:
 
 _LOAD = select(
     _OUTBOX.c.id, _OUTBOX.c.purpose, _OUTBOX.c.recipients, _OUTBOX.c.envelope_from, _OUTBOX.c.data
-).where(_OUTBOX.c.id == bindparam("outbox_id"), _OUTBOX.c.state == "pending")
+).where(_OUTBOX.c.id == bindparam("outbox_id"), _OUTBOX.c.state == OutboxState.PENDING)
 _MARK_SENT = (
     update(_OUTBOX)
     .where(_OUTBOX.c.id == bindparam("outbox_id"))
     .values(
-        state="sent", sent_at=bindparam("now"), last_error=None, attempts=_OUTBOX.c.attempts + 1
+        state=OutboxState.SENT,
+        sent_at=bindparam("now"),
+        last_error=None,
+        attempts=_OUTBOX.c.attempts + 1,
     )
 )
 
@@ -347,12 +350,12 @@ def _record(row: OutboxMessage, failure: _Failure | None, settings: Outbound) ->
     """Write the outcome of an attempt on the row, in the caller's transaction."""
     row.attempts += 1
     if failure is None:
-        row.state, row.sent_at, row.last_error = "sent", utcnow(), None
+        row.state, row.sent_at, row.last_error = OutboxState.SENT, utcnow(), None
         return _Attempt(row.id, row.purpose, len(row.recipients), sent=True)
     now = utcnow()
     row.last_error = failure.error[:2000]
     if failure.permanent or now - row.created_at >= settings.give_up_after:
-        row.state = "failed"
+        row.state = OutboxState.FAILED
         log_event(
             log,
             "outbox.failed",

@@ -30,7 +30,15 @@ from gateway.incidents import join_incident, link_to_escalation
 from gateway.logs import log_event
 from gateway.parse_ahead import Parsed
 from gateway.service_health import ServiceHealth
-from gateway.storage import RawMessage, StorageUnavailable, Store, Ticket, utcnow
+from gateway.storage import (
+    RawMessage,
+    RawState,
+    StorageUnavailable,
+    Store,
+    Ticket,
+    TicketStatus,
+    utcnow,
+)
 from gateway.templates import Templates
 from gateway.threader import ThreadMatch, find_ticket, foreign_references
 from parsers.message import ParsedMessage, Unparseable, parse_message
@@ -72,7 +80,7 @@ def process_pending(
     """
 
     def new_messages(session: Session) -> Sequence[int]:
-        statement = select(RawMessage.id).where(RawMessage.state == "new")
+        statement = select(RawMessage.id).where(RawMessage.state == RawState.NEW)
         if ahead is not None:
             statement = statement.where(RawMessage.id.in_(ahead.ids))
         # Several daemons on one PostgreSQL database each take other messages (SKIP LOCKED);
@@ -84,7 +92,9 @@ def process_pending(
         return ids
 
     parsed = ahead.messages if ahead else {}
-    return _process(store, context, _Batch(new_messages, ("new",), store.should_yield, parsed))
+    return _process(
+        store, context, _Batch(new_messages, (RawState.NEW,), store.should_yield, parsed)
+    )
 
 
 def process_again(store: Store, context: Context, ids: list[int], states: tuple[str, ...]) -> int:
@@ -154,7 +164,9 @@ _LOAD_RAWS = _RAW_COLUMNS.where(_RAW.c.id.in_(bindparam("raw_ids", expanding=Tru
 _MARK_DONE = (
     update(_RAW)
     .where(_RAW.c.id == bindparam("raw_id"))
-    .values(state="done", processed_at=bindparam("now"), error=None, attempts=_RAW.c.attempts + 1)
+    .values(
+        state=RawState.DONE, processed_at=bindparam("now"), error=None, attempts=_RAW.c.attempts + 1
+    )
 )
 
 
@@ -207,7 +219,7 @@ def _process_contained(
 
 def _quarantine(session: Session, raw: RawMessage, reason: str) -> _Outcome:
     raw = session.get_one(RawMessage, raw.id)
-    raw.state, raw.error, raw.processed_at = "quarantined", reason, utcnow()
+    raw.state, raw.error, raw.processed_at = RawState.QUARANTINED, reason, utcnow()
     raw.attempts += 1
     session.flush()
     session.expunge(raw)  # its bytes need not stay in memory for the rest of the batch
@@ -276,9 +288,13 @@ def _follow_up(
     tickets.record_incoming(session, ticket, message, kind, raw.id)
     if kind == "upstream":
         tickets.keep_case_numbers(session, ticket, case_numbers(message.subject))
-    reopens = ("waiting_upstream",) if kind == "upstream" else ("closed", "waiting_customer")
+    reopens = (
+        (TicketStatus.WAITING_UPSTREAM,)
+        if kind == "upstream"
+        else (TicketStatus.CLOSED, TicketStatus.WAITING_CUSTOMER)
+    )
     if ticket.status in reopens:
-        tickets.set_status(session, ticket, "open", f"{kind} wrote")
+        tickets.set_status(session, ticket, TicketStatus.OPEN, f"{kind} wrote")
     _notify_agents(session, ticket, message, context, followup=True)
     return f"follow-up on ticket {ticket.number}"
 

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,28 @@ class StorageUnavailable(Exception):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class RawState(StrEnum):
+    """Where a stored message is: waiting to be processed, processed, or kept for `replay`."""
+
+    NEW = "new"
+    DONE = "done"
+    QUARANTINED = "quarantined"
+
+
+class TicketStatus(StrEnum):
+    NEW = "new"  # nobody answered yet
+    OPEN = "open"
+    WAITING_CUSTOMER = "waiting_customer"  # closed after support.close_waiting_after
+    WAITING_UPSTREAM = "waiting_upstream"  # escalated or forwarded
+    CLOSED = "closed"
+
+
+class OutboxState(StrEnum):
+    PENDING = "pending"  # to send, now or at next_attempt_at
+    SENT = "sent"
+    FAILED = "failed"  # refused for good, or not delivered within outbound.give_up_after
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -104,7 +127,7 @@ class RawMessage(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
-    state: Mapped[str] = mapped_column(String(16), default="new")  # new | done | quarantined
+    state: Mapped[str] = mapped_column(String(16), default=RawState.NEW)
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -152,7 +175,7 @@ class Ticket(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class Incident(Base):
+class OutageCluster(Base):
     """Requests of several customers about one problem: escalated upstream once, not per
     customer. `key` says what they share (a known issue, or category and upstream)."""
 
@@ -211,7 +234,7 @@ class OutboxMessage(Base):
     recipients: Mapped[list[str]] = mapped_column(JSON)
     subject: Mapped[str] = mapped_column(Text)
     data: Mapped[bytes] = mapped_column(LargeBinary)
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | failed
+    state: Mapped[str] = mapped_column(String(16), default=OutboxState.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -335,7 +358,7 @@ def _raw_row(item: IncomingRaw, now: datetime) -> dict[str, Any]:
         "sha256": sha256,
         "size": len(item.data),
         "data": item.data,
-        "state": "new",
+        "state": RawState.NEW,
         "attempts": 0,
         "imap_mailbox": item.imap_mailbox,
         "imap_uidvalidity": item.imap_uidvalidity,

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from gateway import deferred
 from gateway.sender import sendable
-from gateway.storage import Event, Ticket, TicketMessage, next_ticket_number, utcnow
+from gateway.storage import Event, Ticket, TicketMessage, TicketStatus, next_ticket_number, utcnow
 from parsers.message import ParsedMessage
 from routing import Decision
 
-STATUSES = ("new", "open", "waiting_customer", "waiting_upstream", "closed")
+STATUSES = tuple(TicketStatus)
 
 # Core statements, built once: processing inserts many small rows, and the ORM's unit of work
 # (and statements built per call) cost many times the inserts themselves.
@@ -33,7 +33,7 @@ def open_ticket(
     ticket = Ticket(
         number=next_ticket_number(session),
         subject=subject,
-        status="new",
+        status=TicketStatus.NEW,
         customer_id=customer_id,
         requester=requester,
         queue=decision.queue,

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from gateway import outbox, sender, tickets
 from gateway.config import Config
 from gateway.identity import agents_to_notify
-from gateway.storage import AdvisoryLock, Event, Store, Ticket, TicketMessage, utcnow
+from gateway.storage import AdvisoryLock, Event, Store, Ticket, TicketMessage, TicketStatus, utcnow
 from gateway.templates import Templates
 
 REMIND_BEFORE = 0.25  # remind when a quarter of the first-response time is left
@@ -33,10 +33,12 @@ def close_waiting(store: Store, config: Config) -> int:
     cutoff = utcnow() - config.support.close_waiting_after
     with store.session() as session:
         waiting = session.scalars(
-            select(Ticket).where(Ticket.status == "waiting_customer", Ticket.updated_at < cutoff)
+            select(Ticket).where(
+                Ticket.status == TicketStatus.WAITING_CUSTOMER, Ticket.updated_at < cutoff
+            )
         ).all()
         for ticket in waiting:
-            tickets.set_status(session, ticket, "closed", "no answer from the customer")
+            tickets.set_status(session, ticket, TicketStatus.CLOSED, "no answer from the customer")
             ticket.updated_at = utcnow()
     return len(waiting)
 
@@ -50,7 +52,7 @@ def remind_first_response(store: Store, config: Config, templates: Templates) ->
     reminded = 0
     with store.session() as session:
         for ticket in session.scalars(
-            select(Ticket).where(Ticket.status == "new", Ticket.created_at <= due)
+            select(Ticket).where(Ticket.status == TicketStatus.NEW, Ticket.created_at <= due)
         ).all():
             if _reminded_or_answered(session, ticket):
                 continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gateway import tickets
 from gateway.commands.base import AgentCommand, AgentReply, command
+from gateway.storage import TicketStatus
 
 
 class _SetStatus(AgentCommand):
@@ -15,17 +16,17 @@ class _SetStatus(AgentCommand):
 
 @command
 class Close(_SetStatus):
-    name, status = "close", "closed"
+    name, status = "close", TicketStatus.CLOSED
     description = "status `closed`"
 
 
 @command
 class Pending(_SetStatus):
-    name, status = "pending", "waiting_customer"
+    name, status = "pending", TicketStatus.WAITING_CUSTOMER
     description = "status `waiting_customer`; closed after `support.close_waiting_after`"
 
 
 @command
 class Reopen(_SetStatus):
-    name, status = "reopen", "open"
+    name, status = "reopen", TicketStatus.OPEN
     description = "status `open`"
