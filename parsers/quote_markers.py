@@ -30,7 +30,7 @@ _WROTE = (
     r"va escriure|ha scritto|scrisse|escreveu|skrev|skrifaði|napisał\(a\)|napisała|napisał|"
     r"napsal\(a\)|napsal|napísal|написал\(а\)|написала|написал|написав\(ла\)|написав|"
     r"пише|pisze|píše|schreibt|kirjoitti|írta|yazdı|έγραψε|wrote the following|"
-    r"het volgende geschreven)"
+    r"het volgende geschreven|Folgendes geschrieben)"
 )
 # The name may follow the verb ("Am 3.2.2016 schrieb Max <max@example.com>:"); Zoho puts the line
 # between dashes ("---- On Tue, … wrote ----").
@@ -55,9 +55,10 @@ _CJK_WROTE = re.compile(r"(?:写道|寫道|書きました|のメッセージ|�
 # --- forward and "original message" separators ---------------------------------------------------
 
 _FORWARD_WORDS = (
-    r"(?:Original Message|Forwarded message|Forwarded Message|Message d'origine|Message transféré|"
-    r"Ursprüngliche Nachricht|Weitergeleitete Nachricht|Oorspronkelijk bericht|"
-    r"Doorgestuurd bericht|Origineel bericht|Messaggio originale|Messaggio inoltrato|"
+    r"(?:Original Message|Forwarded message|Forwarded Message|Message d['’]origine|"
+    r"Message transféré|Message original|Ursprüngliche Nachricht|Original-Nachricht|"
+    r"Weitergeleitete Nachricht|Oorspronkelijk bericht|Origineel bericht|"
+    r"Doorgestuurd bericht|Messaggio originale|Messaggio inoltrato|"
     r"Mensaje original|Mensaje reenviado|Mensagem original|Mensagem encaminhada|"
     r"Oryginalna wiadomość|Wiadomość przekazana dalej|Przekazana wiadomość|"
     r"Ursprungligt meddelande|Vidarebefordrat meddelande|Opprinnelig melding|Oprindelig besked|"
@@ -76,6 +77,22 @@ _BEGIN_FORWARDED = re.compile(
     re.IGNORECASE,
 )
 
+# Helpdesks (Zendesk, Jira Service Management, Freshservice, OTRS) put a line above their mail
+# that asks for the answer above it: what is below it is the helpdesk's mail.
+_REPLY_ABOVE = re.compile(
+    r"(?:reply|respond|write|type|antwort\w*|antwoord\w*|beantwoord\w*|reageer|répond\w*|"
+    r"écri\w*)\b.{0,40}?\b(?:above|über|oberhalb|boven|au-dessus de)\s+"
+    r"(?:this line|dieser Zeile|deze (?:lijn|regel)|cette ligne)",
+    re.IGNORECASE,
+)
+# Outlook's header block on one line, as some converters of its HTML write it:
+# "From: Jan <jan@example.com> Sent: Tuesday, 3 March 2026 10:12 To: Anna Subject: Printer".
+_ONE_LINE_HEADERS = re.compile(
+    r"^[\s*>]*(?:From|Von|Van|De)[\s*]*:.{1,300}?\s[*]*(?:Sent|Gesendet|Verzonden|Envoyé|Date|"
+    r"Datum)[\s*]*:.{1,120}?\s[*]*(?:To|An|Aan|À)[\s*]*:",
+    re.IGNORECASE,
+)
+
 # --- headers of an embedded mail -------------------------------------------------------------
 
 # Header names whose value holds a date (so must show a digit), per language: en, de, nl, fr, es,
@@ -88,8 +105,8 @@ _DATE_HEADERS = (
 # Header names whose value is words.
 _TEXT_HEADERS = (
     r"From|To|Cc|Reply-To|Subject|Von|An|Kopie|Betreff|Antwort an|Van|Aan|Onderwerp|De|À|A|Objet|"
-    r"Répondre à|Cc|Para|Asunto|Assunto|Da|Oggetto|Från|Till|Ämne|Kopia|Fra|Til|Emne|Kopi|Od|Do|"
-    r"Temat|DW|Lähettäjä|Vastaanottaja|Aihe|От|Кому|Копия|Тема|Від|Копія|Komu|Předmět|差出人|"
+    r"Sujet|Pour|Répondre à|Para|Asunto|Assunto|Da|Oggetto|Från|Till|Ämne|Kopia|Fra|Til|Emne|"
+    r"Kopi|Od|Do|Temat|DW|Lähettäjä|Vastaanottaja|Aihe|От|Кому|Копия|Тема|Від|Копія|Komu|Předmět|差出人|"
     r"宛先|件名|発信者|发件人|收件人|主题|抄送|寄件者|收件者|主旨"
 )
 _DATE_HEADER = re.compile(rf"^[\s*>]*(?:{_DATE_HEADERS})[\s*]*[:：].*\d", re.IGNORECASE)
@@ -102,10 +119,11 @@ _SIGNATURES = re.compile(
     r"\w+ from mobile|Sent (?:from|via|with|by|using) .+|From my .{1,30}|Get \[?Outlook for .+|"
     r"Von meinem .+ gesendet|Gesendet (?:von|mit) (?:meinem|der|.{1,20} für) .+|"
     r"Diese Nachricht wurde von .+ gesendet|"
-    r"Verzonden (?:vanaf|met|via) .+|Verstuurd (?:vanaf|met) .+|"
+    r"Verzonden (?:vanaf|met|via|vanuit) .+|Verstuurd (?:vanaf|met|vanuit) .+|"
     r"Envoyé (?:depuis|de) (?:mon|ma|Yahoo|Outlook).*|"
     r"Enviado (?:desde|de|do) (?:mi|meu|o|Yahoo|Outlook).*|Envoyé à partir de .+|"
     r"(?:Obtenir|Télécharger|Obtener|Holen Sie sich|Download) Outlook (?:pour|para|für|for) .+|"
+    r"Outlook (?:voor|für|for) \S+ (?:downloaden|herunterladen|beziehen|holen|downloaden)\b.*|"
     r"Inviato da .{1,40}|Skickat från .+|Sendt fra .+|"
     r"Wysłane z .+|Отправлено с .+|Надіслано з .+|"
     r"從我的 iPhone 傳送|从我的 ?iPhone ?发送|iPhoneから送信"
@@ -138,6 +156,8 @@ def is_embedded_marker(line: str) -> bool:
         or (_SOMEONE_WROTE.search(line) is not None and _names_someone(line))
         or _DATE_NAME_ADDRESS.match(line)
         or (len(line) < 300 and _DATE_THEN_ADDRESS.search(line) is not None)
+        or (len(line) < 160 and _REPLY_ABOVE.search(line) is not None)
+        or _ONE_LINE_HEADERS.match(line) is not None
     )
 
 

@@ -40,6 +40,7 @@ def new_text(text: str) -> str:
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")[:_MAX_LINES]
     lines = joined_marker_lines(lines)
     classes = _with_wrapped_headers("".join(_line_class(line) for line in lines))
+    classes = _with_prose_signatures(classes, lines)
     classes = _with_wrapped_quotes(classes)
     at_end = bool(_REPLY_AT_END.match(classes))
     if at_end:  # bottom posting: the history comes first, so read the mail upside down
@@ -102,6 +103,24 @@ def _trimmed(classes: str, lines: list[str]) -> tuple[str, list[str]]:
 
 
 _SANDWICHED_TEXT = re.compile(r"(?<=q)t(?=q)")
+_SIGNATURE_IN_PARAGRAPH = re.compile(r"(?<=t)s")
+_LINK = re.compile(r"<[^<>\s]*>|\bhttps?://\S+")
+# A phone's signature is a short line of its own; a longer one that goes on from the line above
+# is a sentence that happens to start alike ("verzonden met dit bericht is uitsluitend bestemd").
+_SIGNATURE_LINE = 60
+
+
+def _with_prose_signatures(classes: str, lines: list[str]) -> str:
+    """A "Sent from …"-like line inside a paragraph, or a long one right under text, is text."""
+    if "s" not in classes:
+        return classes
+    found = list(classes)
+    for match in _SIGNATURE_IN_PARAGRAPH.finditer(classes):
+        index = match.start()
+        inside = index + 1 < len(classes) and classes[index + 1] == "t"
+        if inside or len(_LINK.sub("", lines[index]).strip()) > _SIGNATURE_LINE:
+            found[index] = "t"
+    return "".join(found)
 
 
 def _with_wrapped_quotes(classes: str) -> str:

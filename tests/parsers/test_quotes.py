@@ -184,3 +184,104 @@ def test_quote_headers_in_many_languages(header: str) -> None:
     text = f"New text.\n\n{header}\n> old text\n> more old text\n"
 
     assert new_text(text) == "New text."
+
+
+# Outlook's separators and header blocks (desktop, web, mobile), Samsung's and Thunderbird's
+# "original message" rules, in each language the customers write.
+@pytest.mark.parametrize(
+    "history",
+    [
+        "-------- Original-Nachricht --------\nBetreff: Drucker\nDatum: 03.03.2026 10:12\n"
+        "Von: Contoso <support@contoso.example>\nAn: joerg@fabrikam.example",
+        "-----Ursprüngliche Nachricht-----\nVon: Contoso [mailto:support@contoso.example]\n"
+        "Gesendet: Dienstag, 3. März 2026 10:12\nAn: Meier, Jörg\nBetreff: Drucker",
+        "-----Oorspronkelijk bericht-----\nVan: Contoso [mailto:support@contoso.example]\n"
+        "Verzonden: dinsdag 3 maart 2026 10:12\nAan: Ilse\nOnderwerp: Printer",
+        "-------- Message d'origine --------\nDe : Contoso <support@contoso.example>\n"
+        "Date : 03/03/2026 10:12 (GMT+01:00)\nÀ : Camille\nObjet : Imprimante",
+        "-------- Message d’origine --------\nDe : Contoso <support@contoso.example>",
+        "-------- Original message --------\nFrom: Contoso <support@contoso.example>\n"
+        "Date: 03/03/2026 10:12 (GMT+01:00)\nTo: Martin\nSubject: Printer",
+        "Von: Contoso Support <support@contoso.example>\nGesendet: Dienstag, 3. März 2026 10:12\n"
+        "An: Jörg Meier <joerg@fabrikam.example>\nCc: it@fabrikam.example\nBetreff: Drucker",
+        "De : Contoso Support <support@contoso.example>\nEnvoyé : mardi 3 mars 2026 10:12\n"
+        "À : Camille Martin\nObjet : Imprimante",
+        "Van: Contoso Support <support@contoso.example>\nVerzonden: dinsdag 3 maart 2026 10:12\n"
+        "Aan: Ilse de Vries\nOnderwerp: Printer",
+        "*De :* Contoso <support@contoso.example>\n*Envoyé :* mardi 3 mars 2026 10:12\n"
+        "*À :* Camille\n*Objet :* Imprimante",
+        'Gesendet: Dienstag, 03. März 2026 um 10:12 Uhr\nVon: "Contoso" <support@contoso.example>\n'
+        "An: joerg@gmx.example\nBetreff: Konto",  # GMX and WEB.DE
+        "Von:\tContoso <support@contoso.example>\nAn:\tJörg Meier\nDatum:\t03.03.2026 10:12\n"
+        "Betreff:\tDrucker",  # Lotus Notes
+        "From: Contoso <support@contoso.example> Sent: Tuesday, March 3, 2026 10:12 AM "
+        "To: Martin Subject: Printer",  # the block on one line, from a converter of its HTML
+        "Von: Contoso <support@contoso.example> Gesendet: Dienstag, 3. März 2026 10:12 "
+        "An: Jörg Betreff: Drucker",
+        "Am Dienstag, 3. März 2026, 10:12:00 MEZ hat Contoso <support@contoso.example> "
+        "Folgendes geschrieben:",  # Yahoo
+        "03.03.2026 10:12 - Contoso Support schrieb:",  # OTRS and Znuny
+        "03/03/2026 10:12 - Contoso Support wrote:",
+        "##- Please type your reply above this line -##",  # Zendesk
+        "##- Bitte geben Sie Ihre Antwort über dieser Zeile ein. -##",
+    ],
+)
+def test_history_below_a_separator_or_header_block_is_cut(history: str) -> None:
+    text = f"The new text.\n\n{history}\n\nThe old mail, which is not quoted.\n"
+
+    assert new_text(text) == "The new text."
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "Outlook für iOS beziehen<https://aka.ms/o0ukef>",
+        "Outlook voor Android downloaden<https://aka.ms/AAb9ysg>",
+        "Get Outlook for Android<https://aka.ms/ghei36>",
+        "Verzonden vanuit Mail voor Windows",
+        "Verzonden vanaf mijn iPhone",
+        "Verstuurd vanaf mijn iPhone",
+        "Von meinem iPhone gesendet",
+        "Von meinem Samsung Galaxy Smartphone gesendet.",
+        "Envoyé de mon iPhone",
+        "Envoyé depuis mon appareil Galaxy",
+        "Sent from my Galaxy",
+    ],
+)
+def test_mobile_signatures_end_the_new_text(signature: str) -> None:
+    text = f"Yes, tomorrow.\n\n{signature}\n\nThe old mail, which is not quoted.\n"
+
+    assert new_text(text) == "Yes, tomorrow."
+
+
+def test_a_sentence_that_starts_like_a_phone_signature_is_text() -> None:
+    text = (
+        "De back-up is mislukt.\n\nDe informatie in dit bericht is vertrouwelijk. De informatie\n"
+        "verzonden met dit bericht is uitsluitend bestemd voor de geadresseerde."
+    )
+
+    assert new_text(text) == text
+
+
+def test_a_signature_with_a_notice_below_it_is_cut_at_its_delimiter() -> None:
+    text = (
+        "Seit heute kommen keine Mails an.\n\nGruß\nJörg\n\n-- \nFabrikam GmbH\n"
+        "Bitte beachten Sie die neuen Rufnummern ab dem 1. April: +49 30 7654321\n"
+    )
+
+    assert new_text(text) == "Seit heute kommen keine Mails an.\n\nGruß\nJörg"
+
+
+def test_an_undelimited_company_block_and_disclaimer_stay() -> None:
+    text = (
+        "The backup failed.\n\nKind regards,\nMartin Smit\nFabrikam Ltd, 1 High Street\n\n"
+        "This e-mail is confidential. If you received it in error, please delete it."
+    )
+
+    assert new_text(text) == text
+
+
+def test_a_helpdesk_mail_under_its_reply_above_line_is_the_new_text() -> None:
+    text = "##- Please type your reply above this line -##\n\nThe migration is on Friday.\n"
+
+    assert new_text(text) == "The migration is on Friday."
