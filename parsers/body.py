@@ -60,6 +60,17 @@ def body_texts(message: EmailMessage) -> tuple[str, str]:
     return full_text, _text(main).strip()
 
 
+def main_text(message: EmailMessage) -> str:
+    """The main body as text with the history that HTML marks up: where a forward keeps the
+    forwarded mail (Outlook's and Gmail's HTML put it where a reply's history goes)."""
+    main = _main_body(message)
+    if main is None:
+        return ""
+    if main.get_content_subtype() == "html":
+        return html_to_text(_text(main))
+    return _text(main).strip()
+
+
 def _main_body(message: Message) -> Message | None:
     """The part a mail client shows as the message: the first plain text part that is not an
     attachment, else the first HTML one; never inside an attached mail. (The stdlib's get_body()

@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from email.message import EmailMessage, Message
 from email.utils import parsedate_to_datetime
 
-from parsers.body import Attachment, attachments_of, body_texts
+from parsers.body import Attachment, attachments_of, body_texts, main_text
 from parsers.bounces import bounced_recipients
+from parsers.forwards import Forwarded, attached_forward, forwarded_in, may_hold_forward
 from parsers.headers import addresses, header_text
 from parsers.kinds import classify
 from parsers.quotes import new_text
@@ -58,6 +59,8 @@ class ParsedMessage:
     attachments: tuple[Attachment, ...] = ()
     bounced_recipients: tuple[str, ...] = ()
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    # The mail the sender forwarded with a short note ("see below"): the request itself.
+    forwarded: Forwarded | None = None
 
     def header(self, name: str) -> str | None:
         wanted = name.lower()
@@ -79,6 +82,7 @@ class ParsedMessage:
             "full_text": self.full_text,
             "attachments": [a.as_json() for a in self.attachments],
             "bounced_recipients": list(self.bounced_recipients),
+            "forwarded": self.forwarded.as_json() if self.forwarded else None,
         }
 
 
@@ -95,23 +99,58 @@ def parse_message(data: bytes) -> ParsedMessage:
         # Robots may write "From: MAILER-DAEMON <>"; a person's mail needs someone to answer.
         raise Unparseable("no sender address in From:")
     full_text, reply_text = body_texts(message)
+    subject = _header(message, "Subject")[:MAX_SUBJECT]
+    text, forwarded = _new_text_and_forward(message, full_text, reply_text[:MAX_TEXT], subject)
     return ParsedMessage(
         from_addr=from_addr,
         from_name=from_name,
         to=_addresses(message, "To"),
         cc=_addresses(message, "Cc"),
         reply_to=_addresses(message, "Reply-To"),
-        subject=_header(message, "Subject")[:MAX_SUBJECT],
+        subject=subject,
         message_id=next(iter(_message_ids(_header(message, "Message-ID"))), None),
         in_reply_to=next(iter(_message_ids(_header(message, "In-Reply-To"))), None),
         references=tuple(_message_ids(_header(message, "References"))),
         date=_date(_header(message, "Date")),
         kind=kind,
-        text=new_text(reply_text[:MAX_TEXT]),
+        text=text,
         full_text=full_text[:MAX_TEXT],
         attachments=tuple(attachments_of(message)),
         bounced_recipients=bounced_recipients(message) if kind == "bounce" else (),
         headers=headers,
+        forwarded=forwarded,
+    )
+
+
+def _new_text_and_forward(
+    message: EmailMessage, full_text: str, reply_text: str, subject: str
+) -> tuple[str, Forwarded | None]:
+    """The new text, and the mail it forwards: in the body (below a separator or a header
+    block), else attached as message/rfc822."""
+    found = forwarded_in(reply_text, subject)
+    if found is None and may_hold_forward(full_text, subject):
+        whole = main_text(message)[:MAX_TEXT]  # HTML: the forward is where history goes
+        if whole != reply_text:
+            found = forwarded_in(whole, subject)
+    if found is not None:
+        note, forwarded = found
+        return new_text(note), forwarded
+    text = new_text(reply_text)
+    if message.get_content_type() == "multipart/report":
+        return text, None  # a bounce's attached mail is the one that bounced
+    inner = attached_forward(message, text, subject)
+    return text, (_attached(inner) if inner is not None else None)
+
+
+def _attached(inner: Message) -> Forwarded:
+    assert isinstance(inner, EmailMessage)
+    name, address = _first_address(inner, "From")
+    return Forwarded(
+        from_addr=address,
+        from_name=name,
+        date=_header(inner, "Date"),
+        subject=_header(inner, "Subject")[:MAX_SUBJECT],
+        text=new_text(body_texts(inner)[1][:MAX_TEXT]),
     )
 
 
