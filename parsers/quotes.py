@@ -49,20 +49,8 @@ def new_text(text: str) -> str:
     classes, lines = _trimmed(classes, lines)
     if at_end:
         lines.reverse()
-    return "\n".join(_without_dash_signoff(lines)).strip()
-
-
-_DASH_SIGNOFF = re.compile(r"^\s*-[^\W\d_][\w .'-]{0,40}$")
-
-
-def _without_dash_signoff(lines: list[str]) -> list[str]:
-    """A "-Abhishek" sign-off on the last line, below a blank line, is a signature (the github
-    reply parser's rule); a "-item" line inside a list is not, having no blank line above."""
-    while lines and not lines[-1].strip():
-        lines = lines[:-1]
-    if len(lines) >= 3 and not lines[-2].strip() and _DASH_SIGNOFF.match(lines[-1]):
-        return lines[:-2]
-    return lines
+    # A "-Martin" or "Groet, Ilse" sign-off is the sender's own text: it stays.
+    return "\n".join(lines).strip()
 
 
 def _line_class(line: str) -> str:

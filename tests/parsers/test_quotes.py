@@ -285,3 +285,10 @@ def test_a_helpdesk_mail_under_its_reply_above_line_is_the_new_text() -> None:
     text = "##- Please type your reply above this line -##\n\nThe migration is on Friday.\n"
 
     assert new_text(text) == "The migration is on Friday."
+
+
+@pytest.mark.parametrize("signoff", ["-Martin", "- Martin", "Groet, Ilse", "Gruß\nJörg"])
+def test_sign_offs_are_new_text(signoff: str) -> None:
+    text = f"That did it, thanks.\n\n{signoff}"
+
+    assert new_text(f"{text}\n\nOn Tue, 3 Mar 2026, Jan <jan@contoso.example> wrote:\n> x") == text
