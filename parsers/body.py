@@ -37,19 +37,20 @@ def body_text(message: EmailMessage) -> str:
     return body_texts(message)[0]
 
 
-def body_texts(message: EmailMessage) -> tuple[str, str]:
+def body_texts(message: EmailMessage, parts: list[Message] | None = None) -> tuple[str, str]:
     """(full text, reply text).
 
     The full text is every text part that is not an attachment, attached mails included; HTML
     only where there is no plain text; a winmail.dat's body where there is no other. The reply
     text is the main body only (the plain part if there is one), without the history that HTML
-    marks up."""
+    marks up. `parts`: the message's `text_parts`, where the caller has them already."""
     main = _main_body(message)
-    plain = [part for part in _text_parts(message) if part.get_content_subtype() != "html"]
+    parts = text_parts(message) if parts is None else parts
+    plain = [part for part in parts if part.get_content_subtype() != "html"]
     if plain:
         texts = [_text(part) for part in plain]
     else:
-        texts = [html_to_text(_text(part)) for part in _text_parts(message)]
+        texts = [html_to_text(_text(part)) for part in parts]
     if not any(text.strip() for text in texts):  # Outlook sends the body beside winmail.dat too
         texts = [content.text for content in _tnef_contents(message) if content.text]
     full_text = "\n\n".join(text.strip() for text in texts if text.strip())
@@ -92,6 +93,11 @@ def _body_candidates(part: Message, depth: int = 0) -> Iterator[Message]:
                 yield from _body_candidates(child, depth + 1)
     elif part.get_content_maintype() == "text" and not _sent_as_file(part):
         yield part
+
+
+def text_parts(message: Message) -> list[Message]:
+    """The text parts that are bodies (see `_text_parts`)."""
+    return list(_text_parts(message))
 
 
 def _text_parts(message: Message) -> Iterator[Message]:

@@ -1,7 +1,8 @@
 """Raw bytes → `ParsedMessage`: the one view of a mail that the rest of the gateway works with.
 
-Pure: no I/O. Anything the parser cannot make sense of raises `Unparseable` with a reason, which
-the processor turns into a quarantine entry.
+Pure: no I/O. What is odd about a mail is recorded in `ParsedMessage.defects`, as the stdlib's
+feedparser records its defects; only bytes from which nothing can be read raise `Unparseable`
+with a reason, which the processor turns into a quarantine entry.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import email.errors
 import email.feedparser
 import email.policy
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage, Message
 from email.utils import parsedate_to_datetime
 
-from parsers.body import Attachment, attachments_of, body_texts, main_text
+from parsers.body import Attachment, attachments_of, body_texts, main_text, text_parts
 from parsers.bounces import bounced_recipients
+from parsers.defects import charset_defects, mime_defects, unique
 from parsers.forwards import Forwarded, attached_forward, forwarded_in, may_hold_forward
 from parsers.headers import addresses, header_text
 from parsers.kinds import classify
@@ -61,6 +64,9 @@ class ParsedMessage:
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     # The mail the sender forwarded with a short note ("see below"): the request itself.
     forwarded: Forwarded | None = None
+    # What was wrong with the mail and what was assumed ("no From header; From taken from
+    # Reply-To"), for the agents; () for a well-formed mail.
+    defects: tuple[str, ...] = ()
 
     def header(self, name: str) -> str | None:
         wanted = name.lower()
@@ -83,24 +89,30 @@ class ParsedMessage:
             "attachments": [a.as_json() for a in self.attachments],
             "bounced_recipients": list(self.bounced_recipients),
             "forwarded": self.forwarded.as_json() if self.forwarded else None,
+            "defects": list(self.defects),
         }
 
 
-def parse_message(data: bytes) -> ParsedMessage:
+def parse_message(data: bytes, envelope_sender: str | None = None) -> ParsedMessage:
+    """`data` read as a mail message. `envelope_sender`: the SMTP MAIL FROM, the last fallback
+    for a mail whose From: has no usable address. Raises Unparseable only when nothing can be
+    read (no bytes, or a MIME tree nested beyond MAX_DEPTH); everything else odd is a defect."""
     if not data.strip():
         raise Unparseable("empty message")
-    message = _mime_tree(data)
+    message, defects = _mime_tree(data)
     if not message.keys():
-        raise Unparseable("no header fields: this is not a mail message")
+        message = _headerless(data)
+        defects.append("no header fields: the whole message is read as its text")
     headers = tuple((key, header_text(str(value))) for key, value in message.raw_items())
-    from_name, from_addr = _first_address(message, "From")
     kind = classify(message, headers)
-    if not from_addr and kind == "normal":
-        # Robots may write "From: MAILER-DAEMON <>"; a person's mail needs someone to answer.
-        raise Unparseable("no sender address in From:")
-    full_text, reply_text = body_texts(message)
+    from_name, from_addr, sender_defects = _sender(message, kind, envelope_sender)
+    parts = text_parts(message)
+    full_text, reply_text = body_texts(message, parts)
     subject = _header(message, "Subject")[:MAX_SUBJECT]
     text, forwarded = _new_text_and_forward(message, full_text, reply_text[:MAX_TEXT], subject)
+    attachments = tuple(attachments_of(message))
+    date_value = _header(message, "Date")
+    date = _date(date_value)
     return ParsedMessage(
         from_addr=from_addr,
         from_name=from_name,
@@ -111,15 +123,74 @@ def parse_message(data: bytes) -> ParsedMessage:
         message_id=next(iter(_message_ids(_header(message, "Message-ID"))), None),
         in_reply_to=next(iter(_message_ids(_header(message, "In-Reply-To"))), None),
         references=tuple(_message_ids(_header(message, "References"))),
-        date=_date(_header(message, "Date")),
+        date=date,
         kind=kind,
         text=text,
         full_text=full_text[:MAX_TEXT],
-        attachments=tuple(attachments_of(message)),
+        attachments=attachments,
         bounced_recipients=bounced_recipients(message) if kind == "bounce" else (),
         headers=headers,
         forwarded=forwarded,
+        defects=unique(
+            [
+                *sender_defects,
+                *defects,
+                *mime_defects(message),
+                *charset_defects(parts),
+                *_content_defects(full_text, reply_text, date_value, date),
+            ]
+        ),
     )
+
+
+def _content_defects(
+    full_text: str, reply_text: str, date_value: str, date: datetime | None
+) -> Iterator[str]:
+    if len(full_text) > MAX_TEXT or len(reply_text) > MAX_TEXT:
+        yield f"text cut at {MAX_TEXT} characters (the stored message keeps all of it)"
+    if date_value and date is None:
+        yield f"unreadable Date header {date_value[:60]!r}"
+
+
+# Where a person's mail without a usable From: may say who sent it, in order. Return-Path is
+# the envelope sender as the delivering server wrote it (mail read over IMAP has no other).
+_SENDER_FALLBACKS = ("Reply-To", "Sender")
+
+
+def _sender(
+    message: EmailMessage, kind: str, envelope_sender: str | None
+) -> tuple[str, str, list[str]]:
+    """(display name, address, defects) of the sender. Robots may write "From: MAILER-DAEMON
+    <>"; a person's mail without a usable From: takes Reply-To, Sender, the envelope sender or
+    Return-Path, in that order, and says so."""
+    name, address = _first_address(message, "From")
+    if address or kind != "normal":
+        return name, address, []
+    raw = " ".join(_raw_values(message, "From")).strip()
+    problem = f"From header without a usable address ({header_text(raw)[:80]!r})"
+    problem = problem if raw else "no From header"
+    for header in _SENDER_FALLBACKS:
+        other_name, other = _first_address(message, header)
+        if other:
+            return other_name or name, other, [f"{problem}; From taken from {header}"]
+    envelope = [envelope_sender] if envelope_sender else []
+    for source, values in (
+        ("the envelope sender", envelope),
+        ("Return-Path", _raw_values(message, "Return-Path")),
+    ):
+        found = next((a for _, a in addresses(values) if "@" in a), "")
+        if found:
+            return name, found.lower(), [f"{problem}; From taken from {source}"]
+    return name, "", [f"{problem}, and no other sender address: nobody can be answered"]
+
+
+def _headerless(data: bytes) -> EmailMessage:
+    """A message without a single header field: all of it is the body (an MTA delivers such a
+    file, adding its own headers above it)."""
+    try:
+        return _parsed(b"\n" + data.replace(b"\x00", b""))
+    except Exception as exc:
+        raise Unparseable(f"no header fields, and the text cannot be read: {exc}") from None
 
 
 def _new_text_and_forward(
@@ -173,9 +244,11 @@ def _parsed(data: bytes) -> EmailMessage:
     return message
 
 
-def _mime_tree(data: bytes) -> EmailMessage:
-    """The stdlib's parse; it raises on some inputs (a NUL in a charset parameter makes codec
-    lookup fail), so try once more without NUL bytes, then refuse with the reason."""
+def _mime_tree(data: bytes) -> tuple[EmailMessage, list[str]]:
+    """The stdlib's parse, and what was repaired to make it. The stdlib raises on some inputs (a
+    NUL in a charset parameter makes codec lookup fail), so try once more without NUL bytes,
+    then refuse with the reason."""
+    repairs: list[str] = []
     if b"\r" in data[:8192] and b"\n" not in data[:8192]:
         # CR-only line ends (classic Mac OS): the stdlib splits on them, but every part's text
         # would keep them, and the bounce detectors read lines.
@@ -187,18 +260,23 @@ def _mime_tree(data: bytes) -> EmailMessage:
             raise Unparseable(_TOO_DEEP) from None
         except Exception as exc:
             reason = f"the MIME structure cannot be read: {exc.__class__.__name__}: {exc}"
+            repairs.append("NUL bytes removed")
             continue
         if _depth(message) > MAX_DEPTH:
             raise Unparseable(_TOO_DEEP)
         if _header_block_broken(message):
             repaired = _repaired_header_block(attempt)
             if repaired != attempt:
-                return _mime_tree(repaired)
+                message, more = _mime_tree(repaired)
+                note = "lines that are not header fields dropped from the header block"
+                return message, [*repairs, note, *more]
         if any(isinstance(d, _BOUNDARY_DEFECTS) for d in message.defects) or _lost_mime(message):
             repaired = _repaired_boundary(attempt)
             if repaired != attempt:
-                return _mime_tree(repaired)
-        return message
+                message, more = _mime_tree(repaired)
+                note = "the declared MIME boundary is not used: parts split where the body does"
+                return message, [*repairs, note, *more]
+        return message, repairs
     raise Unparseable(reason)
 
 

@@ -112,20 +112,124 @@ def test_lf_only_mail_is_read_like_crlf_mail(message: ParsedMessage) -> None:
     assert parse_message(MAIL.replace(b"\r\n", b"\n")) == message
 
 
-@pytest.mark.parametrize(
-    ("data", "reason"),
-    [
-        (b"", "empty message"),
-        (b"  \r\n\r\n", "empty message"),
-        (b"just some text, no header at all\r\n\r\nmore text\r\n", "no header fields"),
-        (b"Subject: no sender\r\nTo: support@contoso.example\r\n\r\nbody\r\n", "no sender"),
-        (b"From: undisclosed-sender\r\nSubject: x\r\n\r\nbody\r\n", "no sender"),
-    ],
-    ids=["empty", "blank", "no-headers", "no-from", "from-without-address"],
-)
-def test_unparseable(data: bytes, reason: str) -> None:
-    with pytest.raises(Unparseable, match=reason):
+@pytest.mark.parametrize("data", [b"", b"  \r\n\r\n"], ids=["empty", "blank"])
+def test_an_empty_message_is_unparseable(data: bytes) -> None:
+    with pytest.raises(Unparseable, match="empty message"):
         parse_message(data)
+
+
+def test_a_message_without_header_fields_is_all_text() -> None:
+    parsed = parse_message(b"just some text, no header at all\r\n\r\nmore text\r\n", "x@a.example")
+
+    assert parsed.full_text == "just some text, no header at all\n\nmore text"
+    assert parsed.from_addr == "x@a.example"
+    assert "no header fields: the whole message is read as its text" in parsed.defects
+
+
+SENDERLESS = b"To: support@contoso.example\r\nSubject: help\r\n"
+
+
+# Real systems fall back when From: has no usable address: Reply-To, then Sender, then the
+# envelope sender (or Return-Path, where the delivering server wrote it), and say so.
+@pytest.mark.parametrize(
+    ("head", "envelope", "sender", "defect"),
+    [
+        (
+            b"Reply-To: Anna <anna@fabrikam.example>\r\nSender: bot@fabrikam.example\r\n",
+            None,
+            "anna@fabrikam.example",
+            "no From header; From taken from Reply-To",
+        ),
+        (
+            b'From: "Millions Lottery"@example.com>\r\nReply-To: claim@lottery.example\r\n',
+            None,
+            "claim@lottery.example",
+            "From header without a usable address ('\"Millions Lottery\"@example.com>'); "
+            "From taken from Reply-To",
+        ),
+        (
+            b"From: undisclosed-sender\r\nSender: Bot <Bot@Fabrikam.example>\r\n",
+            None,
+            "bot@fabrikam.example",
+            "From header without a usable address ('undisclosed-sender'); From taken from Sender",
+        ),
+        (
+            b"",
+            "Envelope@Fabrikam.example",
+            "envelope@fabrikam.example",
+            "no From header; From taken from the envelope sender",
+        ),
+        (
+            b"Return-Path: <bounce@fabrikam.example>\r\n",
+            None,
+            "bounce@fabrikam.example",
+            "no From header; From taken from Return-Path",
+        ),
+        (
+            b"",
+            "",  # the null sender
+            "",
+            "no From header, and no other sender address: nobody can be answered",
+        ),
+    ],
+    ids=["reply-to", "broken-from", "sender", "envelope", "return-path", "nothing"],
+)
+def test_a_mail_without_a_usable_from_falls_back(
+    head: bytes, envelope: str | None, sender: str, defect: str
+) -> None:
+    parsed = parse_message(head + SENDERLESS + b"\r\nThe printer is broken.\r\n", envelope)
+
+    assert parsed.from_addr == sender
+    assert parsed.defects == (defect,)
+    assert parsed.text == "The printer is broken."
+    assert parsed.as_json()["defects"] == [defect]
+
+
+def test_a_robot_without_an_address_has_no_defect() -> None:
+    data = b"From: MAILER-DAEMON <>\r\nSubject: Undelivered Mail Returned to Sender\r\n\r\nx\r\n"
+
+    assert parse_message(data).defects == ()
+
+
+def test_a_well_formed_mail_has_no_defects(message: ParsedMessage) -> None:
+    assert message.defects == ()
+
+
+@pytest.mark.parametrize(
+    ("data", "defect"),
+    [
+        (
+            b"From: a@b.example\r\nContent-Type: text/plain; charset=x-klingon\r\n\r\nQapla'\r\n",
+            "unknown charset 'x-klingon' in a text/plain part: its text is a guess",
+        ),
+        (
+            b"From: a@b.example\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nCaf\xe9\r\n",
+            "a text/plain part is not valid utf-8: its text is a guess",
+        ),
+        (
+            b'From: a@b.example\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+            b"--b\r\nContent-Type: text/plain\r\n\r\ncut off",
+            "MIME multipart not closed: the message may be cut",
+        ),
+        (
+            b'From: a@b.example\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+            b'Content-Type: application/pdf\r\nContent-Disposition: attachment; filename="a.pdf"'
+            b"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\nJVBER\r\n--b--\r\n",
+            "truncated base64 in a application/pdf part: its end is lost",
+        ),
+        (
+            b"From: a@b.example\r\nDate: last Tuesday\r\n\r\nx\r\n",
+            "unreadable Date header 'last Tuesday'",
+        ),
+        (
+            b"From: a@b.example\r\nthis line is no header\r\nSubject: x\r\n\r\nbody\r\n",
+            "lines that are not header fields dropped from the header block",
+        ),
+    ],
+    ids=["unknown-charset", "bad-bytes", "not-closed", "truncated-base64", "date", "header-block"],
+)
+def test_defects_say_what_was_wrong(data: bytes, defect: str) -> None:
+    assert defect in parse_message(data).defects
 
 
 def nested(depth: int) -> bytes:
