@@ -83,9 +83,11 @@ def _parser() -> argparse.ArgumentParser:
     parse = command("parse", _parse, "show how the gateway reads a message")
     parse.add_argument("file", type=Path)
     parse.add_argument("--json", action="store_true")
+    parse.add_argument("--sender", help="envelope sender: where a mail without From: came from")
     route = command("route", _route, "show the routing decision for a message, and why")
     route.add_argument("--explain", type=Path, required=True, metavar="FILE")
     route.add_argument("--json", action="store_true")
+    route.add_argument("--sender", help="envelope sender: where a mail without From: came from")
     tickets = command("tickets", None, "list or show tickets")
     ticket_commands = tickets.add_subparsers(
         dest="tickets_command", metavar="list|show", required=True
@@ -188,8 +190,8 @@ def _parse(config: Config, args: argparse.Namespace) -> int:
     from parsers.message import Unparseable, parse_message
 
     try:
-        message = parse_message(args.file.read_bytes())
-    except Unparseable as exc:
+        message = parse_message(args.file.read_bytes(), args.sender)
+    except Unparseable as exc:  # no bytes at all: no MTA delivers such a file
         print(f"{args.file}: cannot be parsed: {exc}", file=sys.stderr)
         return EX_FAILURE
     if args.json:
@@ -203,8 +205,14 @@ def _parse(config: Config, args: argparse.Namespace) -> int:
             f"attachment:  {attachment.filename} ({attachment.content_type}, "
             f"{attachment.size} bytes)"
         )
+    for defect in message.defects:
+        print(f"defect:      {defect}")
     print()
     print(message.text)
+    if message.forwarded:
+        forwarded = message.forwarded.as_json()
+        print(f"\n---------- forwarded from {forwarded['from']} ({forwarded['date']})")
+        print(f"subject:     {forwarded['subject']}\n\n{forwarded['text']}")
     return EX_OK
 
 
@@ -216,7 +224,7 @@ def _route(config: Config, args: argparse.Namespace) -> int:
     from parsers.message import Unparseable, parse_message
 
     try:
-        message = parse_message(args.explain.read_bytes())
+        message = parse_message(args.explain.read_bytes(), args.sender)
     except Unparseable as exc:
         print(f"{args.explain}: cannot be parsed: {exc}", file=sys.stderr)
         return EX_FAILURE

@@ -206,7 +206,7 @@ def open_database(url: str) -> sqlite3.Connection:
 _NEXT = (
     "SELECT id, size FROM raw_messages WHERE state = 'new' AND id NOT IN ({}) ORDER BY id LIMIT ?"
 )
-_DATA = "SELECT id, data FROM raw_messages WHERE id IN ({})"
+_DATA = "SELECT id, mail_from, data FROM raw_messages WHERE id IN ({})"
 
 
 def parse_next(
@@ -216,8 +216,8 @@ def parse_next(
     rows = database.execute(_NEXT.format(_marks(exclude)), (*exclude, limit)).fetchall()
     small = [raw_id for raw_id, size in rows if size <= max_bytes]
     messages = {
-        raw_id: _parsed(data)
-        for raw_id, data in database.execute(_DATA.format(_marks(small)), small)
+        raw_id: _parsed(data, mail_from)
+        for raw_id, mail_from, data in database.execute(_DATA.format(_marks(small)), small)
     }
     kept = {raw_id: message for raw_id, message in messages.items() if message is not None}
     return Parsed(tuple(raw_id for raw_id, _ in rows), kept)
@@ -227,9 +227,9 @@ def _marks(values: Sequence[int]) -> str:
     return ", ".join("?" * len(values))
 
 
-def _parsed(data: bytes) -> ParsedMessage | Unparseable | None:
+def _parsed(data: bytes, mail_from: str | None) -> ParsedMessage | Unparseable | None:
     try:
-        return parse_message(data)
+        return parse_message(data, mail_from)
     except Unparseable as exc:
         return exc
     except Exception:  # a parser bug: the processor meets it too, and quarantines with the trace

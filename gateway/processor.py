@@ -237,7 +237,7 @@ def process_raw(
     parser stage made of `raw.data`, if it did."""
     if isinstance(parsed, Unparseable):
         raise parsed
-    message = parsed or parse_message(raw.data)
+    message = parsed or parse_message(raw.data, raw.mail_from)
     who = identify(message.from_addr, context.config)
     customer_id = who.customer.id if who.customer else None
     staff = who.role in ("upstream", "agent")
@@ -286,6 +286,7 @@ def _follow_up(
 ) -> str:
     kind = "upstream" if who.role == "upstream" else "customer"
     tickets.record_incoming(session, ticket, message, kind, raw.id)
+    _note_defects(session, ticket, message)
     if kind == "upstream":
         tickets.keep_case_numbers(session, ticket, case_numbers(message.subject))
     reopens = (
@@ -310,6 +311,7 @@ def _new_ticket(
         session, message.subject, message.from_addr, customer.id if customer else None, decision
     )
     tickets.record_incoming(session, ticket, message, "customer", raw.id)
+    _note_defects(session, ticket, message)
     tickets.add_event(
         session,
         ticket,
@@ -338,6 +340,12 @@ def _note_foreign_references(
         return
     for other in foreign_references(session, message, customer.id if customer else None):
         tickets.add_event(session, ticket, "references_other_ticket", number=other.number)
+
+
+def _note_defects(session: Session, ticket: Ticket, message: ParsedMessage) -> None:
+    """What was odd about the mail and what the parser assumed, on the ticket for the agents."""
+    if message.defects:
+        tickets.add_event(session, ticket, "defects", defects=list(message.defects))
 
 
 def _reply_with(
@@ -412,6 +420,7 @@ def route(
     facts = Facts(
         subject=message.subject,
         text=message.text,
+        forwarded_text=message.forwarded.text if message.forwarded else "",
         sender=message.from_addr,
         customer=customer.id if customer else None,
         billing=customer.billing if customer else None,

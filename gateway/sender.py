@@ -138,7 +138,10 @@ def agent_notification(
         customer=customer,
         sender=message.from_addr,
         subject=message.subject,
-        text=message.text or message.full_text,
+        # A forward without a note has no new text of its own: its forwarded mail is shown.
+        text=message.text if message.forwarded else message.text or message.full_text,
+        forwarded=message.forwarded.as_json() if message.forwarded else None,
+        defects=list(message.defects),
         attachments=[a.filename or "(unnamed)" for a in message.attachments if not a.inline],
         partner=config.partner,
         followup=followup,

@@ -111,10 +111,24 @@ def record_incoming(
         to=[*message.to, *message.cc],
         subject=message.subject,
         message_id=message.message_id,
-        text=message.text if text is None else text,
+        text=_with_forwarded(message) if text is None else text,
         date=message.date,
         raw_message_id=raw_message_id,
     )
+
+
+def _with_forwarded(message: ParsedMessage) -> str:
+    """The new text, and below it the mail it forwards: for a forwarded request that mail is
+    what the ticket is about."""
+    forwarded = message.forwarded
+    if forwarded is None:
+        return message.text
+    head = (
+        "---------- Forwarded message ----------\n"
+        f"From: {forwarded.from_addr or forwarded.from_name}\n"
+        f"Date: {forwarded.date}\nSubject: {forwarded.subject}"
+    )
+    return "\n\n".join(part for part in (message.text, head, forwarded.text) if part)
 
 
 def add_event(session: Session, ticket: Ticket, what: str, **detail: Any) -> None:

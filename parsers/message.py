@@ -31,6 +31,10 @@ class Unparseable(Exception):
     """These bytes cannot be used as a mail message; the text says why."""
 
 
+class _TooDeep(Unparseable):
+    """The MIME tree is nested beyond MAX_DEPTH: only the header block is read."""
+
+
 # RFC 5322 §2.1.1 limits a line to 998 characters; a longer subject is no person's, and a ticket
 # and every mail about it carry the subject.
 MAX_SUBJECT = 998
@@ -96,10 +100,13 @@ class ParsedMessage:
 def parse_message(data: bytes, envelope_sender: str | None = None) -> ParsedMessage:
     """`data` read as a mail message. `envelope_sender`: the SMTP MAIL FROM, the last fallback
     for a mail whose From: has no usable address. Raises Unparseable only when nothing can be
-    read (no bytes, or a MIME tree nested beyond MAX_DEPTH); everything else odd is a defect."""
+    read (no bytes at all); everything else odd is a defect."""
     if not data.strip():
         raise Unparseable("empty message")
-    message, defects = _mime_tree(data)
+    try:
+        message, defects = _mime_tree(data)
+    except _TooDeep:
+        message, defects = _header_block_only(data), [f"{_TOO_DEEP}: the body is not read"]
     if not message.keys():
         message = _headerless(data)
         defects.append("no header fields: the whole message is read as its text")
@@ -184,6 +191,18 @@ def _sender(
     return name, "", [f"{problem}, and no other sender address: nobody can be answered"]
 
 
+def _header_block_only(data: bytes) -> EmailMessage:
+    """The header block without the body: what can be read of a message whose MIME tree the
+    stages after the parser could not walk."""
+    head = re.split(rb"\r?\n\r?\n", data, maxsplit=1)[0] + b"\r\n"
+    # Nothing of the declared tree is there: without its Content-Type the message is empty text.
+    head = _CONTENT_TYPE_FIELD.sub(b"", head)
+    return _parsed(head + b"\r\n")
+
+
+_CONTENT_TYPE_FIELD = re.compile(rb"(?im)^content-type[ \t]*:.*\n(?:[ \t].*\n)*")
+
+
 def _headerless(data: bytes) -> EmailMessage:
     """A message without a single header field: all of it is the body (an MTA delivers such a
     file, adding its own headers above it)."""
@@ -257,13 +276,13 @@ def _mime_tree(data: bytes) -> tuple[EmailMessage, list[str]]:
         try:
             message = _parsed(attempt)
         except RecursionError:
-            raise Unparseable(_TOO_DEEP) from None
+            raise _TooDeep(_TOO_DEEP) from None
         except Exception as exc:
             reason = f"the MIME structure cannot be read: {exc.__class__.__name__}: {exc}"
             repairs.append("NUL bytes removed")
             continue
         if _depth(message) > MAX_DEPTH:
-            raise Unparseable(_TOO_DEEP)
+            raise _TooDeep(_TOO_DEEP)
         if _header_block_broken(message):
             repaired = _repaired_header_block(attempt)
             if repaired != attempt:

@@ -22,6 +22,9 @@ class Facts:
     subject: str
     text: str
     sender: str
+    # The text of the mail the sender forwarded ("see below"): the request itself. `words` and
+    # `body` look at it too; the triage classifier reads it under this name.
+    forwarded_text: str = ""
     customer: str | None = None
     billing: str | None = None
     provider: str | None = None
@@ -126,7 +129,7 @@ def _header_patterns(value: Any, names: Names) -> tuple[tuple[str, re.Pattern[st
 
 @condition("words", _word_patterns)
 def words(facts: Facts, patterns: tuple[re.Pattern[str], ...]) -> bool:
-    haystack = f"{facts.subject}\n{facts.text}"
+    haystack = f"{facts.subject}\n{facts.text}\n{facts.forwarded_text}"
     return any(p.search(haystack) for p in patterns)
 
 
@@ -137,7 +140,7 @@ def subject(facts: Facts, patterns: tuple[re.Pattern[str], ...]) -> bool:
 
 @condition("body", _patterns)
 def body(facts: Facts, patterns: tuple[re.Pattern[str], ...]) -> bool:
-    return any(p.search(facts.text) for p in patterns)
+    return any(p.search(facts.text) or p.search(facts.forwarded_text) for p in patterns)
 
 
 @condition("from", _globs)

@@ -85,18 +85,39 @@ def test_parse_json_shows_how_a_message_is_read(tmp_path: Path) -> None:
         assert key in parsed
 
 
-def test_unreadable_message_is_quarantined_and_daemon_goes_on(gateway: Gateway, sink: Sink) -> None:
+def test_odd_mail_makes_tickets_with_its_defects(gateway: Gateway, sink: Sink) -> None:
     gateway.send(b"this is not a mail message at all\r\n", sender="x@fabrikam.example")
     gateway.send(b"Subject: no sender\r\n\r\nwho wrote this?\r\n", sender="y@fabrikam.example")
-    gateway.send(mail(subject="after the bad ones"))
-    (ticket,) = gateway.wait_for_tickets(1)
-    assert ticket["subject"] == "after the bad ones"
+    gateway.send(mail(subject="after the odd ones"))
+    tickets = gateway.wait_for_tickets(3)
+    assert sorted(t["requester"] for t in tickets) == [
+        "anna@fabrikam.example",
+        "x@fabrikam.example",
+        "y@fabrikam.example",
+    ]
+    sink.wait_for_mail("y@fabrikam.example")  # acknowledged: the envelope sender can be answered
 
-    replayed = gateway.json("replay", "--quarantined")
-    assert [(r["raw"], r["state"]) for r in replayed] == [(1, "quarantined"), (2, "quarantined")]
-    assert replayed[0]["error"] == ["no header fields: this is not a mail message"]
-    assert replayed[1]["error"] == ["no sender address in From:"]
-    assert len(gateway.tickets()) == 1
+    assert gateway.json("replay", "--quarantined") == []
+    no_sender = next(t for t in tickets if t["requester"] == "y@fabrikam.example")
+    (defects,) = [
+        e for e in gateway.ticket(no_sender["number"])["events"] if e["what"] == "defects"
+    ]
+    assert defects["defects"] == ["no From header; From taken from the envelope sender"]
+
+
+def test_parse_never_refuses_a_mail_without_a_sender(tmp_path: Path) -> None:
+    path = tmp_path / "m.eml"
+    path.write_bytes(b'From: "Millions Lottery"@example.com>\r\nSubject: You won\r\n\r\nClaim!\r\n')
+
+    result = run("parse", str(path), "--json", "--config", "config.toml")
+
+    assert result.returncode == 0, result.stderr
+    parsed = json.loads(result.stdout)
+    assert (parsed["from"], parsed["text"], parsed["forwarded"]) == ("", "Claim!", None)
+    assert parsed["defects"] == [
+        "From header without a usable address ('\"Millions Lottery\"@example.com>'), "
+        "and no other sender address: nobody can be answered"
+    ]
 
 
 def test_route_explain_shows_the_decision_and_the_trace(tmp_path: Path) -> None:

@@ -206,9 +206,10 @@ def test_header_injection_adds_no_header_and_no_recipient(gateway: Gateway, sink
     tickets = {t["requester"]: t for t in gateway.tickets()}
     assert tickets["anna@fabrikam.example"]["subject"].startswith("Printer broken Bcc: victim@")
     assert not any(EVIL in requester for requester in tickets)
-    # No sender can be answered: kept in quarantine, nothing sent.
-    (entry,) = quarantined(gateway)
-    assert entry["error"] == ["no sender address in From:"]
+    # From: has no usable address: the envelope sender is the requester, never the injection.
+    assert quarantined(gateway) == []
+    (ack,) = sink.wait_for_mail("eve@fabrikam.example")
+    assert ack.rcpt_tos == ["eve@fabrikam.example"]
 
     sink.wait_for_mail("jan@contoso.example", count=5)
     for received in sink.received:

@@ -33,6 +33,7 @@ def mail(n: int, body: bytes = b"Please help.\r\n") -> bytes:
 
 
 NO_SENDER = b"To: support@contoso.example\r\nSubject: Who am I\r\n\r\nHello\r\n"
+EMPTY = b" \r\n"
 
 
 def store_mail(store: Store, *messages: bytes) -> list[int | None]:
@@ -55,13 +56,13 @@ def test_large_unreadable_and_failing_messages_are_left_to_the_processor(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     large = mail(2, b"x" * 30_000 + b"\r\n")
-    store_mail(store, mail(1), large, NO_SENDER, mail(4))
+    store_mail(store, mail(1), large, EMPTY, mail(4))
     real_parse = parse_ahead.parse_message
 
-    def parser_bug_on_4(data: bytes) -> ParsedMessage:
+    def parser_bug_on_4(data: bytes, envelope_sender: str | None = None) -> ParsedMessage:
         if b"Request 4" in data:
             raise KeyError("a parser bug")
-        return real_parse(data)
+        return real_parse(data, envelope_sender)
 
     monkeypatch.setattr(parse_ahead, "parse_message", parser_bug_on_4)
 
@@ -71,7 +72,7 @@ def test_large_unreadable_and_failing_messages_are_left_to_the_processor(
     assert isinstance(parsed.messages[1], ParsedMessage)
     assert 2 not in parsed.messages  # over max_bytes: never in two processes' memory
     assert isinstance(parsed.messages[3], Unparseable)
-    assert str(parsed.messages[3]) == "no sender address in From:"
+    assert str(parsed.messages[3]) == "empty message"
     assert 4 not in parsed.messages  # the processor meets the bug and quarantines the mail
 
 
@@ -226,3 +227,13 @@ def test_the_stage_starts_without_sqlalchemy() -> None:
 def test_the_stage_reads_sqlite_only() -> None:
     with pytest.raises(ValueError, match="SQLite only"):
         open_database("postgresql+psycopg://gateway@db/gateway")
+
+
+def test_a_mail_without_from_is_read_with_its_envelope_sender(store: Store) -> None:
+    store.insert_raw([IncomingRaw(data=NO_SENDER, via="smtp", mail_from="anna@fabrikam.example")])
+
+    parsed = parse_next(open_database(store.url), limit=1, exclude=[], max_bytes=10_000)
+
+    message = parsed.messages[1]
+    assert isinstance(message, ParsedMessage) and message.from_addr == "anna@fabrikam.example"
+    assert message.defects == ("no From header; From taken from the envelope sender",)

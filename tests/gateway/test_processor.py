@@ -69,7 +69,7 @@ def test_a_failing_stage_quarantines_and_replay_after_the_fix_processes(
     context = processor.Context(config, Templates())
     store.insert_raw([IncomingRaw(data=REQUEST, via="smtp")])
 
-    def broken_parser(data: bytes) -> None:
+    def broken_parser(data: bytes, envelope_sender: str | None = None) -> None:
         raise RuntimeError("parser bug")
 
     monkeypatch.setattr(processor, "parse_message", broken_parser)
@@ -204,3 +204,70 @@ def test_the_acknowledgement_cap_counts_the_batch_itself(
             select(func.count(Event.id)).where(Event.what == "acknowledgement_suppressed")
         )
     assert (acknowledgements, suppressed) == (config.support.acks_per_hour, 1)
+
+
+# --- mail without a usable From:, and forwarded requests ---
+
+
+def processed(store: Store, config: Config, data: bytes, mail_from: str | None) -> dict[str, Any]:
+    store.insert_raw([IncomingRaw(data=data, via="smtp", mail_from=mail_from)])
+    assert processor.process_pending(store, processor.Context(config, Templates())) == 1
+    with store.reader() as session:
+        ticket = session.scalars(select(Ticket)).one()
+        return {
+            "state": session.scalars(select(RawMessage.state)).one(),
+            "requester": ticket.requester,
+            "customer": ticket.customer_id,
+            "sent": sorted(
+                (m.purpose, m.recipients[0]) for m in session.scalars(select(OutboxMessage))
+            ),
+            "events": {e.what: e.detail for e in session.scalars(select(Event))},
+            "text": session.scalars(
+                select(TicketMessage.text).where(TicketMessage.direction == "in")
+            ).one(),
+        }
+
+
+NO_FROM = b"To: support@contoso.example\r\nSubject: Printer\r\n\r\nThe printer is broken.\r\n"
+
+
+def test_a_mail_without_from_makes_a_ticket_for_its_envelope_sender(
+    config: Config, store: Store
+) -> None:
+    result = processed(store, config, NO_FROM, "anna@fabrikam.example")
+
+    assert result["state"] == "done"
+    assert (result["requester"], result["customer"]) == ("anna@fabrikam.example", "fabrikam")
+    assert ("acknowledgement", "anna@fabrikam.example") in result["sent"]
+    assert result["events"]["defects"] == {
+        "defects": ["no From header; From taken from the envelope sender"]
+    }
+
+
+def test_a_mail_without_any_sender_makes_a_ticket_but_no_acknowledgement(
+    config: Config, store: Store
+) -> None:
+    result = processed(store, config, NO_FROM, None)  # read over IMAP: no envelope
+
+    assert result["state"] == "done"
+    assert (result["requester"], result["customer"]) == ("", None)
+    assert [purpose for purpose, _ in result["sent"]] == ["notification"]  # the "*" agents
+    assert "acknowledgement_impossible" in result["events"]
+    assert result["events"]["defects"]["defects"][0].startswith("no From header, and no other")
+
+
+def test_a_forwarded_request_is_kept_whole_on_the_ticket(config: Config, store: Store) -> None:
+    forward = (
+        b"From: Anna <anna@fabrikam.example>\r\nSubject: FW: Printer\r\n\r\nSee below.\r\n\r\n"
+        b"From: Piet <piet@fabrikam.example>\r\nSent: Tuesday, March 3, 2026 9:55 AM\r\n"
+        b"To: Anna\r\nSubject: Printer\r\n\r\nThe printer on floor 3 is broken.\r\n"
+    )
+
+    result = processed(store, config, forward, "anna@fabrikam.example")
+
+    assert result["text"] == (
+        "See below.\n\n---------- Forwarded message ----------\nFrom: piet@fabrikam.example\n"
+        "Date: Tuesday, March 3, 2026 9:55 AM\nSubject: Printer\n\n"
+        "The printer on floor 3 is broken."
+    )
+    assert "defects" not in result["events"]

@@ -277,6 +277,47 @@ def test_notification_puts_each_field_on_its_own_line(config: Config, templates:
     assert customer_line.endswith("(fabrikam, direct, fabrikam.onmicrosoft.com)")
 
 
+def test_notification_shows_the_defects_of_the_mail(config: Config, templates: Templates) -> None:
+    odd = parse_message(
+        b"Reply-To: Anna <anna@fabrikam.example>\r\nTo: support@contoso.example\r\n"
+        b"Subject: Printer\r\n\r\nIt is broken.\r\n"
+    )
+
+    lines = body_of(notification(config, templates, odd)).splitlines()
+
+    assert "Wat er vreemd was aan dit bericht, en wat de gateway aannam:" in lines
+    assert "  - no From header; From taken from Reply-To" in lines
+
+
+def test_notification_shows_the_forwarded_mail(config: Config, templates: Templates) -> None:
+    forward = parse_message(
+        b"From: Martin <martin@fabrikam.example>\r\nSubject: FW: Printer\r\n\r\n"
+        b"See below.\r\n\r\nFrom: Anna Berg <anna@fabrikam.example>\r\n"
+        b"Sent: Tuesday, March 3, 2026 9:55 AM\r\nTo: Martin\r\nSubject: Printer\r\n\r\n"
+        b"The printer on floor 3 is broken.\r\n"
+    )
+
+    body = body_of(notification(config, templates, forward)).replace("\r\n", "\n")
+
+    assert "See below.\n\n---------- Doorgestuurd bericht ----------\n" in body
+    assert "Van:        anna@fabrikam.example\n" in body
+    assert "Onderwerp:  Printer\n\nThe printer on floor 3 is broken.\n" in body
+
+
+def test_english_notification_of_a_mail_without_sender(
+    config: Config, templates: Templates
+) -> None:
+    nobody = parse_message(b"Subject: Printer\r\n\r\nIt is broken.\r\n")
+    mail = sender.agent_notification(
+        config, templates, ticket(customer_id=None), nobody, None, config.agents[0], False
+    )
+
+    lines = body_of(mail).splitlines()
+
+    assert "From:       (no sender address)" in lines
+    assert "What was odd about this mail, and what the gateway assumed:" in lines
+
+
 # --- header injection and quoting ---
 
 

@@ -242,10 +242,15 @@ def nested(depth: int) -> bytes:
     return b"From: a@b.example\r\n" + opening + b"Content-Type: text/plain\r\n\r\ndeep" + closing
 
 
-def test_nesting_up_to_the_limit_is_read_and_deeper_is_refused_with_a_reason() -> None:
+def test_nesting_up_to_the_limit_is_read_and_deeper_only_its_header_block() -> None:
     assert parse_message(nested(MAX_DEPTH)).text == "deep"
-    with pytest.raises(Unparseable, match=f"nested deeper than {MAX_DEPTH} levels"):
-        parse_message(nested(MAX_DEPTH + 1))
+
+    deeper = parse_message(nested(MAX_DEPTH + 1))
+
+    assert (deeper.from_addr, deeper.text, deeper.attachments) == ("a@b.example", "", ())
+    assert deeper.defects == (
+        f"MIME parts nested deeper than {MAX_DEPTH} levels: the body is not read",
+    )
 
 
 def test_ten_thousand_parts_are_all_read() -> None:

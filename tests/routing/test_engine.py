@@ -47,6 +47,19 @@ CASES: list[tuple[str, Any, Facts, Facts]] = [
     ("words", ["opzeggen", "LICENCE"], FACTS, replace(FACTS, subject="x", text="licences")),
     ("subject", "^licence", FACTS, replace(FACTS, subject="Re: a licence")),
     ("body", r"^error \d+", FACTS, replace(FACTS, text="An error 42 on start")),
+    # A forwarded request: the colleague's mail is what the rule is about.
+    (
+        "words",
+        "outage",
+        replace(FACTS, text="See below", forwarded_text="A Teams outage since 9"),
+        replace(FACTS, text="See below", forwarded_text="All fine"),
+    ),
+    (
+        "body",
+        "^outage",
+        replace(FACTS, text="FYI", forwarded_text="Outage since 9"),
+        replace(FACTS, text="FYI", forwarded_text="No outage"),
+    ),
     ("from", "*@FABRIKAM.example", FACTS, replace(FACTS, sender="anna@fabrikam.example.evil")),
     (
         "from",
