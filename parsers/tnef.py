@@ -10,6 +10,7 @@ from tnefparse import TNEF  # type: ignore[import-untyped]  # tnefparse ships no
 
 from parsers.charsets import decode
 from parsers.html import html_to_text
+from parsers.rtf import rtf_to_plain
 
 TNEF_TYPES = {"application/ms-tnef", "application/vnd.ms-tnef"}
 # tnefparse logs every odd attribute at WARNING; for mail from the wild that is noise.
@@ -18,7 +19,7 @@ logging.getLogger("tnefparse").setLevel(logging.ERROR)
 
 @dataclass(frozen=True)
 class TnefContent:
-    text: str  # the body as text; '' when the stream carries only RTF or nothing
+    text: str  # the body as text (from HTML, plain text or RTF); '' when there is none
     files: tuple[tuple[str, bytes], ...]  # (file name, content)
 
 
@@ -49,7 +50,12 @@ def _body_text(tnef: TNEF) -> str:
             return html_to_text(_text(tnef.htmlbody))
         if tnef.body:
             return _text(tnef.body).replace("\r\n", "\n").strip()
-    except Exception:
+        # Outlook's "Rich Text" format: the body only as compressed RTF (MS-OXRTFCP), which
+        # tnefparse decompresses with compressed_rtf.
+        rtf = tnef.rtfbody
+        if isinstance(rtf, bytes):
+            return rtf_to_plain(rtf).replace("\r\n", "\n").strip()
+    except Exception:  # tnefparse and compressed_rtf raise plain errors on bad input
         return ""
     return ""
 
