@@ -38,7 +38,13 @@ class SmtpRelay:
         try:
             with self._connect() as smtp:
                 self._prepare(smtp)
-                refused = smtp.sendmail(envelope_from, list(recipients), data)
+                # RFC 6531: a non-ASCII address (whose local part is, see sender.wire_address)
+                # goes only with SMTPUTF8; smtplib refuses when the relay does not offer it.
+                utf8 = not all(a.isascii() for a in [envelope_from, *recipients])
+                options = ["SMTPUTF8"] if utf8 else []
+                refused = smtp.sendmail(envelope_from, list(recipients), data, options)
+        except smtplib.SMTPNotSupportedError as exc:  # that relay will not learn SMTPUTF8
+            raise PermanentDeliveryError(f"{type(exc).__name__}: {exc}") from exc
         except smtplib.SMTPRecipientsRefused as exc:
             raise _by_code(min(code for code, _ in exc.recipients.values()), exc) from exc
         except smtplib.SMTPAuthenticationError as exc:

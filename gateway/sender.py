@@ -328,7 +328,7 @@ def _build(
     data = _header_block(headers) + _mime_body(body, attachments)
     return OutgoingMail(
         purpose=purpose,
-        recipients=tuple(dict.fromkeys([*to, *cc])),
+        recipients=tuple(dict.fromkeys(wire_address(a) for a in [*to, *cc])),
         envelope_from=config.partner.address,
         message_id=message_id,
         subject=subject,
@@ -338,7 +338,7 @@ def _build(
 
 
 def _header_block(headers: Sequence[tuple[str, str]]) -> bytes:
-    return "".join(_header_line(name, value) for name, value in headers).encode("ascii")
+    return "".join(_header_line(name, value) for name, value in headers).encode("utf-8")
 
 
 _FOLD = re.compile(r"\r\n[ \t]")
@@ -349,28 +349,51 @@ def _header_line(name: str, value: str) -> str:
     not a fold (or any other control character) could start a header of the sender's choosing,
     so the mail is not built at all."""
     unfolded = _FOLD.sub(" ", value)
-    if _CONTROL.search(unfolded) or not unfolded.isascii():
+    # Only address lists may carry UTF-8 (RFC 6532): their addresses passed `sendable`.
+    eight_bit_allowed = name in _ADDRESS_HEADERS
+    if _CONTROL.search(unfolded) or not (unfolded.isascii() or eight_bit_allowed):
         raise UnsafeHeader(f"{name}: {value[:200]!r}")
     return f"{name}: {value}\r\n"
 
 
+_ADDRESS_HEADERS = ("To", "Cc")
 # RFC 5321 §4.1.2 Mailbox without quoted local parts: nothing a header or the relay's RCPT command
-# could split on. Non-ASCII addresses (RFC 6531) would need SMTPUTF8, which the relay does not ask.
+# could split on.
 _SENDABLE = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
+)
+# The same with non-ASCII letters (RFC 6531 §3.3), but no Unicode space, line or paragraph
+# separator, zero-width or direction mark: nothing a reader could split on or be fooled by.
+_NON_ASCII = r"(?:(?![\s\u0085\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff])[^\x00-\x7f])"
+_SENDABLE_UTF8 = re.compile(
+    rf"(?:[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~.-]|{_NON_ASCII})+"
+    rf"@(?:[A-Za-z0-9]|{_NON_ASCII})(?:(?:[A-Za-z0-9.-]|{_NON_ASCII})*(?:[A-Za-z0-9]|{_NON_ASCII}))?"
 )
 
 
 def sendable(address: str) -> bool:
-    """Whether mail can be addressed to `address` as it is."""
-    return bool(_SENDABLE.fullmatch(address))
+    """Whether mail can be addressed to `address`: plain ASCII, or an internationalised
+    address (RFC 6531) that goes out with SMTPUTF8 (or IDNA, where only the domain is)."""
+    return bool(_SENDABLE.fullmatch(address) or _SENDABLE_UTF8.fullmatch(address))
+
+
+def wire_address(address: str) -> str:
+    """The address as it is written into the headers and the envelope: a non-ASCII domain
+    under an ASCII local part in its IDNA form (no SMTPUTF8 needed), else as it is."""
+    local, _, domain = address.rpartition("@")
+    if address.isascii() or not local.isascii():
+        return address
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:  # not a valid IDNA name: only SMTPUTF8 can carry it
+        return address
 
 
 def _address_list(addresses: Sequence[str]) -> str:
     for address in addresses:
         if not sendable(address):
             raise UnsafeHeader(f"not an address that mail can be sent to: {address[:200]!r}")
-    return ",\r\n ".join(addresses)
+    return ",\r\n ".join(wire_address(address) for address in addresses)
 
 
 _TEXT_HEADERS = (

@@ -68,7 +68,7 @@ class Author:
 
 def customer_for(address: str, customers: Iterable[Customer]) -> Customer | None:
     """Single addresses first, then domains (a subdomain belongs to its parent's customer)."""
-    address = address.lower()
+    address = unicode_address(address.lower())
     customers = tuple(customers)
     for customer in customers:
         if address in customer.addresses:
@@ -77,6 +77,18 @@ def customer_for(address: str, customers: Iterable[Customer]) -> Customer | None
         if in_domains(address, customer.domains):
             return customer
     return None
+
+
+def unicode_address(address: str) -> str:
+    """The address with an IDNA domain ("xn--bcher-kva.example") in the Unicode form that
+    config.toml's domains are normalised to ("bücher.example")."""
+    local, _, domain = address.rpartition("@")
+    if "xn--" not in domain:
+        return address
+    try:
+        return f"{local}@{domain.encode('ascii').decode('idna')}"
+    except UnicodeError:
+        return address
 
 
 def in_domains(address: str, domains: Iterable[str]) -> bool:

@@ -73,7 +73,10 @@ class Sink:
         return "250 OK"
 
     def start(self) -> None:
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        # SMTPUTF8 as a smarthost such as Postfix offers it: answers to josé@ can go out.
+        self.controller = Controller(
+            self, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=True
+        )
         self.controller.start()
 
     def stop(self) -> None:

@@ -131,3 +131,15 @@ def test_agents_to_notify_by_queue_and_customer(config: Config) -> None:
 def test_unknown_customer_is_notified_only_to_star_agents(config: Config) -> None:
     assert _addresses(agents_to_notify(None, "helpdesk", config)) == ["jan@contoso.example"]
     assert agents_to_notify(None, "sales", config) == []
+
+
+@pytest.mark.parametrize("address", ["jan@bücher.example", "jan@xn--bcher-kva.example"])
+def test_an_internationalised_domain_in_either_form(
+    config_data: dict[str, Any], make_config: Callable[[dict[str, Any]], Config], address: str
+) -> None:
+    config_data["customers"][1]["domains"] = ["bücher.example"]
+    config = make_config(config_data)
+
+    customer = customer_for(address, config)
+
+    assert customer is not None and customer.id == config.customers[1].id

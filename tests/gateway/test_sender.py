@@ -45,13 +45,17 @@ def customer_message() -> ParsedMessage:
     return parse_message(CUSTOMER_MAIL)
 
 
-def ticket(number: int = 42, customer_id: str | None = "fabrikam") -> Ticket:
+def ticket(
+    number: int = 42,
+    customer_id: str | None = "fabrikam",
+    requester: str = "anna@fabrikam.example",
+) -> Ticket:
     return Ticket(
         number=number,
         subject="Printer broken",
         status="new",
         customer_id=customer_id,
-        requester="anna@fabrikam.example",
+        requester=requester,
         queue="helpdesk",
         priority="normal",
         route_action="handle",
@@ -439,3 +443,44 @@ def test_a_refused_reply_is_told_to_the_agent_in_their_language(
     assert "admin-agents" not in text
     first = text.splitlines()[0]
     assert first.endswith("and no command in it was carried out.")  # one sentence, one line
+
+
+# --- internationalised addresses (RFC 6531, 6532) ---
+
+
+def test_an_internationalised_requester_is_answered_in_utf8(
+    config: Config, templates: Templates, customer_message: ParsedMessage
+) -> None:
+    mail = sender.acknowledgement(
+        config,
+        templates,
+        ticket(requester="josé@fabrikam.example"),
+        customer_message,
+        None,
+    )
+
+    assert mail.recipients == ("josé@fabrikam.example",)
+    assert "\r\nTo: josé@fabrikam.example\r\n".encode() in mail.data
+
+
+def test_a_non_ascii_domain_alone_goes_out_in_idna(
+    config: Config, templates: Templates, customer_message: ParsedMessage
+) -> None:
+    mail = sender.acknowledgement(
+        config,
+        templates,
+        ticket(requester="jan@bücher.example"),
+        customer_message,
+        None,
+    )
+
+    assert mail.recipients == ("jan@xn--bcher-kva.example",)
+    assert b"\r\nTo: jan@xn--bcher-kva.example\r\n" in mail.data and mail.data.isascii()
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["jos\u2028é@fabrikam.example", "josé@fab\u202erikam.example", "jo sé@fabrikam.example"],
+)
+def test_unicode_separators_and_direction_marks_are_never_sendable(address: str) -> None:
+    assert not sender.sendable(address)

@@ -98,3 +98,12 @@ def test_an_encoded_name_with_a_colon_is_decoded() -> None:
 def test_adjacent_encoded_words_in_a_name_join() -> None:
     raw = "=?utf-8?b?QW5uYQ==?= =?utf-8?b?IE3DvGxsZXI=?= <a@fabrikam.example>, c@d.example"
     assert addresses([raw]) == [("Anna Müller", "a@fabrikam.example"), ("", "c@d.example")]
+
+
+def test_utf8_addresses_of_smtputf8_mail_are_read() -> None:
+    # RFC 6532: SMTPUTF8 mail carries its addresses in UTF-8, unencoded.
+    raw = "Jörg <jörg@bücher.example>, josé@fabrikam.example".encode().decode(
+        "ascii", "surrogateescape"
+    )
+
+    assert addresses([raw]) == [("Jörg", "jörg@bücher.example"), ("", "josé@fabrikam.example")]
