@@ -143,4 +143,16 @@ def _rendered(html: str) -> str:
     converter.inline_links = True
     converter.protect_links = False
     converter.skip_internal_links = True
-    return str(converter.handle(html)).strip()
+    return _unescaped(str(converter.handle(html))).strip()
+
+
+# html2text escapes what Markdown would read as a list: "\\-- " (a signature delimiter),
+# "\\- item", "1\\. item". The text is read as plain text, where the backslash is noise.
+_ESCAPED_DASH_PLUS = re.compile(r"(?m)^(\s*)\\([-+])")
+_ESCAPED_NUMBER_DOT = re.compile(r"(?m)^(\s*\d+)\\\.")
+
+
+def _unescaped(text: str) -> str:
+    if "\\" not in text:
+        return text
+    return _ESCAPED_NUMBER_DOT.sub(r"\1.", _ESCAPED_DASH_PLUS.sub(r"\1\2", text))

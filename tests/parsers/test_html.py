@@ -63,3 +63,21 @@ def test_a_link_that_is_its_own_text_is_plain_text() -> None:
     html = "<p>Mail <a href='mailto:jan@contoso.example'>jan@contoso.example</a> or <a href='https://x.example'>here</a></p>"
 
     assert html_to_text(html) == "Mail jan@contoso.example or [here](https://x.example)"
+
+
+def test_markdown_escapes_of_list_starts_are_undone() -> None:
+    # html2text writes "\--" for a signature delimiter and "1\." for a numbered line.
+    text = html_to_text("<p>Thanks</p><p>-- <br>Anna</p><p>- one</p><p>2. two</p><p>+ three</p>")
+
+    assert text.splitlines() == [
+        "Thanks",
+        "",
+        "--   ",
+        "Anna",
+        "",
+        "- one",
+        "",
+        "2. two",
+        "",
+        "+ three",
+    ]
