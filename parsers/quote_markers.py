@@ -38,6 +38,13 @@ _ON_WROTE = re.compile(
     rf"^(?:-{{2,}}\s*)?{_ON}\s.{{0,300}}?{_WROTE}(?:\s*:?|\s.{{0,200}}:|\s*-{{2,}})\s*$",
     re.IGNORECASE,
 )
+# Yahoo and Gmail's apps in German and Dutch: "Am 3. März 2026 hat Jan <jan@x> geschrieben:",
+# "Op 3 mrt. 2026 heeft Jan <jan@x> geschreven:"; a date, so that prose ("Am Montag habe ich
+# geschrieben:") is not taken for one.
+_HAS_WRITTEN = re.compile(
+    r"^(?:Am|Op)\s.{0,100}\d.{0,200}\s(?:hat|heeft)\s.{1,200}\s(?:geschrieben|geschreven)\s*:\s*$",
+    re.IGNORECASE,
+)
 # "Jan de Vries <jan@contoso.example> schrieb:" (K-9 Mail, Thunderbird without a date) and
 # "2016-02-06 14:07 GMT+01:00 Jan <jan@contoso.example>:" (Gmail in several locales).
 _SOMEONE_WROTE = re.compile(rf"\s{_WROTE}(?:\s.{{0,80}})?\s*:\s*$", re.IGNORECASE)
@@ -118,6 +125,7 @@ _SIGNATURES = re.compile(
     r"^\s*[(<]*(?:"
     r"\w+ from mobile|Sent (?:from|via|with|by|using) .+|From my .{1,30}|Get \[?Outlook for .+|"
     r"Von meinem .+ gesendet|Gesendet (?:von|mit) (?:meinem|der|.{1,20} für) .+|"
+    r"Gesendet (?:von|mit|aus) (?:Outlook|Mail|Yahoo|GMX|WEB\.DE|1&1|iCloud|BlueMail)\b.*|"
     r"Diese Nachricht wurde von .+ gesendet|"
     r"Verzonden (?:vanaf|met|via|vanuit) .+|Verstuurd (?:vanaf|met|vanuit) .+|"
     r"Envoyé (?:depuis|de) (?:mon|ma|Yahoo|Outlook).*|"
@@ -150,6 +158,7 @@ def is_embedded_marker(line: str) -> bool:
     line = line.lstrip(" \t>")  # a quoted quote header still starts history
     return bool(
         _ON_WROTE.match(line)
+        or _HAS_WRITTEN.match(line)
         or _FORWARD_SEPARATOR.match(line)
         or _BEGIN_FORWARDED.match(line)
         or _CJK_WROTE.search(line)

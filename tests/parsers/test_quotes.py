@@ -220,6 +220,8 @@ def test_quote_headers_in_many_languages(header: str) -> None:
         "An: Jörg Betreff: Drucker",
         "Am Dienstag, 3. März 2026, 10:12:00 MEZ hat Contoso <support@contoso.example> "
         "Folgendes geschrieben:",  # Yahoo
+        "Am 3. März 2026 um 10:12 hat Contoso <support@contoso.example> geschrieben:",
+        "Op 3 mrt. 2026 om 10:12 heeft Contoso <support@contoso.example> geschreven:",
         "03.03.2026 10:12 - Contoso Support schrieb:",  # OTRS and Znuny
         "03/03/2026 10:12 - Contoso Support wrote:",
         "##- Please type your reply above this line -##",  # Zendesk
@@ -239,6 +241,8 @@ def test_history_below_a_separator_or_header_block_is_cut(history: str) -> None:
         "Outlook voor Android downloaden<https://aka.ms/AAb9ysg>",
         "Get Outlook for Android<https://aka.ms/ghei36>",
         "Verzonden vanuit Mail voor Windows",
+        "Gesendet von Outlook<http://aka.ms/weboutlook>",  # Outlook on the web
+        "Gesendet mit der WEB.DE Mail App",
         "Verzonden vanaf mijn iPhone",
         "Verstuurd vanaf mijn iPhone",
         "Von meinem iPhone gesendet",
@@ -292,3 +296,9 @@ def test_sign_offs_are_new_text(signoff: str) -> None:
     text = f"That did it, thanks.\n\n{signoff}"
 
     assert new_text(f"{text}\n\nOn Tue, 3 Mar 2026, Jan <jan@contoso.example> wrote:\n> x") == text
+
+
+def test_prose_about_writing_is_no_quote_header() -> None:
+    text = "Am Montag habe ich Ihnen geschrieben:\n\nDer Drucker ist kaputt.\nBitte helfen."
+
+    assert new_text(text) == text
