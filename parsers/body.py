@@ -41,58 +41,82 @@ def body_texts(message: EmailMessage, parts: list[Message] | None = None) -> tup
     """(full text, reply text).
 
     The full text is every text part that is not an attachment, attached mails included; HTML
-    only where there is no plain text; a winmail.dat's body where there is no other. The reply
-    text is the main body only (the plain part if there is one), without the history that HTML
-    marks up. `parts`: the message's `text_parts`, where the caller has them already."""
-    main = _main_body(message)
+    only where the plain parts are missing or empty; a winmail.dat's body where there is no
+    other. The reply text is the main body only (the plain part if there is one with text),
+    without the history that HTML marks up. `parts`: the message's `text_parts`, where the
+    caller has them already."""
     parts = text_parts(message) if parts is None else parts
+    text_of = _Decoded()
     plain = [part for part in parts if part.get_content_subtype() != "html"]
-    if plain:
-        texts = [_text(part) for part in plain]
-    else:
-        texts = [html_to_text(_text(part)) for part in parts]
+    texts = [text_of(part) for part in plain]
+    if not any(text.strip() for text in texts):  # none, or empty beside the HTML (web forms)
+        texts = [html_to_text(text_of(p)) for p in parts if p.get_content_subtype() == "html"]
     if not any(text.strip() for text in texts):  # Outlook sends the body beside winmail.dat too
         texts = [content.text for content in _tnef_contents(message) if content.text]
     full_text = "\n\n".join(text.strip() for text in texts if text.strip())
-    if main is None:
+    main = _main_parts(message, text_of)
+    if not main:
         return full_text, full_text
-    if main.get_content_subtype() == "html":
-        return full_text, html_reply_text(_text(main))
-    return full_text, _text(main).strip()
+    if main[0].get_content_subtype() == "html":
+        return full_text, "\n\n".join(html_reply_text(text_of(part)) for part in main)
+    return full_text, "\n\n".join(text_of(part).strip() for part in main)
 
 
 def main_text(message: EmailMessage) -> str:
     """The main body as text with the history that HTML marks up: where a forward keeps the
     forwarded mail (Outlook's and Gmail's HTML put it where a reply's history goes)."""
-    main = _main_body(message)
-    if main is None:
-        return ""
-    if main.get_content_subtype() == "html":
-        return html_to_text(_text(main))
-    return _text(main).strip()
+    text_of = _Decoded()
+    main = _main_parts(message, text_of)
+    if main and main[0].get_content_subtype() == "html":
+        return "\n\n".join(html_to_text(text_of(part)) for part in main)
+    return "\n\n".join(text_of(part).strip() for part in main)
 
 
-def _main_body(message: Message) -> Message | None:
-    """The part a mail client shows as the message: the first plain text part that is not an
-    attachment, else the first HTML one; never inside an attached mail. (The stdlib's get_body()
-    does this with policy.default only, which costs half the parse.)"""
-    candidates = list(_body_candidates(message))
+class _Decoded:
+    """Each part's text, decoded once: the full text and the main body read the same parts."""
+
+    def __init__(self) -> None:
+        self._texts: dict[int, str] = {}
+
+    def __call__(self, part: Message) -> str:
+        key = id(part)
+        if key not in self._texts:
+            self._texts[key] = _text(part)
+        return self._texts[key]
+
+
+def _main_parts(message: Message, text_of: _Decoded) -> list[Message]:
+    """The parts a mail client shows as the message: the first plain text part with text that
+    is not an attachment, else the first HTML one; never inside an attached mail. Apple Mail
+    puts text, an inline image and more text side by side in a multipart/mixed: the text parts
+    after the first one there belong to the message too. (The stdlib's get_body() does the
+    first step with policy.default only, which costs half the parse.)"""
+    candidates = list(_body_candidates(message, message))
     for subtype in ("plain", "html"):
-        found = next((p for p in candidates if p.get_content_subtype() == subtype), None)
-        if found is not None:
-            return found
-    return None
+        found = [
+            (part, parent)
+            for part, parent in candidates
+            if part.get_content_subtype() == subtype and text_of(part).strip()
+        ]
+        if found:
+            first, parent = found[0]
+            if parent.get_content_subtype() != "mixed":
+                return [first]
+            return [first, *(part for part, other in found[1:] if other is parent)]
+    return []
 
 
-def _body_candidates(part: Message, depth: int = 0) -> Iterator[Message]:
+def _body_candidates(
+    part: Message, parent: Message, depth: int = 0
+) -> Iterator[tuple[Message, Message]]:
     if part.is_multipart():
         if part.get_content_maintype() == "message" or depth > 50:
             return
         for child in part.get_payload():
             if isinstance(child, Message):
-                yield from _body_candidates(child, depth + 1)
+                yield from _body_candidates(child, part, depth + 1)
     elif part.get_content_maintype() == "text" and not _sent_as_file(part):
-        yield part
+        yield part, parent
 
 
 def text_parts(message: Message) -> list[Message]:

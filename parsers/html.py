@@ -143,16 +143,19 @@ def _rendered(html: str) -> str:
     converter.inline_links = True
     converter.protect_links = False
     converter.skip_internal_links = True
-    return _unescaped(str(converter.handle(html))).strip()
+    return _plain(str(converter.handle(html))).strip()
 
 
-# html2text escapes what Markdown would read as a list: "\\-- " (a signature delimiter),
-# "\\- item", "1\\. item". The text is read as plain text, where the backslash is noise.
+# html2text writes Markdown: what would read as a list is escaped ("\\-- " for a signature
+# delimiter, "\\- item", "1\\. item") and a <br> ends its line with two spaces. The text is
+# read as plain text, where both are noise.
 _ESCAPED_DASH_PLUS = re.compile(r"(?m)^(\s*)\\([-+])")
 _ESCAPED_NUMBER_DOT = re.compile(r"(?m)^(\s*\d+)\\\.")
+_TRAILING_SPACE = re.compile(r"[ \t]+$", re.MULTILINE)
 
 
-def _unescaped(text: str) -> str:
+def _plain(text: str) -> str:
+    text = _TRAILING_SPACE.sub("", text)
     if "\\" not in text:
         return text
     return _ESCAPED_NUMBER_DOT.sub(r"\1.", _ESCAPED_DASH_PLUS.sub(r"\1\2", text))

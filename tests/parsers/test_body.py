@@ -100,3 +100,28 @@ def test_an_unquoted_java_boundary() -> None:
     )
 
     assert parse_message(data).text == "Inside."
+
+
+def test_an_empty_plain_part_beside_the_html_one_gives_the_html_text() -> None:
+    # Web forms and some helpdesks send an empty text/plain alternative.
+    parsed = parse_message(
+        b'From: a@b.example\r\nContent-Type: multipart/alternative; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\r\n--b\r\n"
+        b"Content-Type: text/html; charset=utf-8\r\n\r\n<p>The printer is broken.</p>\r\n--b--\r\n"
+    )
+
+    assert (parsed.full_text, parsed.text) == ("The printer is broken.", "The printer is broken.")
+
+
+def test_text_on_both_sides_of_an_inline_image_is_the_body() -> None:
+    # Apple Mail: text, an inline image and more text, side by side in a multipart/mixed.
+    parsed = parse_message(
+        b'From: a@b.example\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+        b"Content-Type: text/plain\r\nContent-Disposition: inline\r\n\r\nHere it is:\r\n--b\r\n"
+        b'Content-Type: image/png\r\nContent-Disposition: inline; filename="s.png"\r\n\r\nPNG\r\n'
+        b"--b\r\nContent-Type: text/plain\r\nContent-Disposition: inline\r\n\r\n"
+        b"It fails.\r\n--b--\r\n"
+    )
+
+    assert parsed.text == "Here it is:\n\nIt fails."
+    assert [a.filename for a in parsed.attachments] == ["s.png"]

@@ -72,7 +72,7 @@ def test_markdown_escapes_of_list_starts_are_undone() -> None:
     assert text.splitlines() == [
         "Thanks",
         "",
-        "--   ",
+        "--",
         "Anna",
         "",
         "- one",
@@ -81,3 +81,9 @@ def test_markdown_escapes_of_list_starts_are_undone() -> None:
         "",
         "+ three",
     ]
+
+
+def test_a_line_break_leaves_no_trailing_spaces() -> None:
+    text = html_to_text("Line one<br>Line two<br><br>Regards<br>Anna")
+
+    assert text == "Line one\nLine two\n\nRegards\nAnna"
