@@ -247,17 +247,10 @@ def _sender(value: str) -> tuple[str, str]:
 
 
 def attached_forward(message: Message, note: str, subject: str) -> Message | None:
-    """The mail attached as message/rfc822 that the message forwards: the first one at the top
-    level, when the subject or a short note says so."""
+    """The message/rfc822 part that the message forwards: the first one, when the subject or
+    a short note says so."""
     if not message.is_multipart():
         return None
     if not (is_forward_subject(subject) or _NOTE.search(note) or len(note.strip()) < 300):
         return None
-    for part in message.walk():
-        if part.get_content_type() != "message/rfc822":
-            continue
-        inner = part.get_payload()
-        if isinstance(inner, list) and inner and isinstance(inner[0], Message):
-            return inner[0]
-        return None
-    return None
+    return next((p for p in message.walk() if p.get_content_type() == "message/rfc822"), None)

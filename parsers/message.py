@@ -7,10 +7,12 @@ with a reason, which the processor turns into a quarantine entry.
 
 from __future__ import annotations
 
+import base64
 import email
 import email.errors
 import email.feedparser
 import email.policy
+import quopri
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -116,7 +118,9 @@ def parse_message(data: bytes, envelope_sender: str | None = None) -> ParsedMess
     parts = text_parts(message)
     full_text, reply_text = body_texts(message, parts)
     subject = _header(message, "Subject")[:MAX_SUBJECT]
-    text, forwarded = _new_text_and_forward(message, full_text, reply_text[:MAX_TEXT], subject)
+    text, forwarded = _new_text_and_forward(
+        message, full_text, reply_text[:MAX_TEXT], subject, kind
+    )
     attachments = tuple(attachments_of(message))
     date_value = _header(message, "Date")
     date = _date(date_value)
@@ -213,10 +217,13 @@ def _headerless(data: bytes) -> EmailMessage:
 
 
 def _new_text_and_forward(
-    message: EmailMessage, full_text: str, reply_text: str, subject: str
+    message: EmailMessage, full_text: str, reply_text: str, subject: str, kind: str
 ) -> tuple[str, Forwarded | None]:
     """The new text, and the mail it forwards: in the body (below a separator or a header
-    block), else attached as message/rfc822."""
+    block), else attached as message/rfc822. Only a person forwards: what a bounce or an
+    auto-reply carries is the mail it answers."""
+    if kind != "normal":
+        return new_text(reply_text), None
     found = forwarded_in(reply_text, subject)
     if found is None and may_hold_forward(full_text, subject):
         whole = main_text(message)[:MAX_TEXT]  # HTML: the forward is where history goes
@@ -227,13 +234,32 @@ def _new_text_and_forward(
         return new_text(note), forwarded
     text = new_text(reply_text)
     if message.get_content_type() == "multipart/report":
-        return text, None  # a bounce's attached mail is the one that bounced
-    inner = attached_forward(message, text, subject)
+        return text, None  # a report's attached mail is the one it reports on
+    part = attached_forward(message, text, subject)
+    inner = _attached_mail(part) if part is not None else None
     return text, (_attached(inner) if inner is not None else None)
 
 
-def _attached(inner: Message) -> Forwarded:
-    assert isinstance(inner, EmailMessage)
+def _attached_mail(part: Message) -> EmailMessage | None:
+    """The mail inside a message/rfc822 part; RFC 2046 §5.2.1 forbids base64 there, but clients
+    encode attached mails so, and the stdlib then reads the encoded text as the mail's body."""
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    inner = part.get_payload()
+    first = inner[0] if isinstance(inner, list) and inner else None
+    if encoding in ("base64", "quoted-printable") and isinstance(first, Message):
+        encoded = first.get_payload()  # the stdlib took the encoded text for a headerless mail
+        if not isinstance(encoded, str):
+            return None
+        raw = encoded.encode("ascii", "surrogateescape")
+        try:
+            data = base64.b64decode(raw) if encoding == "base64" else quopri.decodestring(raw)
+            return _parsed(data) if data.strip() else None
+        except Exception:  # binascii.Error, or the stdlib on what it decodes to
+            return None
+    return first if isinstance(first, EmailMessage) else None
+
+
+def _attached(inner: EmailMessage) -> Forwarded:
     name, address = _first_address(inner, "From")
     return Forwarded(
         from_addr=address,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from parsers.forwards import forwarded_in, is_forward_subject
@@ -200,3 +202,30 @@ def test_a_quoted_forward_is_not_this_mail_s_forward() -> None:
     text = "Thanks.\n\n> ---------- Forwarded message ---------\n> From: Anna <anna@x.example>\n"
 
     assert forwarded_in(text, "Re: x") is None
+
+
+def test_an_attached_mail_in_base64_is_decoded_first() -> None:
+    # RFC 2046 §5.2.1 forbids it, but clients base64-encode attached mails.
+    inner = b"From: Anna <anna@fabrikam.example>\r\nSubject: Printer\r\n\r\n" + BODY.encode()
+    data = (
+        b"From: Martin <martin@fabrikam.example>\r\nSubject: Fwd: Printer\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n'
+        b"\r\nFYI\r\n--b\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n"
+        b"\r\n" + base64.encodebytes(inner) + b"--b--\r\n"
+    )
+    parsed = parse_message(data)
+
+    assert parsed.forwarded is not None
+    assert (parsed.forwarded.from_addr, parsed.forwarded.text) == ("anna@fabrikam.example", BODY)
+
+
+def test_a_bounce_forwards_nothing() -> None:
+    # A delivery report carries the mail that bounced; no person forwarded it.
+    data = (
+        b"From: MAILER-DAEMON@mx.example\r\nSubject: Undelivered Mail Returned to Sender\r\n\r\n"
+        b"I could not deliver your mail.\r\n\r\n---------- Forwarded message ---------\r\n"
+        b"From: Martin <martin@fabrikam.example>\r\nSubject: Printer\r\n\r\nHello\r\n"
+    )
+    parsed = parse_message(data)
+
+    assert parsed.kind == "bounce" and parsed.forwarded is None
