@@ -41,6 +41,7 @@ def new_text(text: str) -> str:
     lines = joined_marker_lines(lines)
     classes = _with_wrapped_headers("".join(_line_class(line) for line in lines))
     classes = _with_prose_signatures(classes, lines)
+    classes = _with_heading_underlines(classes, lines)
     classes = _with_wrapped_quotes(classes)
     at_end = bool(_REPLY_AT_END.match(classes))
     if at_end:  # bottom posting: the history comes first, so read the mail upside down
@@ -88,6 +89,28 @@ def _trimmed(classes: str, lines: list[str]) -> tuple[str, list[str]]:
     if "t" in classes and match:
         classes, lines = classes[: match.start()], lines[: match.start()]
     return classes, lines
+
+
+_UNDERLINE = re.compile(r"(?<=t)d(?=e*t)")
+# A heading is a short line; its underline is about as long as it ("Problem 1\n---------").
+_HEADING = 60
+_UNDERLINE_SLACK = 3
+
+
+def _with_heading_underlines(classes: str, lines: list[str]) -> str:
+    """A rule right under a short line of text, as long as that line, with more text below, is
+    the line's underline (a plain-text heading), not a signature separator: "-- " and
+    Outlook's long rule under a name are not as long as the line above them."""
+    if "d" not in classes:
+        return classes
+    found = list(classes)
+    for match in _UNDERLINE.finditer(classes):
+        index = match.start()
+        heading, rule = lines[index - 1].strip(), lines[index].strip()
+        short = len(rule) >= 3 and len(heading) <= _HEADING
+        if short and abs(len(rule) - len(heading)) <= _UNDERLINE_SLACK:
+            found[index] = "t"
+    return "".join(found)
 
 
 _SANDWICHED_TEXT = re.compile(r"(?<=q)t(?=q)")

@@ -302,3 +302,12 @@ def test_prose_about_writing_is_no_quote_header() -> None:
     text = "Am Montag habe ich Ihnen geschrieben:\n\nDer Drucker ist kaputt.\nBitte helfen."
 
     assert new_text(text) == text
+
+
+def test_an_underlined_heading_is_text_not_a_signature_separator() -> None:
+    text = (
+        "Two problems:\n\nPrinter\n-------\nShows error 50.4.\n\nScanner\n=======\n"
+        "Sends no mail.\n\nThanks\nAnna"
+    )
+
+    assert new_text(f"{text}\n-- \nAnna Berg | Fabrikam") == text
