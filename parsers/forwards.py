@@ -114,9 +114,9 @@ def may_hold_forward(text: str, subject: str) -> bool:
     return not _REPLY_SUBJECT.match(subject) and _NOTE.search(text[:_NOTE_AREA]) is not None
 
 
-def forwarded_in(text: str, subject: str) -> tuple[str, Forwarded] | None:
+def forwarded_in(text: str, subject: str, depth: int = 0) -> tuple[str, Forwarded] | None:
     """(the note above the forwarded mail, the forwarded mail), or None when `text` forwards
-    nothing."""
+    nothing. `depth`: how many forwards `text` is inside already."""
     if not may_hold_forward(text, subject):
         return None
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")[:_MAX_LINES]
@@ -130,8 +130,22 @@ def forwarded_in(text: str, subject: str) -> tuple[str, Forwarded] | None:
     fields, body_at = _header_block(lines, headers_at)
     if not fields.get("from") and not fields.get("subject"):
         return None
-    forwarded = _forwarded(fields, "\n".join(lines[body_at:]))
-    return note, forwarded
+    body = "\n".join(lines[body_at:])
+    return note, _innermost(fields, body, depth)
+
+
+# A forward of a forward of a forward is still someone's problem; deeper is no person's.
+_MAX_FORWARDS = 5
+
+
+def _innermost(fields: dict[str, str], body: str, depth: int) -> Forwarded:
+    """The forwarded mail; when it only forwards another one with a short note of its own
+    ("FYI"), the one it forwards: that mail holds the problem."""
+    if depth < _MAX_FORWARDS:
+        inner = forwarded_in(body, fields.get("subject", ""), depth + 1)
+        if inner is not None and len(inner[0].strip().splitlines()) <= _MAX_NOTE_LINES:
+            return inner[1]
+    return _forwarded(fields, body)
 
 
 def _forward_evidence(note: str, subject: str) -> bool:

@@ -229,3 +229,29 @@ def test_a_bounce_forwards_nothing() -> None:
     parsed = parse_message(data)
 
     assert parsed.kind == "bounce" and parsed.forwarded is None
+
+
+def test_a_forward_of_a_forward_gives_the_mail_with_the_problem() -> None:
+    body = (
+        "Can you help?\n\nFrom: Anna <anna@fabrikam.example>\nSent: Tuesday, March 3, 2026 10:00\n"
+        "To: Martin\nSubject: FW: Printer\n\nFYI\n\nFrom: Piet <piet@fabrikam.example>\n"
+        "Sent: Tuesday, March 3, 2026 9:55 AM\nTo: Anna\nSubject: Printer\n\n" + BODY + "\n"
+    )
+    parsed = parse_message(mail("FW: FW: Printer", body))
+
+    assert parsed.text == "Can you help?"
+    assert parsed.forwarded is not None
+    assert (parsed.forwarded.from_addr, parsed.forwarded.text) == ("piet@fabrikam.example", BODY)
+
+
+def test_a_forwarded_reply_keeps_its_own_text() -> None:
+    body = (
+        "Please look.\n\nFrom: Anna <anna@fabrikam.example>\nSent: Tuesday, March 3, 2026 10:00\n"
+        "To: Martin\nSubject: RE: Printer\n\nStill broken, see the error below.\n\n"
+        "From: Martin <martin@fabrikam.example>\nSent: Monday, March 2, 2026 5:00 PM\n"
+        "To: Anna\nSubject: Printer\n\nDoes it work?\n"
+    )
+    parsed = parse_message(mail("FW: RE: Printer", body))
+
+    assert parsed.forwarded is not None
+    assert parsed.forwarded.text == "Still broken, see the error below."
