@@ -218,7 +218,7 @@ def _parse(config: Config, args: argparse.Namespace) -> int:
 
 def _route(config: Config, args: argparse.Namespace) -> int:
     from gateway.identity import identify
-    from gateway.processor import route
+    from gateway.processor import request_text, route
     from gateway.service_health import ServiceHealth
     from gateway.storage import utcnow
     from parsers.message import Unparseable, parse_message
@@ -229,7 +229,7 @@ def _route(config: Config, args: argparse.Namespace) -> int:
         print(f"{args.explain}: cannot be parsed: {exc}", file=sys.stderr)
         return EX_FAILURE
     who = identify(message.from_addr, config)
-    incident = ServiceHealth(config).incident_for(message.subject, message.text, utcnow())
+    incident = ServiceHealth(config).incident_for(message.subject, request_text(message), utcnow())
     decision = route(message, who, config, known_issue=incident is not None)
     result = decision.as_json(who.customer.id if who.customer else None)
     result["known_issue"] = incident.id if incident else None

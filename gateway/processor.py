@@ -305,7 +305,7 @@ def _new_ticket(
 ) -> str:
     config = context.config
     customer = who.customer
-    incident = context.health.incident_for(message.subject, message.text, utcnow())
+    incident = context.health.incident_for(message.subject, request_text(message), utcnow())
     decision = route(message, who, config, known_issue=incident is not None)
     ticket = tickets.open_ticket(
         session, message.subject, message.from_addr, customer.id if customer else None, decision
@@ -432,6 +432,13 @@ def route(
         headers=message.headers,
     )
     return decide(facts, config.rules)
+
+
+def request_text(message: ParsedMessage) -> str:
+    """What the customer asks: the new text, and the mail it forwards ("see below")."""
+    if message.forwarded is None:
+        return message.text
+    return f"{message.text}\n\n{message.forwarded.text}"
 
 
 def in_service_hours(config: Config, now: datetime) -> bool:

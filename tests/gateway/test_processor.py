@@ -26,6 +26,7 @@ from gateway.storage import (
     utcnow,
 )
 from gateway.templates import Templates
+from parsers.message import parse_message
 
 REPO = Path(__file__).resolve().parents[2]
 REQUEST = (
@@ -271,3 +272,14 @@ def test_a_forwarded_request_is_kept_whole_on_the_ticket(config: Config, store: 
         "The printer on floor 3 is broken."
     )
     assert "defects" not in result["events"]
+
+
+def test_the_request_text_of_a_forward_holds_the_forwarded_mail() -> None:
+    forward = parse_message(
+        b"From: Anna <anna@fabrikam.example>\r\nSubject: Fwd: Teams\r\n\r\nFYI\r\n\r\n"
+        b"---------- Forwarded message ---------\r\nFrom: Piet <piet@fabrikam.example>\r\n"
+        b"Subject: Teams\r\n\r\nTeams is down since 9.\r\n"
+    )
+
+    assert processor.request_text(forward) == "FYI\n\nTeams is down since 9."
+    assert processor.request_text(parse_message(REQUEST)) == "Please help."
