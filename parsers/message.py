@@ -27,6 +27,7 @@ from parsers.forwards import Forwarded, attached_forward, forwarded_in, may_hold
 from parsers.headers import addresses, header_text
 from parsers.kinds import classify
 from parsers.quotes import new_text
+from parsers.senders import first_address, raw_values, sender_of
 
 
 class Unparseable(Exception):
@@ -114,7 +115,7 @@ def parse_message(data: bytes, envelope_sender: str | None = None) -> ParsedMess
         defects.append("no header fields: the whole message is read as its text")
     headers = tuple((key, header_text(str(value))) for key, value in message.raw_items())
     kind = classify(message, headers)
-    from_name, from_addr, sender_defects = _sender(message, kind, envelope_sender)
+    from_name, from_addr, sender_defects = sender_of(message, kind, envelope_sender)
     parts = text_parts(message)
     full_text, reply_text = body_texts(message, parts)
     subject = _header(message, "Subject")[:MAX_SUBJECT]
@@ -161,38 +162,6 @@ def _content_defects(
         yield f"text cut at {MAX_TEXT} characters (the stored message keeps all of it)"
     if date_value and date is None:
         yield f"unreadable Date header {date_value[:60]!r}"
-
-
-# Where a person's mail without a usable From: may say who sent it, in order. Return-Path is
-# the envelope sender as the delivering server wrote it (mail read over IMAP has no other).
-_SENDER_FALLBACKS = ("Reply-To", "Sender")
-
-
-def _sender(
-    message: EmailMessage, kind: str, envelope_sender: str | None
-) -> tuple[str, str, list[str]]:
-    """(display name, address, defects) of the sender. Robots may write "From: MAILER-DAEMON
-    <>"; a person's mail without a usable From: takes Reply-To, Sender, the envelope sender or
-    Return-Path, in that order, and says so."""
-    name, address = _first_address(message, "From")
-    if address or kind != "normal":
-        return name, address, []
-    raw = " ".join(_raw_values(message, "From")).strip()
-    problem = f"From header without a usable address ({header_text(raw)[:80]!r})"
-    problem = problem if raw else "no From header"
-    for header in _SENDER_FALLBACKS:
-        other_name, other = _first_address(message, header)
-        if other:
-            return other_name or name, other, [f"{problem}; From taken from {header}"]
-    envelope = [envelope_sender] if envelope_sender else []
-    for source, values in (
-        ("the envelope sender", envelope),
-        ("Return-Path", _raw_values(message, "Return-Path")),
-    ):
-        found = next((a for _, a in addresses(values) if "@" in a), "")
-        if found:
-            return name, found.lower(), [f"{problem}; From taken from {source}"]
-    return name, "", [f"{problem}, and no other sender address: nobody can be answered"]
 
 
 def _header_block_only(data: bytes) -> EmailMessage:
@@ -260,7 +229,7 @@ def _attached_mail(part: Message) -> EmailMessage | None:
 
 
 def _attached(inner: EmailMessage) -> Forwarded:
-    name, address = _first_address(inner, "From")
+    name, address = first_address(inner, "From")
     return Forwarded(
         from_addr=address,
         from_name=name,
@@ -400,30 +369,16 @@ def _repaired_header_block(data: bytes) -> bytes:
     return b"".join(kept) + separator + body
 
 
-def _raw_values(message: EmailMessage, name: str) -> list[str]:
-    """Every raw value of a header, in order. Raw, because the stdlib's header objects raise on
-    some real-world input."""
-    wanted = name.lower()
-    return [str(value) for key, value in message.raw_items() if key.lower() == wanted]
-
-
 def _header(message: EmailMessage, name: str) -> str:
     """The first value of a header as text; '' when there is none."""
-    values = _raw_values(message, name)
+    values = raw_values(message, name)
     return header_text(values[0]) if values else ""
 
 
 def _addresses(message: EmailMessage, name: str) -> tuple[str, ...]:
     """Addresses of all the headers of that name (some clients repeat To:), lower case, once."""
-    found = (address.lower() for _, address in addresses(_raw_values(message, name)))
+    found = (address.lower() for _, address in addresses(raw_values(message, name)))
     return tuple(dict.fromkeys(a for a in found if "@" in a))
-
-
-def _first_address(message: EmailMessage, name: str) -> tuple[str, str]:
-    for display, address in addresses(_raw_values(message, name)):
-        if "@" in address:
-            return display, address.lower()
-    return "", ""
 
 
 _MESSAGE_ID = re.compile(r"<?([!-;=?-~]+@[!-;=?-~]+)>?")  # printable ASCII without < >
