@@ -25,7 +25,7 @@ FLOORS = {
     # Its "-Abhishek Kona" is a signature there; a sign-off is new text here (issue 21).
     "github-email_reply_parser": 0.8,
     "willdurand-EmailReplyParser": 0.9,
-    "crisp-email-reply-parser": 0.9,
+    "crisp-email-reply-parser": 0.95,
     "mail-parser-reply": 0.65,
     "talon": 0.9,  # the two left keep "Sent from my iPhone" and a Sparrow signature
     "zapier-email-reply-parser": 1.0,
