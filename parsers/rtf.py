@@ -42,9 +42,16 @@ def rtf_to_plain(rtf: bytes) -> str:
         if b"\\fromtext" in header:
             return _encapsulated(rtf.decode("latin-1"), codepage).strip()
         text = rtf.decode("latin-1")  # RTF is 7-bit; \'hh escapes are read in `codepage`
-        return str(rtf_to_text(text, codepage, "replace"))  # type: ignore[no-untyped-call]
-    except (ValueError, LookupError, RecursionError):  # striprtf raises on some broken input
+        native = str(rtf_to_text(text, codepage, "replace"))  # type: ignore[no-untyped-call]
+        return _paired(native)
+    except (ValueError, LookupError, RecursionError, OverflowError):  # on broken input
         return ""
+
+
+def _paired(text: str) -> str:
+    """\\uN gives UTF-16 units: a character outside the BMP comes as a surrogate pair, joined
+    here; a lone one (broken input) is replaced, as no database or mail can hold it."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def _codepage(rtf: bytes) -> str:
@@ -119,7 +126,7 @@ def _encapsulated(rtf: str, codepage: str) -> str:
         elif text:
             emit(text)
     emit("")
-    return "".join(out)
+    return _paired("".join(out))
 
 
 def _control_word(
@@ -146,6 +153,7 @@ def _control_word(
         group.unicode_skip = int(number)
     elif word == "u" and number is not None:
         code = int(number)
-        emit(chr(code + 65536 if code < 0 else code))
+        code = code + 65536 if code < 0 else code  # a signed 16-bit UTF-16 unit
+        emit(chr(code) if 0 <= code <= 0xFFFF else "\ufffd")
         return group.unicode_skip
     return 0

@@ -47,7 +47,10 @@ def test_native_rtf_in_its_codepage() -> None:
     assert rtf_to_plain(rtf).strip() == "Принтер"
 
 
-@pytest.mark.parametrize("data", [b"", b"not rtf", b"{\\rtf1 {{{{{", b"\x00" * 10])
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"not rtf", b"{\\rtf1 {{{{{", b"\x00" * 10, b"{\\rtf1\\fromhtml1 \\u99999999999 x}"],
+)
 def test_broken_rtf_gives_what_it_can_and_never_raises(data: bytes) -> None:
     assert isinstance(rtf_to_plain(data), str)
 
@@ -61,3 +64,9 @@ def test_word_rtf_bodies_of_mimekit() -> None:
 
     assert "You've made this a Christmas to remember" in text
     assert "\\" not in text and "{" not in text
+
+
+def test_a_character_outside_the_bmp_comes_as_a_surrogate_pair() -> None:
+    rtf = rb"{\rtf1\ansi\fromtext Thumbs \u-10179?\u-9139? up}"
+
+    assert rtf_to_plain(rtf) == "Thumbs \U0001f44d up"
