@@ -12,7 +12,7 @@ import logging
 import traceback
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,11 +36,13 @@ from gateway.storage import (
     StorageUnavailable,
     Store,
     Ticket,
+    TicketMessage,
     TicketStatus,
     utcnow,
 )
 from gateway.templates import Templates
 from gateway.threader import ThreadMatch, find_ticket, foreign_references
+from parsers.closings import without_closing
 from parsers.message import ParsedMessage, Unparseable, parse_message
 from parsers.subjects import case_numbers
 from routing import Decision, Facts, decide
@@ -285,6 +287,8 @@ def _follow_up(
     context: Context,
 ) -> str:
     kind = "upstream" if who.role == "upstream" else "customer"
+    if kind == "customer":
+        message = _without_known_closing(session, ticket, message)
     tickets.record_incoming(session, ticket, message, kind, raw.id)
     _note_defects(session, ticket, message)
     if kind == "upstream":
@@ -298,6 +302,30 @@ def _follow_up(
         tickets.set_status(session, ticket, TicketStatus.OPEN, f"{kind} wrote")
     _notify_agents(session, ticket, message, context, followup=True)
     return f"follow-up on ticket {ticket.number}"
+
+
+# A sender's closing block repeats from mail to mail; a few of their latest mails show it.
+_EARLIER_MAILS = 5
+
+
+def _without_known_closing(
+    session: Session, ticket: Ticket, message: ParsedMessage
+) -> ParsedMessage:
+    """A step beyond the parser, as Zammad does: the closing block (company lines, phone
+    numbers, notices) that this sender's earlier mails on the ticket ended with is cut from
+    the new text; the sign-off stays (parsers/closings.py)."""
+    earlier = session.scalars(
+        select(TicketMessage.text)
+        .where(
+            TicketMessage.ticket_id == ticket.id,
+            TicketMessage.direction == "in",
+            TicketMessage.from_addr == message.from_addr,
+        )
+        .order_by(TicketMessage.id.desc())
+        .limit(_EARLIER_MAILS)
+    ).all()
+    text = without_closing(message.text, earlier)
+    return message if text == message.text else replace(message, text=text)
 
 
 def _new_ticket(

@@ -283,3 +283,31 @@ def test_the_request_text_of_a_forward_holds_the_forwarded_mail() -> None:
 
     assert processor.request_text(forward) == "FYI\n\nTeams is down since 9."
     assert processor.request_text(parse_message(REQUEST)) == "Please help."
+
+
+def test_a_follow_up_loses_the_closing_block_its_sender_s_first_mail_ended_with(
+    config: Config, store: Store
+) -> None:
+    block = (
+        b"Fabrikam BV | Kerkstraat 1 | Amsterdam\r\nTel. +31 20 555 0100\r\nwww.fabrikam.example"
+    )
+    first = REQUEST.replace(b"Please help.", b"Please help.\r\n\r\nGroet,\r\nAnna\r\n" + block)
+    reply = (
+        b"From: Anna <anna@fabrikam.example>\r\nTo: support@contoso.example\r\n"
+        b"Subject: Re: Help\r\nMessage-ID: <q2@fabrikam.example>\r\n"
+        b"In-Reply-To: <q1@fabrikam.example>\r\n\r\nIt is urgent.\r\n\r\nGroet,\r\nAnna\r\n"
+        + block
+        + b"\r\n"
+    )
+    store.insert_raw([IncomingRaw(data=first, via="smtp"), IncomingRaw(data=reply, via="smtp")])
+
+    assert processor.process_pending(store, processor.Context(config, Templates())) == 2
+
+    with store.reader() as session:
+        texts = session.scalars(
+            select(TicketMessage.text)
+            .where(TicketMessage.direction == "in")
+            .order_by(TicketMessage.id)
+        ).all()
+    assert texts[0].endswith("www.fabrikam.example")  # the first mail: nothing to compare with
+    assert texts[1] == "It is urgent.\n\nGroet,\nAnna"
