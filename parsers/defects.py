@@ -8,6 +8,7 @@ what was assumed ("no From header; From taken from Reply-To").
 from __future__ import annotations
 
 import email.errors
+import re
 from collections.abc import Iterable, Iterator
 from email.message import Message
 
@@ -95,6 +96,21 @@ def _decodes(payload: bytes, codec: str) -> bool:
     except (UnicodeDecodeError, LookupError):
         return False
     return True
+
+
+_ENCODED_WORD_CHARSET = re.compile(r"=\?([^?*\s]{1,40})(?:\*[^?\s]*)?\?[bBqQ]\?")
+# The headers an agent reads; an odd charset elsewhere (X-…) changes nothing they see.
+_READ_HEADERS = ("from", "subject", "to", "cc", "reply-to")
+
+
+def header_charset_defects(headers: Iterable[tuple[str, str]]) -> Iterator[str]:
+    """Encoded words (RFC 2047) in a charset nobody knows, in the headers agents read."""
+    for name, raw in headers:
+        if name.lower() not in _READ_HEADERS or "=?" not in raw:
+            continue
+        for label in dict.fromkeys(_ENCODED_WORD_CHARSET.findall(raw)):
+            if codec_for(label) is None and label.lower() not in _SAYS_NOTHING:
+                yield f"unknown charset {label!r} in the {name} header: its text is a guess"
 
 
 def unique(defects: Iterable[str]) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ from email.utils import parsedate_to_datetime
 
 from parsers.body import Attachment, attachments_of, body_texts, main_text, text_parts
 from parsers.bounces import bounced_recipients
-from parsers.defects import charset_defects, mime_defects, unique
+from parsers.defects import charset_defects, header_charset_defects, mime_defects, unique
 from parsers.forwards import Forwarded, attached_forward, forwarded_in, may_hold_forward
 from parsers.headers import addresses, header_text
 from parsers.kinds import classify
@@ -149,6 +149,7 @@ def parse_message(data: bytes, envelope_sender: str | None = None) -> ParsedMess
                 *defects,
                 *mime_defects(message),
                 *charset_defects(parts),
+                *header_charset_defects(message.raw_items()),
                 *_content_defects(full_text, reply_text, date_value, date),
             ]
         ),

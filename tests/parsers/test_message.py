@@ -218,6 +218,10 @@ def test_a_well_formed_mail_has_no_defects(message: ParsedMessage) -> None:
             "truncated base64 in a application/pdf part: its end is lost",
         ),
         (
+            b"From: a@b.example\r\nSubject: =?x-klingon?q?Qapla'?=\r\n\r\nx\r\n",
+            "unknown charset 'x-klingon' in the Subject header: its text is a guess",
+        ),
+        (
             b"From: a@b.example\r\nDate: last Tuesday\r\n\r\nx\r\n",
             "unreadable Date header 'last Tuesday'",
         ),
@@ -226,7 +230,15 @@ def test_a_well_formed_mail_has_no_defects(message: ParsedMessage) -> None:
             "lines that are not header fields dropped from the header block",
         ),
     ],
-    ids=["unknown-charset", "bad-bytes", "not-closed", "truncated-base64", "date", "header-block"],
+    ids=[
+        "unknown-charset",
+        "bad-bytes",
+        "not-closed",
+        "truncated-base64",
+        "header-charset",
+        "date",
+        "header-block",
+    ],
 )
 def test_defects_say_what_was_wrong(data: bytes, defect: str) -> None:
     assert defect in parse_message(data).defects
