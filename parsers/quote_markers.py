@@ -141,7 +141,10 @@ _SIGNATURES = re.compile(
 
 
 # "Sent from my desk, is much easier" is prose: after a comma a signature only apologises.
-_PROSE_AFTER_COMMA = re.compile(r",\s+(?!please|pls|excuse|sorry|pardon)\w", re.IGNORECASE)
+_PROSE_AFTER_COMMA = re.compile(
+    r",\s+(?!please|pls|excuse|sorry|pardon|an? [\w&-]+ (?:[\w&-]+ )?smartphone|samsung|verizon)\w",
+    re.IGNORECASE,
+)
 
 
 def is_signature(line: str) -> bool:

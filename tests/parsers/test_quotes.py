@@ -250,6 +250,8 @@ def test_history_below_a_separator_or_header_block_is_cut(history: str) -> None:
         "Envoyé de mon iPhone",
         "Envoyé depuis mon appareil Galaxy",
         "Sent from my Galaxy",
+        "Sent via the Samsung Galaxy S21 5G, an AT&T 5G smartphone",
+        "Sent from my Verizon, Samsung Galaxy smartphone",
     ],
 )
 def test_mobile_signatures_end_the_new_text(signature: str) -> None:
