@@ -313,7 +313,13 @@ def test_english_notification_of_a_mail_without_sender(
 ) -> None:
     nobody = parse_message(b"Subject: Printer\r\n\r\nIt is broken.\r\n")
     mail = sender.agent_notification(
-        config, templates, ticket(customer_id=None), nobody, None, config.agents[0], False
+        config,
+        templates,
+        ticket(customer_id=None),
+        nobody,
+        None,
+        config.agents[1],
+        False,  # Priya reads English
     )
 
     lines = body_of(mail).splitlines()
