@@ -50,7 +50,8 @@ def new_text(text: str) -> str:
     classes, lines = _trimmed(classes, lines)
     if at_end:
         lines.reverse()
-    # A "-Martin" or "Groet, Ilse" sign-off is the sender's own text: it stays.
+    # A "-Martin" or "Groet, Ilse" sign-off is the sender's own text: it stays (only a mailing
+    # list's footer takes the one above it along, _above_list_footer).
     return "\n".join(lines).strip()
 
 
@@ -157,7 +158,31 @@ def _cut_at_delimiter(classes: str, lines: list[str]) -> tuple[str, list[str]]:
     index = classes.find("d", max(first_text, 0))
     if first_text < 0 or index < 0:
         return classes.replace("d", "e"), lines
+    footer = len(lines[index].strip()) >= _MAILMAN_RULE and _LIST_FOOTER.search(
+        "\n".join(lines[index + 1 : index + 6])
+    )
+    if footer:
+        index = _above_list_footer(classes, lines, index)
     return classes[:index], lines[:index]
+
+
+# Mailman's footer: a rule of 47 "_", then "riak-users mailing list", the address, its listinfo.
+_MAILMAN_RULE = 20
+_LIST_FOOTER = re.compile(r"mailing list|/listinfo/|^To unsubscribe", re.IGNORECASE | re.MULTILINE)
+_DASH_NAME = re.compile(r"^\s*-[^\W\d_][\w .'-]{0,40}$")
+
+
+def _above_list_footer(classes: str, lines: list[str], index: int) -> int:
+    """Where the signature above a mailing list's footer begins: a "-Abhishek Kona" alone above
+    it signs the list post (as github's and willdurand's reply parsers read it). A sign-off
+    anywhere else ("-Martin" above the quoted mail) is the sender's new text and stays."""
+    above = index - 1
+    while above >= 0 and classes[above] == "e":
+        above -= 1
+    has_blank_above = above >= 1 and classes[above - 1] == "e"
+    if above >= 0 and has_blank_above and _DASH_NAME.match(lines[above]):
+        return above
+    return index
 
 
 _SIGNATURE_AFTER_TEXT = re.compile(r"te*s(?:e|$)")

@@ -313,3 +313,21 @@ def test_an_underlined_heading_is_text_not_a_signature_separator() -> None:
     )
 
     assert new_text(f"{text}\n-- \nAnna Berg | Fabrikam") == text
+
+
+def test_a_dash_sign_off_above_a_mailing_list_footer_goes_with_the_footer() -> None:
+    post = (
+        "What is the best way to clear a bucket?\n\n-Abhishek Kona\n\n\n"
+        + "_" * 47
+        + "\nriak-users mailing list\nriak-users@lists.example\n"
+        "http://lists.example/mailman/listinfo/riak-users\n"
+    )
+    assert new_text(post) == "What is the best way to clear a bucket?"
+
+
+def test_a_dash_sign_off_above_an_outlook_rule_stays() -> None:
+    reply = (
+        "Friday works for me.\n\n-Martin\n\n" + "_" * 32 + "\nFrom: Contoso Support\n"
+        "Sent: Tuesday\nTo: Martin\nSubject: Laptop\n\nWhen can we pick it up?\n"
+    )
+    assert new_text(reply) == "Friday works for me.\n\n-Martin"
