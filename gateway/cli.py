@@ -78,6 +78,21 @@ def _parser() -> argparse.ArgumentParser:
     route = command("route", _route, "show the routing decision for a message, and why")
     route.add_argument("--explain", type=Path, required=True, metavar="FILE")
     route.add_argument("--json", action="store_true")
+    triage = command("triage", None, "triage: evaluate the classifier and the policy")
+    triage_commands = triage.add_subparsers(
+        dest="triage_command", metavar="evaluate", required=True
+    )
+    evaluate = triage_commands.add_parser(
+        "evaluate",
+        parents=[common],
+        help="accuracy and confusion of triage and of the rules on labelled mail (JSON lines)",
+    )
+    evaluate.set_defaults(handler=_triage_evaluate)
+    evaluate.add_argument("file", type=Path, help="lines of subject, text, intent and/or expect")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument(
+        "--customer", help="route the lines as this customer's mail (default: no customer)"
+    )
     tickets = command("tickets", None, "list or show tickets")
     ticket_commands = tickets.add_subparsers(
         dest="tickets_command", metavar="list|show", required=True
@@ -197,6 +212,7 @@ def _route(config: Config, args: argparse.Namespace) -> int:
     from gateway.processor import route
     from gateway.service_health import ServiceHealth
     from gateway.storage import utcnow
+    from gateway.triage_model import Triager, mail_text
     from parsers.message import Unparseable, parse_message
 
     try:
@@ -206,20 +222,91 @@ def _route(config: Config, args: argparse.Namespace) -> int:
         return EX_FAILURE
     who = identify(message.from_addr, config)
     incident = ServiceHealth(config).incident_for(message.subject, message.text, utcnow())
-    decision = route(message, who, config, known_issue=incident is not None)
+    triage = Triager(config.base_dir / "var").classify(mail_text(message))
+    decision = route(message, who, config, known_issue=incident is not None, triage=triage)
     result = decision.as_json(who.customer.id if who.customer else None)
     result["known_issue"] = incident.id if incident else None
+    result["triage"] = triage.as_json()
     if args.json:
         _print_json(result)
         return EX_OK
+    intents = ", ".join(f"{name} {p:.2f}" for name, p in triage.intents if p >= 0.01)
+    print(f"triage:   {triage.top} {triage.confidence:.2f} (language {triage.language})")
+    print(f"intents:  {intents}")
+    print(f"evidence: {', '.join(triage.evidence) or '-'}")
     print(
         f"{decision.action} -> {decision.target} (queue {decision.queue}); "
         f"customer {result['customer'] or 'unknown'}; rule {decision.rule or '(none matched)'}"
     )
+    if decision.suggestion:
+        print(f"  {decision.suggestion.line()}")
     for step in decision.trace:
         held = ", ".join(f"{c['when']}={'yes' if c['held'] else 'no'}" for c in step["conditions"])
         print(f"  {'MATCH' if step['matched'] else 'no   '} {step['rule']}: {held}")
     return EX_OK
+
+
+def _triage_evaluate(config: Config, args: argparse.Namespace) -> int:
+    from gateway.triage_model import Triager
+    from routing.triage import read_examples
+
+    try:
+        examples = read_examples(args.file.read_text(encoding="utf-8").splitlines())
+    except (OSError, ValueError) as exc:
+        print(f"{args.file}: {exc}", file=sys.stderr)
+        return EX_USAGE
+    if args.customer and config.customer(args.customer) is None:
+        print(f"--customer: no [[customers]] entry has id {args.customer!r}", file=sys.stderr)
+        return EX_USAGE
+    results = Triager(config.base_dir / "var").classify_many([e.mail for e in examples])
+    classifier, policy = _evaluated(config, args.customer, examples, results)
+    if args.json:
+        _print_json({"classifier": classifier.as_json(), "policy": policy.as_json()})
+        return EX_OK
+    for title, score in (("classifier", classifier), ("policy", policy)):
+        if not score.outcomes:
+            continue
+        print("\n".join(score.lines(title)))
+        for o in score.wrong():
+            print(
+                f"  line {o.line}: expected {o.expected}, got {o.got} ({o.confidence:.2f}) "
+                f"{o.subject[:60]}"
+            )
+        print()
+    return EX_OK
+
+
+def _evaluated(
+    config: Config, customer_id: str | None, examples: list[Any], results: list[Any]
+) -> tuple[Any, Any]:
+    """The classifier's intents and the policy's routes against the lines' labels."""
+    from routing import Facts, decide
+    from routing.evaluation import Outcome, route_of, scores
+    from routing.intents import INTENTS, expected_route
+
+    customer = config.customer(customer_id)
+    intents, routes = [], []
+    for example, triage in zip(examples, results, strict=True):
+        line, subject, language = example.line, example.mail.subject, example.language
+        if example.intent:
+            intents.append(
+                Outcome(line, subject, language, example.intent, triage.top, triage.confidence)
+            )
+        facts = Facts(
+            subject=example.mail.subject,
+            text=example.mail.text,
+            sender="",
+            customer=customer.id if customer else None,
+            billing=customer.billing if customer else None,
+            provider=customer.provider if customer else None,
+            direct_microsoft=bool(customer and customer.direct_microsoft),
+            forwarded_text=example.mail.forwarded_text,
+            triage=triage,
+        )
+        expected = example.expect or expected_route(example.intent or "baseline")
+        got = route_of(decide(facts, config.rules))
+        routes.append(Outcome(line, subject, language, expected, got, triage.confidence))
+    return scores(INTENTS, intents), scores(("escalate", "sales", "baseline"), routes)
 
 
 def _tickets_list(config: Config, args: argparse.Namespace) -> int:

@@ -33,10 +33,12 @@ from gateway.service_health import ServiceHealth
 from gateway.storage import RawMessage, StorageUnavailable, Store, Ticket, utcnow
 from gateway.templates import Templates
 from gateway.threader import ThreadMatch, find_ticket
+from gateway.triage_model import Triager, mail_text
 from parsers.message import ParsedMessage, Unparseable, parse_message
 from parsers.subjects import case_numbers
 from routing import Decision, Facts, decide
 from routing.hours import parse_hours, within
+from routing.intents import Triage
 from routing.service_health import Incident
 
 log = logging.getLogger("gateway.processor")
@@ -50,10 +52,13 @@ class Context:
     config: Config
     templates: Templates
     health: ServiceHealth = field(default=None)  # type: ignore[assignment]
+    triager: Triager = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.health is None:
             object.__setattr__(self, "health", ServiceHealth(self.config))
+        if self.triager is None:
+            object.__setattr__(self, "triager", Triager(self.config.base_dir / "var"))
 
 
 def process_pending(
@@ -134,11 +139,13 @@ def _run(store: Store, context: Context, batch: _Batch, careful: bool) -> list[_
         ids = batch.pick(session)
         parsed_ahead = _load_raws(session, [raw_id for raw_id in ids if raw_id in batch.parsed])
         _count_acknowledgements_ahead(session, [batch.parsed[raw_id] for raw_id in parsed_ahead])
+        triaged = _triage_ahead(context, {i: batch.parsed[i] for i in parsed_ahead})
         for raw_id in ids:
             raw = parsed_ahead.pop(raw_id, None) or _load_raw(session, raw_id)
             if raw.state in batch.states:  # another process may have taken it meanwhile
                 parsed = batch.parsed.get(raw_id)
-                outcomes.append(_process_contained(session, raw, context, careful, parsed))
+                triage = triaged.get(raw_id)
+                outcomes.append(_process_contained(session, raw, context, careful, parsed, triage))
             if batch.should_yield():
                 break
     return outcomes
@@ -174,6 +181,22 @@ def _count_acknowledgements_ahead(
     outbox.count_ahead(session, keys, _HOUR)
 
 
+def _triage_ahead(
+    context: Context, parsed: dict[int, ParsedMessage | Unparseable]
+) -> dict[int, Triage]:
+    """The batch's mails that may open tickets, classified at once: one matrix product costs
+    less than a classification per mail."""
+    wanted = {
+        raw_id: message
+        for raw_id, message in parsed.items()
+        if isinstance(message, ParsedMessage) and message.kind not in ROBOT_KINDS
+    }
+    if not wanted:
+        return {}
+    results = context.triager.classify_many([mail_text(m) for m in wanted.values()])
+    return dict(zip(wanted, results, strict=True))
+
+
 def _load_raws(session: Session, raw_ids: list[int]) -> dict[int, RawMessage]:
     if not raw_ids:
         return {}
@@ -187,11 +210,12 @@ def _process_contained(
     context: Context,
     careful: bool,
     parsed: ParsedMessage | Unparseable | None,
+    triage: Triage | None = None,
 ) -> _Outcome:
     since = deferred.mark(session)
     try:
         with session.begin_nested() if careful else nullcontext():
-            outcome = process_raw(session, raw, context, parsed)
+            outcome = process_raw(session, raw, context, parsed, triage)
     except (StorageUnavailable, OperationalError):
         raise  # the database, not the message: the whole batch is tried again later
     except Exception as exc:  # bad input or a bug: keep the message, keep the daemon running
@@ -220,9 +244,11 @@ def process_raw(
     raw: RawMessage,
     context: Context,
     parsed: ParsedMessage | Unparseable | None = None,
+    triage: Triage | None = None,
 ) -> str:
     """The stages, in order. Returns a short description of what was done. `parsed`: what the
-    parser stage made of `raw.data`, if it did."""
+    parser stage made of `raw.data`, if it did; `triage`: what triage made of it, if its batch
+    was classified ahead."""
     if isinstance(parsed, Unparseable):
         raise parsed
     message = parsed or parse_message(raw.data)
@@ -242,7 +268,7 @@ def process_raw(
         return _follow_up(session, raw, message, match.ticket, who, context)
     if who.role == "upstream":
         return "upstream mail without a ticket; kept"
-    return _new_ticket(session, raw, message, who, context)
+    return _new_ticket(session, raw, message, who, context, triage)
 
 
 def _kind(message: ParsedMessage, raw: RawMessage) -> str:
@@ -284,12 +310,18 @@ def _follow_up(
 
 
 def _new_ticket(
-    session: Session, raw: RawMessage, message: ParsedMessage, who: Sender, context: Context
+    session: Session,
+    raw: RawMessage,
+    message: ParsedMessage,
+    who: Sender,
+    context: Context,
+    triage: Triage | None = None,
 ) -> str:
     config = context.config
     customer = who.customer
     incident = context.health.incident_for(message.subject, message.text, utcnow())
-    decision = route(message, who, config, known_issue=incident is not None)
+    triage = triage or context.triager.classify(mail_text(message))
+    decision = route(message, who, config, known_issue=incident is not None, triage=triage)
     ticket = tickets.open_ticket(
         session, message.subject, message.from_addr, customer.id if customer else None, decision
     )
@@ -301,13 +333,17 @@ def _new_ticket(
         action=decision.action,
         target=decision.target,
         rule=decision.rule,
+        intent=triage.top,
+        confidence=round(triage.confidence, 3),
+        language=triage.language,
     )
     if incident:
         tickets.add_event(session, ticket, "known_issue", id=incident.id, title=incident.title)
     _acknowledge(session, ticket, message, context, incident)
     if decision.reply:
         _reply_with(session, ticket, message, decision.reply, context)
-    _notify_agents(session, ticket, message, context, followup=False)
+    suggestion = decision.suggestion.line() if decision.suggestion else None
+    _notify_agents(session, ticket, message, context, followup=False, suggestion=suggestion)
     _act_on(session, ticket, decision, context, incident)
     return f"new ticket {ticket.number} ({decision.action} -> {decision.target})"
 
@@ -378,7 +414,11 @@ def _cluster_known_issue(
 
 
 def route(
-    message: ParsedMessage, who: Sender, config: Config, known_issue: bool = False
+    message: ParsedMessage,
+    who: Sender,
+    config: Config,
+    known_issue: bool = False,
+    triage: Triage | None = None,
 ) -> Decision:
     customer = who.customer
     facts = Facts(
@@ -393,6 +433,7 @@ def route(
         known_issue=known_issue,
         in_hours=in_service_hours(config, utcnow()),
         headers=message.headers,
+        triage=triage,
     )
     return decide(facts, config.rules)
 
@@ -430,13 +471,14 @@ def _notify_agents(
     message: ParsedMessage,
     context: Context,
     followup: bool,
+    suggestion: str | None = None,
 ) -> None:
     config = context.config
     customer = customer_of(ticket, config)
     agents = agents_to_notify(ticket.customer_id, ticket.queue, config)
     for agent in agents:
         mail = sender.agent_notification(
-            config, context.templates, ticket, message, customer, agent, followup
+            config, context.templates, ticket, message, customer, agent, followup, suggestion
         )
         outbox.send_for_ticket(session, ticket, mail)
     if agents:

@@ -126,6 +126,7 @@ def agent_notification(
     customer: Customer | None,
     agent: Agent,
     followup: bool,
+    suggestion: str | None = None,  # what triage suggests where it was not sure enough to act
 ) -> OutgoingMail:
     body = templates.render(
         "notification",
@@ -139,6 +140,7 @@ def agent_notification(
         attachments=[a.filename or "(unnamed)" for a in message.attachments if not a.inline],
         partner=config.partner,
         followup=followup,
+        suggestion=suggestion,
     )
     return _build(
         config,

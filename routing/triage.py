@@ -1,0 +1,522 @@
+"""Triage: the intent of a customer's mail, with a probability for each, its language and why.
+
+The seven intents are the CSP partner's one decision per message (DESIGN §1): five categories that
+go upstream (`UPSTREAM`), `subscription` (sales) and `baseline` (the partner's own helpdesk).
+
+How it reads a mail
+-------------------
+The classifier reads the subject, the new text and the forwarded text (a colleague's problem the
+customer passes on), never the quoted history: `mail_parts` turns a body as a customer wrote it
+into those parts the way the parser does, so the labelled corpus is read like live mail.
+
+The features are TF-IDF weights of words and word pairs, TF-IDF weights of character n-grams
+within words (2 to 5 characters: a Dutch compound such as "netwerkstoring" shares "stor" and
+"netw" with its parts, and a typo keeps most of its n-grams), and a few cues that carry the
+partner's meaning whatever the language (`CUES`: many users or "only me", other companies too,
+the customer's own network, a past incident, an error code). A multinomial logistic regression
+weighs them into probabilities.
+
+Learning is scikit-learn's (`train`, used when the corpus changes); reading a mail is not: the
+fitted vocabularies, IDF weights and coefficients become a `Model` of plain arrays, and
+`Model.classify_many` computes the same TF-IDF (`tests/routing/test_triage.py` checks it equals
+scikit-learn's) and the same probabilities with numpy alone. Importing scikit-learn costs about
+a second of CPU, which the daemon need not spend at each start; a batch of mails is classified with
+one matrix product.
+
+Pure: no I/O (the caller reads the corpus and keeps the model), nothing from `gateway/`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from parsers.quote_markers import is_embedded_marker, is_header, is_signature
+from parsers.quotes import new_text
+from routing.intents import INTENTS, LANGUAGES, MailText, Triage
+
+# Only the start of a long mail is read: the request is at the top, and the cost of a mail
+# grows with its length.
+MAX_CHARS = 3000
+MAX_FORWARDED_CHARS = 2000
+
+FloatArray = npt.NDArray[np.float64]
+
+
+# --- what is read ------------------------------------------------------------------------------
+
+
+_FORWARD_SUBJECT = re.compile(
+    r"^\s*(?:\[[^\]]*\]\s*)?(?:fwd?|fw|wg|tr|doorst|weiterleitung)\s*:", re.I
+)
+
+
+def mail_parts(subject: str, body: str) -> MailText:
+    """A body as the customer sent it → what triage reads, as the parser would split it."""
+    return MailText(subject, new_text(body), forwarded_part(subject, body))
+
+
+def forwarded_part(subject: str, body: str) -> str:
+    """The text of a forwarded mail in `body`: what follows a forward marker ("---------- Forwarded
+    message ---------", "Begin forwarded message:") or, in a mail whose subject says it is a
+    forward ("FW:", "WG:", "TR:", "Doorst:"), an Outlook header block; without its headers and
+    its own quoted history. Empty when the mail forwards nothing."""
+    lines = body.replace("\r\n", "\n").split("\n")
+    forward_subject = bool(_FORWARD_SUBJECT.match(subject))
+    for i, line in enumerate(lines):
+        marker = is_embedded_marker(line) and _is_forward_marker(line)
+        outlook_block = forward_subject and is_header(line) and i + 1 < len(lines)
+        if marker or (outlook_block and is_header(lines[i + 1])):
+            rest = lines[i + 1 :] if marker else lines[i:]
+            while rest and (not rest[0].strip() or is_header(rest[0])):
+                rest = rest[1:]
+            return new_text("\n".join(rest))[:MAX_FORWARDED_CHARS]
+    return ""
+
+
+_FORWARD_WORDS = re.compile(
+    r"forward|doorgestuurd|weitergeleitet|transféré|réexpédié|reenviado|inoltrato", re.I
+)
+
+
+def _is_forward_marker(line: str) -> bool:
+    return bool(_FORWARD_WORDS.search(line))
+
+
+def normalized(text: str) -> str:
+    """Lower case without accents: "Störung", "storung" and "STÖRUNG" are one word to triage."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def document(mail: MailText) -> str:
+    """The one text the vectorizers read: subject, new text, forwarded text."""
+    parts = [mail.subject, request_text(mail.text[:MAX_CHARS])]
+    if mail.forwarded_text:
+        parts.append(request_text(mail.forwarded_text[:MAX_FORWARDED_CHARS]))
+    return normalized("\n".join(parts))
+
+
+# A greeting alone on its line, and the sign-off after which a mail has only its writer's name,
+# title, company, phone and legal disclaimer: words that say who writes, not what is wanted.
+_GREETING = re.compile(
+    r"^\s*(?:hi|hoi|hallo|hello|hey|beste|dag|goede(?:morgen|middag|navond)|guten (?:tag|morgen)|"
+    r"sehr geehrte.*|liebe.*|moin|servus|bonjour|bonsoir|salut|madame|dear .*|good (?:morning|"
+    r"afternoon)|afternoon|morning)\b[^.!?]{0,40}[,!]?\s*$",
+    re.IGNORECASE,
+)
+_SIGN_OFF = re.compile(
+    r"^\s*(?:(?:met )?(?:vriendelijke |hartelijke )?groet(?:en|jes)?|mvg|bvd|alvast bedankt|"
+    r"dank(?:je|u)? (?:en groet|wel)|(?:kind |best |warm )?regards|best(?: wishes)?|cheers|"
+    r"thanks(?: in advance| again)?|thank you|many thanks.*|(?:mit )?(?:freundlichen |besten |"
+    r"viele |beste |liebe )?gr(?:u|ü)(?:ss|ß)en?|vg|lg|mfg|danke(?: und gruß| und gruss)?|"
+    r"(?:bien )?cordialement|merci(?: d'avance| beaucoup)?|bonne journee|bonne journée|"
+    r"salutations|bien a vous|bien à vous)[\s,.!]*$",
+    re.IGNORECASE,
+)
+
+
+def request_text(text: str) -> str:
+    """The text without its greeting line, sign-off and what follows it, and phone lines."""
+    kept: list[str] = []
+    for line in text.split("\n"):
+        if _SIGN_OFF.match(line) and any(k.strip() for k in kept):
+            break
+        if is_signature(line) or (not kept and _GREETING.match(line)):
+            continue
+        kept.append(line)
+    return "\n".join(kept).strip()
+
+
+# --- cues: the partner's meaning, in the four languages -------------------------------------
+
+# Each cue is one feature, 1 when its pattern occurs in the normalized document. They generalise
+# where the corpus is thin: "alle 45 medewerkers" and "toute l'entreprise" both say "many".
+CUES: dict[str, str] = {
+    "many users": (
+        r"\b(?:everyone|everybody|nobody|no one|none of (?:our|the)|all (?:our |the )?"
+        r"(?:users|staff|employees|colleagues|accounts|mailboxes|sites|admins)|whole (?:company|"
+        r"office|organi[sz]ation|tenant|team)|entire (?:company|organi[sz]ation|tenant)|"
+        r"company-wide|"
+        r"iedereen|niemand|alle (?:gebruikers|medewerkers|collega'?s|accounts|mailboxen|"
+        r"vestigingen|sites|beheerders)|hele (?:bedrijf|organisatie|kantoor|tenant)|"
+        r"alle[nm]? (?:benutzer|mitarbeiter|kollegen|konten|postfacher|standorte|admins)|"
+        r"niemand|keine?r? (?:von uns|kollege|mitarbeiter|benutzer)|bei allen|ganze firma|"
+        r"tout le monde|personne ne|aucun (?:utilisateur|collaborateur|employe)|tous (?:les|nos) "
+        r"(?:utilisateurs|collaborateurs|employes|comptes|sites|administrateurs)|toute "
+        r"l'(?:entreprise|organisation|equipe)|l'ensemble des)\b"
+    ),
+    "only me": (
+        r"\b(?:only me|just me|only i\b|only for me|nobody else|no one else|colleagues? (?:are|is) "
+        r"fine|everyone else|the rest (?:is|are) fine|my (?:laptop|pc|phone|computer|iphone)|"
+        r"alleen (?:ik|bij mij|mijn)|bij mij|mijn (?:laptop|pc|telefoon|computer)|de rest|"
+        r"bij de rest|nur (?:ich|bei mir)|bei mir|mein(?:em)? (?:laptop|pc|handy|rechner)|"
+        r"alle anderen|seulement moi|que moi|chez moi|mon (?:pc|ordinateur|portable|telephone)|"
+        r"tous les autres|les autres (?:fonctionnent|vont bien))\b"
+    ),
+    "other companies": (
+        r"\b(?:other (?:companies|firms|businesses|tenants|organisations|organizations|customers)|"
+        r"our (?:clients|customers) (?:are|report)|downdetector|peer compan|next door|"
+        r"andere (?:bedrijven|organisaties|tenants|klanten|firmen|unternehmen|mandanten|kunden)|"
+        r"ook bij (?:andere|de buren|klanten)|de buren|nachbar|befreundete|"
+        r"autres (?:entreprises|societes|locataires|clients|organisations)|d'a cote)"
+    ),
+    "own network": (
+        r"\b(?:router|modem|(?:the|de|der|le) switch|wi-?fi|wlan|access point|"
+        r"our (?:internet|isp|line|provider)|(?:internet|isp) (?:line|provider)|glasvezel|"
+        r"onze (?:internet|provider|lijn)|internetverbinding (?:op kantoor|ligt)|"
+        r"unsere? (?:internetleitung|leitung|provider)|leitungsschaden|box internet|"
+        r"notre (?:ligne|box|fournisseur)|panne de (?:notre|la) ligne)"
+    ),
+    "past incident": (
+        r"\b(?:post-incident|root cause|incident ?report|incidentrapport|abschlussbericht|"
+        r"rapport (?:post-)?incident|was (?:it|the \w+) (?:fixed|resolved)|(?:fully|now) resolved|"
+        r"(?:nu|weer) (?:helemaal )?opgelost|vollstandig behoben|(?:completement|bien) resolu|"
+        r"(?:last week'?s?|yesterday'?s|vorige week|letzte woche|semaine derniere|"
+        r"mardi dernier|last tuesday|vorige week dinsdag|letzten dienstag) "
+        r"(?:\w+ )?(?:outage|storing|ausfall|storung|panne|incident|lag|war|etait))"
+    ),
+    "error code": (
+        r"(?:\baadsts\d+|\b0x[0-9a-f]{6,}|\b[45]\.\d\.\d{1,3}\b|correlation id|"
+        r"(?:http|error|fout|fehler|erreur|code)\W{0,3}[45]\d\d\b|\b[45]\d\d (?:service "
+        r"unavailable|internal server error|bad gateway|gateway timeout))"
+    ),
+    "money": (
+        r"(?:\b(?:price|prices|pricing|cost|costs|quote|invoice|invoices|billed|credit note|"
+        r"prijs|prijzen|kosten|offerte|factuur|creditnota|preis|preise|kostet|"
+        r"angebot|rechnung|gutschrift|prix|tarif|tarifs|devis|facture|avoir|coute)\b|\beur\b|€)"
+    ),
+}
+_CUE_PATTERNS = tuple(re.compile(pattern) for pattern in CUES.values())
+CUE_NAMES = tuple(CUES)
+
+
+def cue_vector(doc: str) -> list[float]:
+    return [1.0 if pattern.search(doc) else 0.0 for pattern in _CUE_PATTERNS]
+
+
+# --- language ------------------------------------------------------------------------------------
+
+# The commonest short words of each language. Counting them tells the four languages apart in
+# a few microseconds per mail, which a general detector (lingua, 200 MB of models loaded) does
+# not improve on for these four; an unknown language is the one with most hits anyway.
+_STOP_WORDS = {
+    "nl": "de het een en van ik je we wij niet is op dat die met voor zijn er ook maar bij naar "
+    "kan kunnen hebben heb wordt werd geen nog al als dan om uit hoe wat mijn onze ons jullie "
+    "graag bedankt groet goedemorgen hoi beste deze sinds meer doet werkt zien",
+    "en": "the a an and of to in is it we you i not on that for with our are be this have has "
+    "can can't cannot from at all but no since please thanks hi hello would could my your "
+    "there they what how any does doesn't working",
+    "de": "der die das und ist nicht ich wir sie es ein eine mit auf fur von zu den dem bei "
+    "auch kann konnen haben hat seit bitte danke hallo gruß grusse uns unser unsere keine "
+    "noch wie was mehr wird werden geht funktioniert",
+    "fr": "le la les un une et est de des du en pas je nous vous il elle que qui pour avec sur "
+    "dans ne plus au aux depuis merci bonjour cordialement notre nos ce cette sont ont peut "
+    "pouvez fonctionne tous",
+}
+_LANGUAGE_WORDS = {
+    lang: frozenset(normalized(words).split()) for lang, words in _STOP_WORDS.items()
+}
+_WORDS = re.compile(r"[a-z']+")
+
+
+def detect_language(doc: str) -> str:
+    """nl, en, de or fr: the language whose common words occur most (English on a tie)."""
+    counts = Counter(_WORDS.findall(doc))
+    scores = {
+        lang: sum(n for word, n in counts.items() if word in words)
+        for lang, words in _LANGUAGE_WORDS.items()
+    }
+    best = max(LANGUAGES, key=lambda lang: (scores[lang], lang == "en"))
+    return best
+
+
+# --- the vectorizers, as scikit-learn's TfidfVectorizer computes them --------------------------
+
+# Words of two or more letters or digits, and "5.1.90"-style status codes as one word.
+WORD_PATTERN = r"(?u)\b\d+(?:\.\d+)+\b|\b\w\w+\b"
+_WORD = re.compile(WORD_PATTERN)
+_SPACES = re.compile(r"\s\s+")
+WORD_NGRAMS = (1, 2)
+CHAR_NGRAMS = (2, 5)
+
+
+def word_terms(doc: str) -> list[str]:
+    """scikit-learn's "word" analyzer with token_pattern WORD_PATTERN and ngram_range (1, 2)."""
+    tokens = _WORD.findall(doc)
+    return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+
+
+@lru_cache(maxsize=50_000)
+def _char_terms_of_word(word: str) -> tuple[str, ...]:
+    padded = f" {word} "
+    terms: list[str] = []
+    for n in range(CHAR_NGRAMS[0], CHAR_NGRAMS[1] + 1):
+        if len(padded) <= n:
+            terms.append(padded)  # as scikit-learn: a short word counts once, whole
+            break
+        terms.extend(padded[i : i + n] for i in range(len(padded) - n + 1))
+    return tuple(terms)
+
+
+def char_terms(doc: str) -> list[str]:
+    """scikit-learn's "char_wb" analyzer with ngram_range CHAR_NGRAMS."""
+    terms: list[str] = []
+    for word in _SPACES.sub(" ", doc).split():
+        terms.extend(_char_terms_of_word(word))
+    return terms
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """A fitted TF-IDF vectorizer: sublinear term frequency, smooth IDF, L2 norm."""
+
+    index: Mapping[str, int]
+    idf: FloatArray
+
+    def weights(self, terms: Iterable[str]) -> tuple[list[int], list[float]]:
+        counts = Counter(t for t in terms if t in self.index)
+        columns = [self.index[t] for t in counts]
+        values = [
+            (1.0 + math.log(n)) * float(self.idf[c])
+            for c, n in zip(columns, counts.values(), strict=True)
+        ]
+        norm = math.sqrt(sum(v * v for v in values)) or 1.0
+        return columns, [v / norm for v in values]
+
+
+# --- the model -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Model:
+    intents: tuple[str, ...]
+    words: Vocabulary
+    chars: Vocabulary
+    coef: FloatArray  # intents x (words + chars + cues)
+    intercept: FloatArray
+    temperature: float = 1.0  # the logits are divided by it (fitted on cross-validation)
+    _names: list[str] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def width(self) -> int:
+        return len(self.words.index) + len(self.chars.index) + len(CUE_NAMES)
+
+    def classify(self, mail: MailText) -> Triage:
+        return self.classify_many([mail])[0]
+
+    def classify_many(self, mails: Sequence[MailText]) -> list[Triage]:
+        """One matrix product for the batch."""
+        if not mails:
+            return []
+        docs = [document(mail) for mail in mails]
+        rows = [self._features(doc) for doc in docs]
+        matrix = np.zeros((len(rows), self.width))
+        for i, (columns, values) in enumerate(rows):
+            matrix[i, columns] = values
+        logits = (matrix @ self.coef.T + self.intercept) / self.temperature
+        logits -= logits.max(axis=1, keepdims=True)
+        probabilities = np.exp(logits)
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        return [
+            self._result(doc, columns, values, probabilities[i])
+            for i, (doc, (columns, values)) in enumerate(zip(docs, rows, strict=True))
+        ]
+
+    def _features(self, doc: str) -> tuple[list[int], list[float]]:
+        word_columns, word_values = self.words.weights(word_terms(doc))
+        char_columns, char_values = self.chars.weights(char_terms(doc))
+        offset = len(self.words.index)
+        cue_offset = offset + len(self.chars.index)
+        cues = [(cue_offset + i, v) for i, v in enumerate(cue_vector(doc)) if v]
+        columns = word_columns + [offset + c for c in char_columns] + [c for c, _ in cues]
+        return columns, word_values + char_values + [v for _, v in cues]
+
+    def _result(
+        self, doc: str, columns: list[int], values: list[float], probabilities: FloatArray
+    ) -> Triage:
+        order = np.argsort(-probabilities)
+        intents = tuple((self.intents[k], float(probabilities[k])) for k in order)
+        top = int(order[0])
+        return Triage(detect_language(doc), intents, self._evidence(doc, columns, values, top))
+
+    def _evidence(
+        self, doc: str, columns: list[int], values: list[float], top: int
+    ) -> tuple[str, ...]:
+        """The words, word pairs and cues that pushed most towards the top intent, against the
+        mean of the others. A character n-gram is shown as the word of the mail it is part of."""
+        others = (self.coef.sum(axis=0) - self.coef[top]) / max(len(self.intents) - 1, 1)
+        weight: dict[str, float] = {}
+        words = _WORD.findall(doc)
+        for column, value in zip(columns, values, strict=True):
+            pull = value * float(self.coef[top, column] - others[column])
+            if pull > 0:
+                shown = self._shown(column, words)
+                weight[shown] = weight.get(shown, 0.0) + pull
+        strongest = sorted(weight, key=weight.__getitem__, reverse=True)
+        return tuple(name for name in strongest if name)[:6]
+
+    def _shown(self, column: int, words: list[str]) -> str:
+        names = self._feature_names()
+        name = names[column]
+        if column < len(self.words.index) or column >= len(self.words.index) + len(
+            self.chars.index
+        ):
+            return name
+        gram = name.strip()
+        return next((w for w in words if gram in f" {w} " or gram in w), gram)
+
+    def _feature_names(self) -> list[str]:
+        if not self._names:
+            names = [""] * self.width
+            for term, i in self.words.index.items():
+                names[i] = term
+            offset = len(self.words.index)
+            for term, i in self.chars.index.items():
+                names[offset + i] = term
+            for i, cue in enumerate(CUE_NAMES):
+                names[offset + len(self.chars.index) + i] = f"[{cue}]"
+            self._names.extend(names)
+        return self._names
+
+    # --- plain arrays, for a cache that holds no pickled code ---
+
+    def to_arrays(self) -> dict[str, npt.NDArray[Any]]:
+        return {
+            "intents": np.array(self.intents),
+            "word_terms": np.array(sorted(self.words.index, key=self.words.index.__getitem__)),
+            "word_idf": self.words.idf,
+            "char_terms": np.array(sorted(self.chars.index, key=self.chars.index.__getitem__)),
+            "char_idf": self.chars.idf,
+            "coef": self.coef,
+            "intercept": self.intercept,
+            "temperature": np.array([self.temperature]),
+            "cues": np.array(CUE_NAMES),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, npt.NDArray[Any]]) -> Model:
+        if tuple(str(c) for c in arrays["cues"]) != CUE_NAMES:
+            raise ValueError("the model was trained with other cues")
+        return cls(
+            intents=tuple(str(i) for i in arrays["intents"]),
+            words=Vocabulary(_index(arrays["word_terms"]), arrays["word_idf"]),
+            chars=Vocabulary(_index(arrays["char_terms"]), arrays["char_idf"]),
+            coef=arrays["coef"],
+            intercept=arrays["intercept"],
+            temperature=float(arrays["temperature"][0]),
+        )
+
+
+def _index(terms: npt.NDArray[Any]) -> dict[str, int]:
+    return {str(term): i for i, term in enumerate(terms.tolist())}
+
+
+# --- the labelled corpus -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Example:
+    mail: MailText
+    intent: str | None  # None where a line only has an expected route
+    language: str = ""
+    expect: str | None = None  # escalate | sales | baseline
+    line: int = 0
+
+
+EXPECTATIONS = ("escalate", "sales", "baseline")
+
+
+def read_examples(lines: Iterable[str]) -> list[Example]:
+    """Lines of JSON (`subject`, `text` or `body`, `intent` and/or `expect`, `language`); the
+    text is read as the customer sent it: quoted history off, forwarded content kept apart.
+    ValueError names the line and what is wrong."""
+    examples = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            examples.append(_example(json.loads(line), number))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ValueError(f"line {number}: {exc}") from None
+    return examples
+
+
+def _example(data: Any, number: int) -> Example:
+    if not isinstance(data, dict):
+        raise ValueError("must be a JSON object")
+    body = data.get("text", data.get("body"))
+    if not isinstance(body, str):
+        raise ValueError('needs "text" or "body" as a string')
+    intent, expect = data.get("intent"), data.get("expect")
+    if intent is not None and intent not in INTENTS:
+        raise ValueError(f"intent must be one of {', '.join(INTENTS)}, got {intent!r}")
+    if expect is not None and expect not in EXPECTATIONS:
+        raise ValueError(f"expect must be one of {', '.join(EXPECTATIONS)}, got {expect!r}")
+    if intent is None and expect is None:
+        raise ValueError('needs "intent" or "expect"')
+    subject = str(data.get("subject") or "")
+    forwarded = data.get("forwarded_text")
+    mail = mail_parts(subject, body)
+    if isinstance(forwarded, str) and forwarded:
+        mail = MailText(mail.subject, mail.text, forwarded)
+    return Example(mail, intent, str(data.get("language") or ""), expect, number)
+
+
+# --- learning (scikit-learn, imported only here) ------------------------------------------------
+
+DEFAULT_C = 20.0
+
+
+def train(examples: Sequence[Example], c: float = DEFAULT_C, temperature: float = 1.0) -> Model:
+    """Fit the vectorizers and the logistic regression on labelled examples."""
+    from scipy.sparse import csr_matrix, hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    labelled = [e for e in examples if e.intent is not None]
+    docs = [document(e.mail) for e in labelled]
+    words = TfidfVectorizer(
+        analyzer="word",
+        token_pattern=WORD_PATTERN,
+        ngram_range=WORD_NGRAMS,
+        lowercase=False,
+        sublinear_tf=True,
+        min_df=2,
+        dtype=np.float64,
+    )
+    chars = TfidfVectorizer(
+        analyzer="char_wb",
+        ngram_range=CHAR_NGRAMS,
+        lowercase=False,
+        sublinear_tf=True,
+        min_df=2,
+        dtype=np.float64,
+    )
+    cues = csr_matrix(np.array([cue_vector(doc) for doc in docs]))
+    matrix = hstack([words.fit_transform(docs), chars.fit_transform(docs), cues]).tocsr()
+    model = LogisticRegression(C=c, solver="saga", tol=1e-3, max_iter=3000, class_weight="balanced")
+    model.fit(matrix, [e.intent for e in labelled])
+    order = [list(model.classes_).index(intent) for intent in INTENTS if intent in model.classes_]
+    return Model(
+        intents=tuple(str(model.classes_[k]) for k in order),
+        words=Vocabulary(_fitted_index(words), np.asarray(words.idf_, dtype=np.float64)),
+        chars=Vocabulary(_fitted_index(chars), np.asarray(chars.idf_, dtype=np.float64)),
+        coef=np.asarray(model.coef_[order], dtype=np.float64),
+        intercept=np.asarray(model.intercept_[order], dtype=np.float64),
+        temperature=temperature,
+    )
+
+
+def _fitted_index(vectorizer: Any) -> dict[str, int]:
+    return {str(term): int(i) for term, i in vectorizer.vocabulary_.items()}
