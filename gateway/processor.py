@@ -60,6 +60,11 @@ class Context:
         if self.triager is None:
             object.__setattr__(self, "triager", Triager(self.config.base_dir / "var"))
 
+    @property
+    def triages(self) -> bool:
+        """Only a policy with rules on intents pays for classifying its mail."""
+        return any(key == "intent" for rule in self.config.rules for key, _ in rule.when)
+
 
 def process_pending(
     store: Store,
@@ -191,7 +196,7 @@ def _triage_ahead(
         for raw_id, message in parsed.items()
         if isinstance(message, ParsedMessage) and message.kind not in ROBOT_KINDS
     }
-    if not wanted:
+    if not wanted or not context.triages:
         return {}
     results = context.triager.classify_many([mail_text(m) for m in wanted.values()])
     return dict(zip(wanted, results, strict=True))
@@ -320,7 +325,8 @@ def _new_ticket(
     config = context.config
     customer = who.customer
     incident = context.health.incident_for(message.subject, message.text, utcnow())
-    triage = triage or context.triager.classify(mail_text(message))
+    if triage is None and context.triages:
+        triage = context.triager.classify(mail_text(message))
     decision = route(message, who, config, known_issue=incident is not None, triage=triage)
     ticket = tickets.open_ticket(
         session, message.subject, message.from_addr, customer.id if customer else None, decision
@@ -333,9 +339,7 @@ def _new_ticket(
         action=decision.action,
         target=decision.target,
         rule=decision.rule,
-        intent=triage.top,
-        confidence=round(triage.confidence, 3),
-        language=triage.language,
+        **_triage_fields(triage),
     )
     if incident:
         tickets.add_event(session, ticket, "known_issue", id=incident.id, title=incident.title)
@@ -346,6 +350,16 @@ def _new_ticket(
     _notify_agents(session, ticket, message, context, followup=False, suggestion=suggestion)
     _act_on(session, ticket, decision, context, incident)
     return f"new ticket {ticket.number} ({decision.action} -> {decision.target})"
+
+
+def _triage_fields(triage: Triage | None) -> dict[str, Any]:
+    if triage is None:
+        return {}
+    return {
+        "intent": triage.top,
+        "confidence": round(triage.confidence, 3),
+        "language": triage.language,
+    }
 
 
 def _reply_with(
