@@ -29,7 +29,6 @@ Pure: no I/O (the caller reads the corpus and keeps the model), nothing from `ga
 from __future__ import annotations
 
 import json
-import math
 import re
 import unicodedata
 from collections import Counter
@@ -51,6 +50,7 @@ MAX_CHARS = 3000
 MAX_FORWARDED_CHARS = 2000
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 
 # --- what is read ------------------------------------------------------------------------------
@@ -95,7 +95,10 @@ def _is_forward_marker(line: str) -> bool:
 
 def normalized(text: str) -> str:
     """Lower case without accents: "Störung", "storung" and "STÖRUNG" are one word to triage."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
+    text = text.lower()
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
@@ -331,16 +334,32 @@ class Vocabulary:
 
     index: Mapping[str, int]
     idf: FloatArray
+    # word -> the columns of its character n-grams: most words of a mail were seen before
+    _columns_of_word: dict[str, list[int]] = field(default_factory=dict, repr=False, compare=False)
 
-    def weights(self, terms: Iterable[str]) -> tuple[list[int], list[float]]:
-        counts = Counter(t for t in terms if t in self.index)
-        columns = [self.index[t] for t in counts]
-        values = [
-            (1.0 + math.log(n)) * float(self.idf[c])
-            for c, n in zip(columns, counts.values(), strict=True)
-        ]
-        norm = math.sqrt(sum(v * v for v in values)) or 1.0
-        return columns, [v / norm for v in values]
+    def weights(self, terms: Iterable[str]) -> tuple[IntArray, FloatArray]:
+        index = self.index
+        return self._weighted([index[t] for t in terms if t in index])
+
+    def char_weights(self, doc: str) -> tuple[IntArray, FloatArray]:
+        """`weights(char_terms(doc))`, the n-grams of each word looked up once."""
+        known = self._columns_of_word
+        if len(known) > 100_000:  # bounded: a flood of unique words cannot grow it without end
+            known.clear()
+        columns: list[int] = []
+        for word in _SPACES.sub(" ", doc).split():
+            found = known.get(word)
+            if found is None:
+                index = self.index
+                found = known[word] = [index[t] for t in _char_terms_of_word(word) if t in index]
+            columns.extend(found)
+        return self._weighted(columns)
+
+    def _weighted(self, columns: list[int]) -> tuple[IntArray, FloatArray]:
+        unique, counts = np.unique(np.array(columns, dtype=np.int64), return_counts=True)
+        values = (1.0 + np.log(counts)) * self.idf[unique]
+        norm = float(np.sqrt(values @ values)) or 1.0
+        return unique, values / norm
 
 
 # --- the model -----------------------------------------------------------------------------------
@@ -353,8 +372,17 @@ class Model:
     chars: Vocabulary
     coef: FloatArray  # intents x (words + chars + cues)
     intercept: FloatArray
-    temperature: float = 1.0  # the logits are divided by it (fitted on cross-validation)
+    temperature: float = 1.0  # the logits are divided by it
     _names: list[str] = field(default_factory=list, repr=False, compare=False)
+    # (words + chars + cues) x intents, contiguous: a mail's features pick rows of it
+    _weights: FloatArray = field(init=False, repr=False, compare=False)
+    # how much more each feature weighs for an intent than for the others, same shape
+    _contrast: FloatArray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        others = (self.coef.sum(axis=0) - self.coef) / max(len(self.intents) - 1, 1)
+        object.__setattr__(self, "_weights", np.ascontiguousarray(self.coef.T))
+        object.__setattr__(self, "_contrast", np.ascontiguousarray((self.coef - others).T))
 
     @property
     def width(self) -> int:
@@ -364,65 +392,71 @@ class Model:
         return self.classify_many([mail])[0]
 
     def classify_many(self, mails: Sequence[MailText]) -> list[Triage]:
-        """One matrix product for the batch."""
+        """The features of the batch weighed in one pass over all of them."""
         if not mails:
             return []
         docs = [document(mail) for mail in mails]
         rows = [self._features(doc) for doc in docs]
-        matrix = np.zeros((len(rows), self.width))
-        for i, (columns, values) in enumerate(rows):
-            matrix[i, columns] = values
-        logits = (matrix @ self.coef.T + self.intercept) / self.temperature
+        columns = np.concatenate([c for c, _ in rows])
+        values = np.concatenate([v for _, v in rows])
+        owners = np.repeat(np.arange(len(rows)), [len(c) for c, _ in rows])
+        pulled = self._weights[columns] * values[:, None]
+        sums: FloatArray = np.stack(
+            [np.bincount(owners, pulled[:, k], len(rows)) for k in range(len(self.intents))],
+            axis=1,
+        )
+        logits = (sums + self.intercept) / self.temperature
         logits -= logits.max(axis=1, keepdims=True)
         probabilities = np.exp(logits)
         probabilities /= probabilities.sum(axis=1, keepdims=True)
         return [
-            self._result(doc, columns, values, probabilities[i])
-            for i, (doc, (columns, values)) in enumerate(zip(docs, rows, strict=True))
+            self._result(doc, row, probabilities[i])
+            for i, (doc, row) in enumerate(zip(docs, rows, strict=True))
         ]
 
-    def _features(self, doc: str) -> tuple[list[int], list[float]]:
+    def _features(self, doc: str) -> tuple[IntArray, FloatArray]:
         word_columns, word_values = self.words.weights(word_terms(doc))
-        char_columns, char_values = self.chars.weights(char_terms(doc))
+        char_columns, char_values = self.chars.char_weights(doc)
         offset = len(self.words.index)
         cue_offset = offset + len(self.chars.index)
-        cues = [(cue_offset + i, v) for i, v in enumerate(cue_vector(doc)) if v]
-        columns = word_columns + [offset + c for c in char_columns] + [c for c, _ in cues]
-        return columns, word_values + char_values + [v for _, v in cues]
+        cues = cue_vector(doc)
+        cue_columns = np.array([cue_offset + i for i, v in enumerate(cues) if v], dtype=np.int64)
+        cue_values = np.array([v for v in cues if v], dtype=np.float64)
+        return (
+            np.concatenate([word_columns, char_columns + offset, cue_columns]),
+            np.concatenate([word_values, char_values, cue_values]),
+        )
 
     def _result(
-        self, doc: str, columns: list[int], values: list[float], probabilities: FloatArray
+        self, doc: str, row: tuple[IntArray, FloatArray], probabilities: FloatArray
     ) -> Triage:
         order = np.argsort(-probabilities)
         intents = tuple((self.intents[k], float(probabilities[k])) for k in order)
-        top = int(order[0])
-        return Triage(detect_language(doc), intents, self._evidence(doc, columns, values, top))
+        return Triage(detect_language(doc), intents, self._evidence(doc, row, int(order[0])))
 
-    def _evidence(
-        self, doc: str, columns: list[int], values: list[float], top: int
-    ) -> tuple[str, ...]:
+    def _evidence(self, doc: str, row: tuple[IntArray, FloatArray], top: int) -> tuple[str, ...]:
         """The words, word pairs and cues that pushed most towards the top intent, against the
         mean of the others. A character n-gram is shown as the word of the mail it is part of."""
-        others = (self.coef.sum(axis=0) - self.coef[top]) / max(len(self.intents) - 1, 1)
-        weight: dict[str, float] = {}
+        columns, values = row
+        pull = values * self._contrast[columns, top]
+        strongest = np.argsort(-pull)[:16]
         words = _WORD.findall(doc)
-        for column, value in zip(columns, values, strict=True):
-            pull = value * float(self.coef[top, column] - others[column])
-            if pull > 0:
-                shown = self._shown(column, words)
-                weight[shown] = weight.get(shown, 0.0) + pull
-        strongest = sorted(weight, key=weight.__getitem__, reverse=True)
-        return tuple(name for name in strongest if name)[:6]
+        weight: dict[str, float] = {}
+        for i in strongest:
+            if pull[i] <= 0:
+                break
+            shown = self._shown(int(columns[i]), words)
+            weight[shown] = weight.get(shown, 0.0) + float(pull[i])
+        ranked = sorted(weight, key=weight.__getitem__, reverse=True)
+        return tuple(name for name in ranked if name)[:6]
 
     def _shown(self, column: int, words: list[str]) -> str:
-        names = self._feature_names()
-        name = names[column]
-        if column < len(self.words.index) or column >= len(self.words.index) + len(
-            self.chars.index
-        ):
+        name = self._feature_names()[column]
+        first_char, first_cue = len(self.words.index), len(self.words.index) + len(self.chars.index)
+        if not first_char <= column < first_cue:
             return name
         gram = name.strip()
-        return next((w for w in words if gram in f" {w} " or gram in w), gram)
+        return next((w for w in words if gram in w), gram)
 
     def _feature_names(self) -> list[str]:
         if not self._names:
