@@ -135,6 +135,7 @@ class Customer:
     provider: str | None
     direct_microsoft: bool
     language: str
+    language_given: bool = True  # false: the language of each mail decides, where templates exist
 
 
 @dataclass(frozen=True)
@@ -602,6 +603,7 @@ def _customer(t: Table, party_ids: set[str]) -> Customer:
         provider=t.str("provider", "") or None,
         direct_microsoft=t.bool("direct_microsoft", False),
         language=t.choice("language", LANGUAGES, "en"),
+        language_given="language" in t.data,
     )
     if customer.billing == "indirect" and not customer.provider:
         t.problems.append(f'{t.key("provider")}: is required with billing = "indirect"')

@@ -40,6 +40,7 @@ from routing import Decision, Facts, decide
 from routing.hours import parse_hours, within
 from routing.intents import Triage
 from routing.service_health import Incident
+from routing.triage import detect_language, document
 
 log = logging.getLogger("gateway.processor")
 
@@ -198,7 +199,7 @@ def _triage_ahead(
     }
     if not wanted or not context.triages:
         return {}
-    results = context.triager.classify_many([mail_text(m) for m in wanted.values()])
+    results = context.triager.classify_many([mail_text(m) for m in wanted.values()], False)
     return dict(zip(wanted, results, strict=True))
 
 
@@ -326,7 +327,7 @@ def _new_ticket(
     customer = who.customer
     incident = context.health.incident_for(message.subject, message.text, utcnow())
     if triage is None and context.triages:
-        triage = context.triager.classify(mail_text(message))
+        triage = context.triager.classify(mail_text(message), evidence=False)
     decision = route(message, who, config, known_issue=incident is not None, triage=triage)
     ticket = tickets.open_ticket(
         session, message.subject, message.from_addr, customer.id if customer else None, decision
@@ -343,9 +344,10 @@ def _new_ticket(
     )
     if incident:
         tickets.add_event(session, ticket, "known_issue", id=incident.id, title=incident.title)
-    _acknowledge(session, ticket, message, context, incident)
+    language = triage.language if triage else detect_language(document(mail_text(message)))
+    _acknowledge(session, ticket, message, context, incident, language)
     if decision.reply:
-        _reply_with(session, ticket, message, decision.reply, context)
+        _reply_with(session, ticket, message, decision.reply, context, language)
     suggestion = decision.suggestion.line() if decision.suggestion else None
     _notify_agents(session, ticket, message, context, followup=False, suggestion=suggestion)
     _act_on(session, ticket, decision, context, incident)
@@ -363,14 +365,20 @@ def _triage_fields(triage: Triage | None) -> dict[str, Any]:
 
 
 def _reply_with(
-    session: Session, ticket: Ticket, message: ParsedMessage, template: str, context: Context
+    session: Session,
+    ticket: Ticket,
+    message: ParsedMessage,
+    template: str,
+    context: Context,
+    language: str = "",
 ) -> None:
     """A rule's `reply`: a template sent to the customer besides the acknowledgement."""
     config = context.config
     if not tickets.requester_answerable(session, ticket, "reply"):
         return
+    customer = customer_of(ticket, config)
     mail = sender.template_reply(
-        config, context.templates, ticket, message, customer_of(ticket, config), template
+        config, context.templates, ticket, message, customer, template, language
     )
     if outbox.sent_recently(session, mail.rate_key or "", _HOUR) >= config.support.acks_per_hour:
         tickets.add_event(session, ticket, "reply_suppressed", reason="rate limit")
@@ -466,12 +474,14 @@ def _acknowledge(
     message: ParsedMessage,
     context: Context,
     incident: Incident | None = None,
+    language: str = "",
 ) -> None:
     config = context.config
     if not tickets.requester_answerable(session, ticket, "acknowledgement"):
         return
     customer = customer_of(ticket, config)
-    mail = sender.acknowledgement(config, context.templates, ticket, message, customer, incident)
+    templates = context.templates
+    mail = sender.acknowledgement(config, templates, ticket, message, customer, incident, language)
     # Two auto-responders answering each other would loop forever; a cap per sender ends it.
     if outbox.sent_recently(session, mail.rate_key or "", _HOUR) >= config.support.acks_per_hour:
         tickets.add_event(session, ticket, "acknowledgement_suppressed", reason="rate limit")

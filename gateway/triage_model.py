@@ -109,11 +109,11 @@ class Triager:
                 self._model = load_model(self._cache_dir)
             return self._model
 
-    def classify_many(self, mails: Sequence[MailText]) -> list[Triage]:
-        return self.model.classify_many(mails)
+    def classify_many(self, mails: Sequence[MailText], evidence: bool = True) -> list[Triage]:
+        return self.model.classify_many(mails, evidence)
 
-    def classify(self, mail: MailText) -> Triage:
-        return self.model.classify(mail)
+    def classify(self, mail: MailText, evidence: bool = True) -> Triage:
+        return self.model.classify_many([mail], evidence)[0]
 
 
 def mail_text(message: ParsedMessage) -> MailText:
