@@ -95,7 +95,9 @@ def process_pending(
         return ids
 
     parsed = ahead.messages if ahead else {}
-    return _process(store, context, _Batch(new_messages, ("new",), store.should_yield, parsed))
+    triaged = ahead.triaged if ahead else {}
+    batch = _Batch(new_messages, ("new",), store.should_yield, parsed, triaged)
+    return _process(store, context, batch)
 
 
 def process_again(store: Store, context: Context, ids: list[int], states: tuple[str, ...]) -> int:
@@ -109,6 +111,7 @@ class _Batch:
     states: tuple[str, ...]  # a message picked but no longer in one of these is left alone
     should_yield: Callable[[], bool]
     parsed: dict[int, ParsedMessage | Unparseable] = field(default_factory=dict)
+    triaged: dict[int, Triage] = field(default_factory=dict)  # by the parser stage
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,8 @@ def _run(store: Store, context: Context, batch: _Batch, careful: bool) -> list[_
         ids = batch.pick(session)
         parsed_ahead = _load_raws(session, [raw_id for raw_id in ids if raw_id in batch.parsed])
         _count_acknowledgements_ahead(session, [batch.parsed[raw_id] for raw_id in parsed_ahead])
-        triaged = _triage_ahead(context, {i: batch.parsed[i] for i in parsed_ahead})
+        untriaged = {i: batch.parsed[i] for i in parsed_ahead if i not in batch.triaged}
+        triaged = {**batch.triaged, **_triage_ahead(context, untriaged)}
         for raw_id in ids:
             raw = parsed_ahead.pop(raw_id, None) or _load_raw(session, raw_id)
             if raw.state in batch.states:  # another process may have taken it meanwhile
