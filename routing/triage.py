@@ -104,10 +104,16 @@ def normalized(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+SHORT_NOTE = 80  # characters: a note on a forward this short says only "see below"
+
+
 def document(mail: MailText) -> str:
     """The one text the vectorizers read: subject, new text, forwarded text."""
-    parts = [mail.subject, request_text(mail.text[:MAX_CHARS])]
+    note = request_text(mail.text[:MAX_CHARS])
+    parts = [mail.subject, note]
     if mail.forwarded_text:
+        if len(note) < SHORT_NOTE and not any(cue_vector(normalized(note))):
+            parts = [mail.subject]  # "see below": the forwarded mail is the request
         parts.append(request_text(mail.forwarded_text[:MAX_FORWARDED_CHARS]))
     return normalized("\n".join(parts))
 
@@ -697,6 +703,7 @@ def train(examples: Sequence[Example], c: float = DEFAULT_C, temperature: float 
         lowercase=False,
         sublinear_tf=True,
         min_df=2,
+        max_df=0.5,  # words in half the mails weigh nothing: "we", "de", "bitte"
         dtype=np.float64,
     )
     chars = TfidfVectorizer(
