@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway import outbox, sender, tickets
+from gateway import outbox, sender, tickets, triage_labels
 from gateway.config import PRIORITIES, Agent, Config
 from gateway.handovers import escalation_address, hand_over, party_address
 from gateway.identity import Sender, agent_for, customer_for
@@ -26,8 +26,11 @@ from parsers.authresults import passes_for, results_of
 from parsers.commands import Command, split_commands
 from parsers.message import ParsedMessage
 from parsers.payloads import attached_files
+from routing.intents import INTENTS
 
-HELPDESK = frozenset({"answer", "note", "close", "pending", "reopen", "assign", "priority"})
+HELPDESK = frozenset(
+    {"answer", "note", "close", "pending", "reopen", "assign", "priority", "intent"}
+)
 # Like GDAP roles, each includes the one before it.
 PERMISSIONS = {
     "helpdesk-agent": HELPDESK,
@@ -35,7 +38,7 @@ PERMISSIONS = {
     "admin-agent": HELPDESK | {"escalate", "forward"},
 }
 COMMANDS = frozenset(
-    {"note", "close", "pending", "reopen", "assign", "priority", "escalate", "forward"}
+    {"note", "close", "pending", "reopen", "assign", "priority", "escalate", "forward", "intent"}
 )
 
 STATUS_COMMANDS = {"close": "closed", "pending": "waiting_customer", "reopen": "open"}
@@ -145,6 +148,8 @@ def _check_argument(reply: AgentReply, command: Command) -> None:
         raise Refused(f"#forward: no party {command.argument!r}", problem)
     elif command.name == "escalate" and not escalation_address(config, ticket.customer_id):
         raise Refused("#escalate: no escalation address for this customer", problem)
+    elif command.name == "intent" and command.argument.strip().lower() not in INTENTS:
+        raise Refused(f"#intent: use one of {', '.join(INTENTS)}", problem)
 
 
 def _agent_called(name: str, config: Config) -> Agent | None:
@@ -186,8 +191,15 @@ def _run(reply: AgentReply, command: Command) -> None:
     elif command.name == "priority":
         ticket.priority = command.argument.lower()
         tickets.add_event(session, ticket, "priority", priority=ticket.priority)
+    elif command.name == "intent":
+        triage_labels.keep(session, ticket, command.argument.strip().lower(), agent.address)
     elif command.name in ("escalate", "forward"):
         config = reply.config
+        if command.name == "escalate" and ticket.route_action == "handle":
+            # The agent corrects a route that stayed here: a label, where its intent is known.
+            corrected = triage_labels.intent_of_escalation(session, ticket, command.argument)
+            if corrected:
+                triage_labels.keep(session, ticket, corrected, agent.address)
         if command.name == "escalate":
             to, purpose, category = (
                 escalation_address(config, ticket.customer_id),

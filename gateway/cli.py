@@ -80,8 +80,21 @@ def _parser() -> argparse.ArgumentParser:
     route.add_argument("--json", action="store_true")
     triage = command("triage", None, "triage: evaluate the classifier and the policy")
     triage_commands = triage.add_subparsers(
-        dest="triage_command", metavar="evaluate", required=True
+        dest="triage_command", metavar="evaluate|train|labels", required=True
     )
+    train = triage_commands.add_parser(
+        "train",
+        parents=[common],
+        help="retrain on the corpus and the agents' labels; take it if not worse on held-out mail",
+    )
+    train.set_defaults(handler=_triage_train)
+    train.add_argument("--dry-run", action="store_true", help="only print the figures")
+    train.add_argument("--json", action="store_true")
+    labels = triage_commands.add_parser(
+        "labels", parents=[common], help="the intents agents gave tickets (#intent, #escalate)"
+    )
+    labels.set_defaults(handler=_triage_labels)
+    labels.add_argument("--json", action="store_true")
     evaluate = triage_commands.add_parser(
         "evaluate",
         parents=[common],
@@ -273,6 +286,49 @@ def _triage_evaluate(config: Config, args: argparse.Namespace) -> int:
                 f"{o.subject[:60]}"
             )
         print()
+    return EX_OK
+
+
+def _triage_labels(config: Config, args: argparse.Namespace) -> int:
+    from gateway.triage_labels import all_labels, label_json
+
+    store = _open_store(config)
+    with store.reader() as session:
+        rows = [label_json(label, number) for label, number in all_labels(session)]
+    if args.json:
+        _print_json(rows)
+        return EX_OK
+    for row in rows:
+        print(f"{row['ticket']:>6}  {row['intent']:<20} {row['agent']:<30} {row['at']}")
+    return EX_OK
+
+
+def _triage_train(config: Config, args: argparse.Namespace) -> int:
+    from gateway.triage_labels import all_labels, mail_of
+    from gateway.triage_model import train_with_labels
+    from routing.triage import Example
+
+    store = _open_store(config)
+    with store.reader() as session:
+        labels = [
+            Example(mail_of(label), label.intent, line=label.id) for label, _ in all_labels(session)
+        ]
+    result = train_with_labels(config.base_dir / "var", labels, args.dry_run)
+    if args.json:
+        _print_json(result.as_json())
+        return EX_OK
+    print(f"labels: {result.labels} ({result.tested_labels} held out to test on)")
+    print(
+        f"corpus held-out accuracy: in use {result.corpus_before:.1%}, "
+        f"candidate {result.corpus_after:.1%}"
+    )
+    if result.labels_before is not None and result.labels_after is not None:
+        print(
+            f"held-out labels accuracy: in use {result.labels_before:.1%}, "
+            f"candidate {result.labels_after:.1%}"
+        )
+    verdict = "taken into use" if result.taken else "worse: the model in use stays"
+    print(f"candidate: {verdict}{' (dry run: nothing written)' if args.dry_run else ''}")
     return EX_OK
 
 

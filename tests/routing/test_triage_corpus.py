@@ -15,8 +15,8 @@ from gateway.triage_model import corpus_files, held_out_files, read_corpus
 from routing.intents import INTENTS, expected_route
 from routing.triage import Example, Model, train
 
-ACCURACY_FLOOR = 0.93  # 0.959 reached
-ROUTE_FLOOR = 0.95  # by the top intent: 0.979 reached
+ACCURACY_FLOOR = 0.93  # 0.948 reached
+ROUTE_FLOOR = 0.95  # by the top intent
 PART_FLOOR = 0.80  # every intent, route and language
 
 
