@@ -304,15 +304,12 @@ def _triage_labels(config: Config, args: argparse.Namespace) -> int:
 
 
 def _triage_train(config: Config, args: argparse.Namespace) -> int:
-    from gateway.triage_labels import all_labels, mail_of
+    from gateway.triage_labels import examples
     from gateway.triage_model import train_with_labels
-    from routing.triage import Example
 
     store = _open_store(config)
     with store.reader() as session:
-        labels = [
-            Example(mail_of(label), label.intent, line=label.id) for label, _ in all_labels(session)
-        ]
+        labels = examples(session)
     result = train_with_labels(config.base_dir / "var", labels, args.dry_run)
     if args.json:
         _print_json(result.as_json())

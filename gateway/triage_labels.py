@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from gateway.storage import Event, Ticket, TicketMessage, TriageLabel, utcnow
 from gateway.tickets import add_event
 from routing.intents import CATEGORIES, INTENTS, UPSTREAM, MailText
+from routing.triage import Example
 
 _INTENT_OF_CATEGORY = {category.lower(): intent for intent, category in CATEGORIES.items()}
 
@@ -75,3 +76,10 @@ def label_json(label: TriageLabel, number: int) -> dict[str, Any]:
 
 def mail_of(label: TriageLabel) -> MailText:
     return MailText(label.subject, label.text)
+
+
+def examples(session: Session) -> list[Example]:
+    """The labels as training examples, numbered by their id (which picks the held-out ones)."""
+    return [
+        Example(mail_of(label), label.intent, line=label.id) for label, _ in all_labels(session)
+    ]

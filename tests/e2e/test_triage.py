@@ -85,3 +85,58 @@ def test_a_subscription_change_goes_to_sales(sure: Gateway, sink: Sink) -> None:
     (ticket,) = sure.wait_for_tickets(1)
     assert ticket["queue"] == "sales"
     assert ticket["route"]["rule"] == "Subscription changes stay with us"
+
+
+FIRST = mail(
+    subject="Frobnix Gold voor ons team",
+    body="Kunnen jullie ons Frobnix-pakket omzetten naar Frobnix Gold? Dan hebben we de "
+    "planningsmodule ook.\n\nGroet, Anna",
+)
+SIMILAR = mail(
+    subject="Frobnix Gold",
+    body="Graag ook voor de vestiging in Delft het Frobnix-pakket omzetten naar Frobnix Gold."
+    "\n\nGroet, Anna",
+)
+
+
+def test_an_agents_correction_becomes_a_label_that_changes_a_similar_mail_after_training(
+    sure: Gateway, sink: Sink
+) -> None:
+    from tests.e2e.test_agents import notification, reply, send_reply
+
+    sure.send(FIRST)
+    (ticket,) = sure.wait_for_tickets(1)
+    assert ticket["queue"] == "helpdesk"  # triage reads no subscription change in it yet
+    note = notification(sink, "jan@contoso.example")
+    send_reply(sure, reply(note, "jan@contoso.example", "#intent subscription"))
+    sure.wait_for_ticket(1, lambda t: "labelled" in [e["what"] for e in t["events"]], "a label")
+    (label,) = sure.json("triage", "labels")
+    assert (label["ticket"], label["intent"], label["agent"]) == (
+        1,
+        "subscription",
+        "jan@contoso.example",
+    )
+
+    dry = sure.json("triage", "train", "--dry-run")
+    assert dry["labels"] == 1 and dry["taken"] is True
+    assert not list((sure.home / "var").glob("triage-*-partner.npz")), "a dry run writes nothing"
+    trained = sure.json("triage", "train")
+    assert trained["taken"] is True
+    assert trained["corpus"]["after"] >= trained["corpus"]["before"]
+
+    sure.send(SIMILAR)
+    tickets = sure.wait_for_tickets(2)
+    assert [t["queue"] for t in sorted(tickets, key=lambda t: t["number"])] == ["helpdesk", "sales"]
+
+
+def test_a_label_from_a_refused_reply_is_not_kept(sure: Gateway, sink: Sink) -> None:
+    from tests.e2e.test_agents import notification, reply, send_reply
+
+    sure.send(FIRST)
+    sure.wait_for_tickets(1)
+    note = notification(sink, "jan@contoso.example")
+    send_reply(sure, reply(note, "jan@contoso.example", "#intent outage"))  # no such intent
+    sure.wait_for_ticket(
+        1, lambda t: "agent_reply_refused" in [e["what"] for e in t["events"]], "the refusal"
+    )
+    assert sure.json("triage", "labels") == []
