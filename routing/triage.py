@@ -210,7 +210,10 @@ CUES: dict[str, str] = {
         "storing|plat|eruit|werkt niet|doet het niet|niet (bereikbaar|beschikbaar|te openen)|"
         "onbereikbaar|kan niet|lukt niet|ausfall|ausgefallen|storung|geht nicht|nicht (erreichbar|"
         "verfugbar|moglich)|funktioniert nicht|weg|panne|hors service|inaccessible|indisponible|"
-        "ne (marche|fonctionne|repond) plus|impossible"
+        "ne (marche|fonctionne|repond) plus|impossible|(nobody|no one|niemand|keiner|personne) "
+        "(can|kan|kann|ne peut)|(kan|kann) niemand|can no longer|(kan|kann) (niet|nicht) meer|"
+        "kann nicht mehr|ne peut plus|lukt (het )?niet meer|(fails|failed|failing)|mislukt|"
+        "schlagt fehl|echoue|geen verbinding|keine verbindung|aucune connexion"
     ),
     "product": (
         "teams|outlook|owa|exchange|sharepoint|onedrive|intune|entra|azure|dynamics|power bi|"
