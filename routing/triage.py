@@ -719,9 +719,7 @@ def train(examples: Sequence[Example], c: float = DEFAULT_C, temperature: float 
     )
     cues = csr_matrix(np.array([cue_vector(doc) for doc in docs]))
     matrix = hstack([words.fit_transform(docs), chars.fit_transform(docs), cues]).tocsr()
-    model = LogisticRegression(
-        C=c, solver="saga", tol=1e-3, max_iter=3000, class_weight="balanced", random_state=0
-    )
+    model = LogisticRegression(C=c, solver="newton-cg", max_iter=300, class_weight="balanced")
     model.fit(matrix, [e.intent for e in labelled])
     order = [list(model.classes_).index(intent) for intent in INTENTS if intent in model.classes_]
     return Model(
