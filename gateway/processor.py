@@ -459,6 +459,7 @@ def route(
         known_issue=known_issue,
         in_hours=in_service_hours(config, utcnow()),
         headers=message.headers,
+        forwarded_text=mail_text(message).forwarded_text,
         triage=triage,
     )
     return decide(facts, config.rules)

@@ -166,6 +166,6 @@ def test_the_held_out_corpus_routes_right_as_either_customer(config: Path, custo
     )
     assert result.returncode == 0, result.stderr
     policy = json.loads(result.stdout)["policy"]
-    assert policy["accuracy"] >= 0.95, policy["misclassified"]  # 0.966 when set
+    assert policy["accuracy"] >= 0.95, policy["misclassified"]  # 0.971 when set
     for part in (*policy["per_label"].values(), *policy["per_language"].values()):
         assert part["accuracy"] >= 0.85, policy

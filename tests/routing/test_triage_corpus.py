@@ -15,7 +15,7 @@ from gateway.triage_model import corpus_files, held_out_files, read_corpus
 from routing.intents import INTENTS, expected_route
 from routing.triage import Example, Model, train
 
-ACCURACY_FLOOR = 0.92  # 0.947 reached
+ACCURACY_FLOOR = 0.92  # 0.948 reached
 ROUTE_FLOOR = 0.95  # by the top intent
 PART_FLOOR = 0.80  # every intent, route and language
 
