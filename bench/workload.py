@@ -1,9 +1,14 @@
 """What the benchmarks send and how they run gatewayd: the same customer mails, the same
 base config and the same fresh databases (SQLite or a throwaway PostgreSQL cluster) for every
-benchmark, so their figures compare."""
+benchmark, so their figures compare.
+
+With GATEWAYD_BENCH_TRIAGE=1 in the environment each daemon gets the shipped config.toml's rules
+(on intents: every mail is classified) and a warm triage model in its var/, as a daemon has on
+every start but its first; without it the base config has no rules and no mail is classified."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -82,6 +87,11 @@ roles = ["helpdesk-agent"]
 customers = ["*"]
 queues = ["helpdesk"]
 """
+
+
+TRIAGE = os.environ.get("GATEWAYD_BENCH_TRIAGE") == "1"
+_SHIPPED = (REPO / "config.toml").read_text()
+TRIAGE_RULES = _SHIPPED[_SHIPPED.index("[[rules]]") :]
 
 
 def build_messages(count: int) -> list[bytes]:
@@ -172,7 +182,19 @@ class Daemon:
         self.database = database
         self.log = home / "daemon.log"
         self.config = home / "config.toml"
-        self.config.write_text(f'{BASE_CONFIG}\n[storage]\nurl = "{database.url}"\n{extra_config}')
+        base, rules = BASE_CONFIG, ""
+        if TRIAGE:  # the shipped rules send subscriptions to a sales queue
+            base, rules = (
+                base.replace('queues = ["helpdesk"]', 'queues = ["helpdesk", "sales"]'),
+                TRIAGE_RULES,
+            )
+        self.config.write_text(
+            f'{base}\n[storage]\nurl = "{database.url}"\n{extra_config}\n{rules}'
+        )
+        if TRIAGE:
+            from gateway.triage_model import load_model
+
+            load_model(home / "var")  # trained or copied once per run, before the clock
         self.process: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
 

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
 
-from routing.conditions import CONDITIONS, Names
+from routing.conditions import CONDITIONS, OPTIONS, Names, OptionError
 from routing.conditions import prepare as prepare_condition
 from routing.directory import Agent, Customer, Directory, Party, uncovered
 from routing.permissions import ROLES as PERMISSION_ROLES
@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 ROLES = PERMISSION_ROLES  # routing/permissions.py: each includes the one before it
 LANGUAGES = ("en", "nl")
-WHEN_KEYS = frozenset(CONDITIONS)  # the condition kinds routing/conditions.py registers
+WHEN_KEYS = frozenset(CONDITIONS) | frozenset(OPTIONS)  # as routing/conditions.py registers
 THEN_KEYS = frozenset({"action", "queue", "party", "category", "reply", "priority"})
 ACTIONS = ("handle", "escalate", "forward")
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -613,6 +613,7 @@ def _customer(t: Table, party_ids: set[str]) -> Customer:
         provider=t.str("provider", "") or None,
         direct_microsoft=t.bool("direct_microsoft", False),
         language=t.choice("language", LANGUAGES, "en"),
+        language_given="language" in t.data,
     )
     if customer.billing == "indirect" and not customer.provider:
         t.problems.append(f'{t.key("provider")}: is required with billing = "indirect"')
@@ -667,13 +668,24 @@ def _rule(t: Table, names: Names) -> Rule:
     name = t.str("name")
     when, then = t.table("when"), t.table("then")
     prepared = []
+    options = {key: value for key, value in when.data.items() if key in OPTIONS}
+    for key in options:
+        if OPTIONS[key] not in when.data:
+            t.problems.append(
+                f"{when.key(key)}: is an option of {OPTIONS[key]}, which is not given"
+            )
     for key, value in when.data.items():
+        if key in options:
+            continue
         if key not in WHEN_KEYS:
             known = ", ".join(sorted(WHEN_KEYS))
             t.problems.append(f"{when.key(key)}: unknown condition; known: {known}")
             continue
+        own = {option: v for option, v in options.items() if OPTIONS[option] == key}
         try:
-            prepared.append((key, prepare_condition(key, value, names)))
+            prepared.append((key, prepare_condition(key, value, names, own)))
+        except OptionError as exc:
+            t.problems.append(f"{when.key(exc.key)}: {exc}")
         except ValueError as exc:
             t.problems.append(f"{when.key(key)}: {exc}")
     _then(then, names)

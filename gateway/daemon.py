@@ -37,6 +37,7 @@ T = TypeVar("T")
 WORKER_CHECK_SECONDS = 5  # how soon a dead worker is started again
 MAILBOX_CHECK_SECONDS = 10  # how soon a stalled mailbox is logged and reported
 TIMERS_EVERY_SECONDS = 60  # closing long-waiting tickets, first-response reminders
+TRIAGE_TRAIN_EVERY_SECONDS = 24 * 3600  # learning the agents' labels (gatewayd triage train)
 
 
 class StartupError(Exception):
@@ -142,6 +143,23 @@ class Daemon:
 
         return timers.run_ticket_timers(self.store, self._timers_lock, self.config, self._texts())
 
+    async def _triage_train(self) -> None:
+        """Every daemon trains its own model (each keeps it in its own var/); the labels are
+        the same for all, and so is what they learn."""
+        try:
+            await self.run_blocking(self._run_triage_train)
+        except StorageUnavailable as exc:
+            log_event(log, "triage.storage_unavailable", level=logging.ERROR, error=str(exc))
+
+    def _run_triage_train(self) -> None:
+        from gateway.triage_labels import examples
+        from gateway.triage_model import train_with_labels
+
+        with self.store.reader() as session:
+            labels = examples(session)
+        if labels:  # without labels the corpus's own model is the one in use
+            train_with_labels(self.config.base_dir / "var", labels, dry_run=False)
+
     def _notify_admins(self, problem: str, subject: str, text: str) -> int:
         from gateway.notices import notify_admins
 
@@ -192,6 +210,8 @@ class Daemon:
             (self._ticket_timers, TIMERS_EVERY_SECONDS),
             (self._check_worker, WORKER_CHECK_SECONDS),
         ]
+        if any(key == "intent" for rule in self.config.rules for key, _ in rule.when):
+            jobs.append((self._triage_train, TRIAGE_TRAIN_EVERY_SECONDS))
         for job, seconds in jobs:
             scheduler.add_job(self._job(job), "interval", seconds=seconds, name=job.__name__)
         scheduler.start()

@@ -42,12 +42,15 @@ from gateway.storage import (
 )
 from gateway.templates import Templates
 from gateway.threader import ThreadMatch, find_ticket, foreign_references
+from gateway.triage_model import Triager, mail_text
 from parsers.closings import without_closing
 from parsers.message import ParsedMessage, Unparseable, parse_message
 from parsers.subjects import case_numbers
 from routing import Decision, Facts, decide
 from routing.hours import parse_hours, within
+from routing.intents import Triage
 from routing.service_health import Incident
+from routing.triage import detect_language, document
 
 log = logging.getLogger("gateway.processor")
 
@@ -60,10 +63,18 @@ class Context:
     config: Config
     templates: Templates
     health: ServiceHealth = field(default=None)  # type: ignore[assignment]
+    triager: Triager = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.health is None:
             object.__setattr__(self, "health", ServiceHealth(self.config))
+        if self.triager is None:
+            object.__setattr__(self, "triager", Triager(self.config.base_dir / "var"))
+
+    @property
+    def triages(self) -> bool:
+        """Only a policy with rules on intents pays for classifying its mail."""
+        return any(key == "intent" for rule in self.config.rules for key, _ in rule.when)
 
 
 def process_pending(
@@ -94,9 +105,9 @@ def process_pending(
         return ids
 
     parsed = ahead.messages if ahead else {}
-    return _process(
-        store, context, _Batch(new_messages, (RawState.NEW,), store.should_yield, parsed)
-    )
+    triaged = ahead.triaged if ahead else {}
+    batch = _Batch(new_messages, (RawState.NEW,), store.should_yield, parsed, triaged)
+    return _process(store, context, batch)
 
 
 def process_again(store: Store, context: Context, ids: list[int], states: tuple[str, ...]) -> int:
@@ -110,6 +121,7 @@ class _Batch:
     states: tuple[str, ...]  # a message picked but no longer in one of these is left alone
     should_yield: Callable[[], bool]
     parsed: dict[int, ParsedMessage | Unparseable] = field(default_factory=dict)
+    triaged: dict[int, Triage] = field(default_factory=dict)  # by the parser stage
 
 
 @dataclass(frozen=True)
@@ -146,11 +158,14 @@ def _run(store: Store, context: Context, batch: _Batch, careful: bool) -> list[_
         ids = batch.pick(session)
         parsed_ahead = _load_raws(session, [raw_id for raw_id in ids if raw_id in batch.parsed])
         _count_acknowledgements_ahead(session, [batch.parsed[raw_id] for raw_id in parsed_ahead])
+        untriaged = {i: batch.parsed[i] for i in parsed_ahead if i not in batch.triaged}
+        triaged = {**batch.triaged, **_triage_ahead(context, untriaged)}
         for raw_id in ids:
             raw = parsed_ahead.pop(raw_id, None) or _load_raw(session, raw_id)
             if raw.state in batch.states:  # another process may have taken it meanwhile
                 parsed = batch.parsed.get(raw_id)
-                outcomes.append(_process_contained(session, raw, context, careful, parsed))
+                triage = triaged.get(raw_id)
+                outcomes.append(_process_contained(session, raw, context, careful, parsed, triage))
             if batch.should_yield():
                 break
     return outcomes
@@ -188,6 +203,22 @@ def _count_acknowledgements_ahead(
     outbox.count_ahead(session, keys, _HOUR)
 
 
+def _triage_ahead(
+    context: Context, parsed: dict[int, ParsedMessage | Unparseable]
+) -> dict[int, Triage]:
+    """The batch's mails that may open tickets, classified at once: one matrix product costs
+    less than a classification per mail."""
+    wanted = {
+        raw_id: message
+        for raw_id, message in parsed.items()
+        if isinstance(message, ParsedMessage) and message.kind not in ROBOT_KINDS
+    }
+    if not wanted or not context.triages:
+        return {}
+    results = context.triager.classify_many([mail_text(m) for m in wanted.values()], False)
+    return dict(zip(wanted, results, strict=True))
+
+
 def _load_raws(session: Session, raw_ids: list[int]) -> dict[int, RawMessage]:
     if not raw_ids:
         return {}
@@ -201,11 +232,12 @@ def _process_contained(
     context: Context,
     careful: bool,
     parsed: ParsedMessage | Unparseable | None,
+    triage: Triage | None = None,
 ) -> _Outcome:
     since = deferred.mark(session)
     try:
         with session.begin_nested() if careful else nullcontext():
-            outcome = process_raw(session, raw, context, parsed)
+            outcome = process_raw(session, raw, context, parsed, triage)
     except (StorageUnavailable, OperationalError):
         raise  # the database, not the message: the whole batch is tried again later
     except Exception as exc:  # bad input or a bug: keep the message, keep the daemon running
@@ -234,9 +266,11 @@ def process_raw(
     raw: RawMessage,
     context: Context,
     parsed: ParsedMessage | Unparseable | None = None,
+    triage: Triage | None = None,
 ) -> str:
     """The stages, in order. Returns a short description of what was done. `parsed`: what the
-    parser stage made of `raw.data`, if it did."""
+    parser stage made of `raw.data`, if it did; `triage`: what triage made of it, if its batch
+    was classified ahead."""
     if isinstance(parsed, Unparseable):
         raise parsed
     message = parsed or parse_message(raw.data, raw.mail_from)
@@ -256,7 +290,7 @@ def process_raw(
         return _follow_up(session, raw, message, match.ticket, who, context)
     if who.role == "upstream":
         return "upstream mail without a ticket; kept"
-    return _new_ticket(session, raw, message, who, context)
+    return _new_ticket(session, raw, message, who, context, triage)
 
 
 def _kind(message: ParsedMessage, raw: RawMessage) -> str:
@@ -329,12 +363,19 @@ def _without_known_closing(
 
 
 def _new_ticket(
-    session: Session, raw: RawMessage, message: ParsedMessage, who: Author, context: Context
+    session: Session,
+    raw: RawMessage,
+    message: ParsedMessage,
+    who: Author,
+    context: Context,
+    triage: Triage | None = None,
 ) -> str:
     config = context.config
     customer = who.customer
     incident = context.health.incident_for(message.subject, request_text(message), utcnow())
-    decision = route(message, who, config, known_issue=incident is not None)
+    if triage is None and context.triages:
+        triage = context.triager.classify(mail_text(message), evidence=False)
+    decision = route(message, who, config, known_issue=incident is not None, triage=triage)
     ticket = tickets.open_ticket(
         session, message.subject, message.from_addr, customer.id if customer else None, decision
     )
@@ -347,14 +388,17 @@ def _new_ticket(
         action=decision.action,
         target=decision.target,
         rule=decision.rule,
+        **_triage_fields(triage),
     )
     if incident:
         tickets.add_event(session, ticket, "known_issue", id=incident.id, title=incident.title)
     _note_foreign_references(session, ticket, message, customer)
-    _acknowledge(session, ticket, message, context, incident)
+    language = triage.language if triage else detect_language(document(mail_text(message)))
+    _acknowledge(session, ticket, message, context, incident, language)
     if decision.reply:
-        _reply_with(session, ticket, message, decision.reply, context)
-    _notify_agents(session, ticket, message, context, followup=False)
+        _reply_with(session, ticket, message, decision.reply, context, language)
+    suggestion = decision.suggestion.line() if decision.suggestion else None
+    _notify_agents(session, ticket, message, context, followup=False, suggestion=suggestion)
     _act_on(session, ticket, decision, context, incident)
     return f"new ticket {ticket.number} ({decision.action} -> {decision.target})"
 
@@ -376,15 +420,31 @@ def _note_defects(session: Session, ticket: Ticket, message: ParsedMessage) -> N
         tickets.add_event(session, ticket, "defects", defects=list(message.defects))
 
 
+def _triage_fields(triage: Triage | None) -> dict[str, Any]:
+    if triage is None:
+        return {}
+    return {
+        "intent": triage.top,
+        "confidence": round(triage.confidence, 3),
+        "language": triage.language,
+    }
+
+
 def _reply_with(
-    session: Session, ticket: Ticket, message: ParsedMessage, template: str, context: Context
+    session: Session,
+    ticket: Ticket,
+    message: ParsedMessage,
+    template: str,
+    context: Context,
+    language: str = "",
 ) -> None:
     """A rule's `reply`: a template sent to the customer besides the acknowledgement."""
     config = context.config
     if not tickets.requester_answerable(session, ticket, "reply"):
         return
+    customer = customer_of(ticket, config)
     mail = sender.template_reply(
-        config, context.templates, ticket, message, customer_of(ticket, config), template
+        config, context.templates, ticket, message, customer, template, language
     )
     if outbox.sent_recently(session, mail.rate_key or "", _HOUR) >= config.support.acks_per_hour:
         tickets.add_event(session, ticket, "reply_suppressed", reason="rate limit")
@@ -442,13 +502,16 @@ def _cluster_known_issue(
 
 
 def route(
-    message: ParsedMessage, who: Author, config: Config, known_issue: bool = False
+    message: ParsedMessage,
+    who: Author,
+    config: Config,
+    known_issue: bool = False,
+    triage: Triage | None = None,
 ) -> Decision:
     customer = who.customer
     facts = Facts(
         subject=message.subject,
         text=message.text,
-        forwarded_text=message.forwarded.text if message.forwarded else "",
         sender=message.from_addr,
         customer=customer.id if customer else None,
         billing=customer.billing if customer else None,
@@ -458,6 +521,8 @@ def route(
         known_issue=known_issue,
         in_hours=in_service_hours(config, utcnow()),
         headers=message.headers,
+        forwarded_text=mail_text(message).forwarded_text,
+        triage=triage,
     )
     return decide(facts, config.rules)
 
@@ -483,12 +548,14 @@ def _acknowledge(
     message: ParsedMessage,
     context: Context,
     incident: Incident | None = None,
+    language: str = "",
 ) -> None:
     config = context.config
     if not tickets.requester_answerable(session, ticket, "acknowledgement"):
         return
     customer = customer_of(ticket, config)
-    mail = sender.acknowledgement(config, context.templates, ticket, message, customer, incident)
+    templates = context.templates
+    mail = sender.acknowledgement(config, templates, ticket, message, customer, incident, language)
     # Two auto-responders answering each other would loop forever; a cap per sender ends it.
     if outbox.sent_recently(session, mail.rate_key or "", _HOUR) >= config.support.acks_per_hour:
         tickets.add_event(session, ticket, "acknowledgement_suppressed", reason="rate limit")
@@ -502,6 +569,7 @@ def _notify_agents(
     message: ParsedMessage,
     context: Context,
     followup: bool,
+    suggestion: str | None = None,
 ) -> None:
     config = context.config
     customer = customer_of(ticket, config)
@@ -511,7 +579,15 @@ def _notify_agents(
         agents = [agent for agent in config.agents if "admin-agent" in agent.roles]
     for agent in agents:
         mail = sender.agent_notification(
-            config, context.templates, ticket, message, customer, agent, followup, unserved
+            config,
+            context.templates,
+            ticket,
+            message,
+            customer,
+            agent,
+            followup,
+            unserved=unserved,
+            suggestion=suggestion,
         )
         outbox.send_for_ticket(session, ticket, mail)
     if agents:

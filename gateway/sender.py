@@ -57,17 +57,17 @@ def acknowledgement(
     message: ParsedMessage,
     customer: Customer | None,
     known_issue: Incident | None = None,
+    detected: str = "",  # the language triage read the mail in
 ) -> OutgoingMail:
+    language = reply_language(templates, customer, detected)
     body = templates.render(
         "acknowledgement",
-        customer.language if customer else "en",
+        language,
         tag=ticket_tag(config, ticket.number),
         ticket=ticket,
         partner=config.partner,
         support=config.support,
-        first_response=describe_duration(
-            config.support.first_response, customer.language if customer else "en"
-        ),
+        first_response=describe_duration(config.support.first_response, language),
         known_issue=known_issue,
     )
     return _build(
@@ -83,6 +83,16 @@ def acknowledgement(
     )
 
 
+def reply_language(templates: Templates, customer: Customer | None, detected: str) -> str:
+    """The customer's configured language; else the language the mail was written in, where
+    templates exist in it; else the customer's default (en)."""
+    if customer and customer.language_given:
+        return customer.language
+    if detected and templates.has_language(detected):
+        return detected
+    return customer.language if customer else "en"
+
+
 def acknowledgement_rate_key(requester: str) -> str:
     """Acknowledgements to one address are counted together (an auto-responder's loop)."""
     return f"acknowledgement:{requester}"
@@ -95,11 +105,12 @@ def template_reply(
     message: ParsedMessage,
     customer: Customer | None,
     template: str,
+    detected: str = "",  # the language triage read the mail in
 ) -> OutgoingMail:
     """An automatic answer named by a routing rule's `reply`, e.g. direct_microsoft."""
     body = templates.render(
         template,
-        customer.language if customer else "en",
+        reply_language(templates, customer, detected),
         tag=ticket_tag(config, ticket.number),
         ticket=ticket,
         customer=customer,
@@ -127,6 +138,7 @@ def agent_notification(
     agent: Agent,
     followup: bool,
     unserved: bool = False,
+    suggestion: str | None = None,  # what triage suggests where it was not sure enough to act
 ) -> OutgoingMail:
     """`unserved`: no agent of the ticket's queue may act on its customer; `agent` is an
     admin-agent told instead."""
@@ -146,6 +158,7 @@ def agent_notification(
         partner=config.partner,
         followup=followup,
         unserved=unserved,
+        suggestion=suggestion,
     )
     return _build(
         config,

@@ -216,6 +216,21 @@ class Event(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class TriageLabel(Base):
+    """An agent's intent for a ticket: what `gatewayd triage train` learns from. The subject and
+    text are the ticket's first customer message, as triage read it."""
+
+    __tablename__ = "triage_labels"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    intent: Mapped[str] = mapped_column(String(32))
+    agent: Mapped[str] = mapped_column(String(998))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    subject: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+
+
 class OutboxMessage(Base):
     """A built message waiting for the relay; its bytes (and so its Message-ID) never change."""
 

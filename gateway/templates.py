@@ -16,6 +16,11 @@ class Templates:
         self._templates: dict[tuple[str, str], jinja2.Template] = {}
         self._override = override_folder
 
+    def has_language(self, language: str) -> bool:
+        """Templates exist in this language (shipped, or in the admin's folder)."""
+        folders = [SHIPPED] + ([self._override] if self._override else [])
+        return bool(language) and any((folder / language).is_dir() for folder in folders)
+
     def _environment(self, language: str) -> jinja2.Environment:
         if language not in self._environments:
             folders = [SHIPPED / language, SHIPPED / "en"]

@@ -82,7 +82,8 @@ class Worker:
         self.delivery_wanted = threading.Event()
         self.processing_idle = threading.Event()
         self.processing_idle.set()
-        self.parse_ahead = ParseAhead(store.url)
+        cache = config.base_dir / "var" if self.context.triages else None
+        self.parse_ahead = ParseAhead(store.url, cache)
         self._last_full_batch = 0.0
 
     def run(self, wakeups: int, configs: Any) -> None:

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from routing.intents import INTENTS, Triage
+
 
 @dataclass(frozen=True)
 class Facts:
@@ -33,6 +35,7 @@ class Facts:
     known_issue: bool = False
     in_hours: bool = True
     headers: tuple[tuple[str, str], ...] = field(default=())
+    triage: Triage | None = None  # what routing.triage made of the mail
 
 
 @dataclass(frozen=True)
@@ -46,25 +49,38 @@ class Names:
 @dataclass(frozen=True)
 class ConditionKind:
     holds: Callable[[Facts, Any], bool]
-    prepare: Callable[[Any, Names], Any]
+    prepare: Callable[..., Any]  # (value, names, **options) -> prepared value
+    options: tuple[str, ...] = ()  # sibling keys of `when` that qualify this condition
 
 
 CONDITIONS: dict[str, ConditionKind] = {}
+# Option key of `when` -> the condition it qualifies ("confidence" -> "intent").
+OPTIONS: dict[str, str] = {}
+
+
+class OptionError(ValueError):
+    """A bad value of an option: the message belongs to the option's key, not the condition's."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 def condition(
-    name: str, prepare: Callable[[Any, Names], Any]
+    name: str, prepare: Callable[..., Any], options: tuple[str, ...] = ()
 ) -> Callable[[Callable[[Facts, Any], bool]], Callable[[Facts, Any], bool]]:
     def register(holds: Callable[[Facts, Any], bool]) -> Callable[[Facts, Any], bool]:
-        CONDITIONS[name] = ConditionKind(holds, prepare)
+        CONDITIONS[name] = ConditionKind(holds, prepare, options)
+        OPTIONS.update(dict.fromkeys(options, name))
         return holds
 
     return register
 
 
-def prepare(name: str, value: Any, names: Names) -> Any:
-    """The value of condition `name` checked and made ready; ValueError says what is wrong."""
-    return CONDITIONS[name].prepare(value, names)
+def prepare(name: str, value: Any, names: Names, options: Mapping[str, Any] | None = None) -> Any:
+    """The value of condition `name` checked and made ready, with the options given beside it
+    in `when`; ValueError (OptionError for an option) says what is wrong."""
+    return CONDITIONS[name].prepare(value, names, **dict(options or {}))
 
 
 # --- preparing values ---
@@ -185,3 +201,49 @@ def header(facts: Facts, wanted: tuple[tuple[str, re.Pattern[str]], ...]) -> boo
         if not any(pattern.search(v) for v in values):
             return False
     return True
+
+
+# --- intent: what triage made of the mail ---
+
+DEFAULT_CONFIDENCE = 0.5
+
+
+@dataclass(frozen=True)
+class WantedIntents:
+    intents: frozenset[str]
+    confidence: float
+
+    def probability(self, triage: Triage) -> float:
+        """How probable the listed intents are together."""
+        return sum(triage.probability(intent) for intent in self.intents)
+
+    def near_miss(self, triage: Triage | None) -> bool:
+        """The top intent is listed but not probable enough: a suggestion for the agents."""
+        return (
+            triage is not None
+            and triage.top in self.intents
+            and self.probability(triage) < self.confidence
+        )
+
+
+def _intents(value: Any, names: Names, confidence: Any = DEFAULT_CONFIDENCE) -> WantedIntents:
+    wanted = _strings(value)
+    unknown = [i for i in wanted if i not in INTENTS]
+    if unknown:
+        raise ValueError(f"unknown intent {unknown[0]!r}; known: {', '.join(INTENTS)}")
+    if isinstance(confidence, bool) or not isinstance(confidence, int | float):
+        raise OptionError("confidence", f"must be a number from 0 to 1, got {confidence!r}")
+    if not 0.0 <= confidence <= 1.0:
+        raise OptionError("confidence", f"must be from 0 to 1, got {confidence!r}")
+    return WantedIntents(frozenset(wanted), float(confidence))
+
+
+@condition("intent", _intents, options=("confidence",))
+def intent(facts: Facts, wanted: WantedIntents) -> bool:
+    """The mail's top intent is one of those listed, and the listed intents together have at
+    least `confidence` (default 0.5): `intent = ["unavailable", "network_outage"]` holds for a
+    mail that is 0.4 unavailable and 0.3 network outage."""
+    triage = facts.triage
+    if triage is None:
+        return False
+    return triage.top in wanted.intents and wanted.probability(triage) >= wanted.confidence

@@ -31,6 +31,7 @@ class Customer:
     provider: str | None  # a Party id, for billing = "indirect"
     direct_microsoft: bool
     language: str
+    language_given: bool = True  # false: the language of each mail decides, where templates exist
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from routing.conditions import CONDITIONS, Facts
+from routing.conditions import CONDITIONS, Facts, WantedIntents
+from routing.intents import CATEGORIES
 
 DEFAULT_QUEUE = "helpdesk"
 
@@ -20,6 +21,7 @@ class Decision:
     category: str | None = None
     reply: str | None = None  # a template sent to the customer besides the acknowledgement
     trace: tuple[dict[str, Any], ...] = field(default=())
+    suggestion: Suggestion | None = None  # what triage would have done, had it been surer
 
     def as_json(self, customer: str | None) -> dict[str, Any]:
         return {
@@ -32,6 +34,41 @@ class Decision:
             "category": self.category,
             "reply": self.reply,
             "trace": list(self.trace),
+            "suggestion": self.suggestion.as_json() if self.suggestion else None,
+        }
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A rule on intents that would have matched had triage been sure enough: the agents are told,
+    and decide."""
+
+    rule: str
+    action: str
+    category: str | None
+    queue: str
+    intent: str
+    probability: float
+
+    def line(self) -> str:
+        """'suggested: escalate, network_outage, 0.55 — reply #escalate to confirm'"""
+        if self.action in ("escalate", "forward"):
+            how = f"reply #{self.action} to confirm"
+            return f"suggested: {self.action}, {self.intent}, {self.probability:.2f} — {how}"
+        return (
+            f"suggested: queue {self.queue}, {self.intent}, {self.probability:.2f} — "
+            "the ticket stays in the helpdesk until an agent moves it"
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "action": self.action,
+            "category": self.category,
+            "queue": self.queue,
+            "intent": self.intent,
+            "probability": round(self.probability, 4),
+            "line": self.line(),
         }
 
 
@@ -40,6 +77,7 @@ def decide(facts: Facts, rules: tuple[Any, ...]) -> Decision:
 
     The first rule whose every condition holds decides; none → handle in `helpdesk`."""
     trace: list[dict[str, Any]] = []
+    near: Suggestion | None = None
     for rule in rules:
         results = [(key, CONDITIONS[key].holds(facts, value)) for key, value in rule.when]
         matched = all(held for _, held in results)
@@ -51,8 +89,33 @@ def decide(facts: Facts, rules: tuple[Any, ...]) -> Decision:
             }
         )
         if matched:
-            return _decision_for(rule, facts, tuple(trace))
-    return Decision("handle", DEFAULT_QUEUE, DEFAULT_QUEUE, None, trace=tuple(trace))
+            decision = _decision_for(rule, facts, tuple(trace))
+            if near and not any(key == "intent" for key, _ in rule.when):
+                return replace(decision, suggestion=near)
+            return decision
+        near = near or _near_miss(rule, facts, results)
+    return Decision(
+        "handle", DEFAULT_QUEUE, DEFAULT_QUEUE, None, trace=tuple(trace), suggestion=near
+    )
+
+
+def _near_miss(rule: Any, facts: Facts, results: list[tuple[str, bool]]) -> Suggestion | None:
+    """The rule failed only on its intent condition, whose top intent was not probable enough."""
+    failed = [key for key, held in results if not held]
+    if failed != ["intent"] or facts.triage is None:
+        return None
+    wanted = dict(rule.when)["intent"]
+    if not isinstance(wanted, WantedIntents) or not wanted.near_miss(facts.triage):
+        return None
+    then = dict(rule.then)
+    return Suggestion(
+        rule.name,
+        then.get("action", "handle"),
+        then.get("category"),
+        then.get("queue", DEFAULT_QUEUE),
+        facts.triage.top,
+        wanted.probability(facts.triage),
+    )
 
 
 def _decision_for(rule: Any, facts: Facts, trace: tuple[dict[str, Any], ...]) -> Decision:
@@ -65,13 +128,16 @@ def _decision_for(rule: Any, facts: Facts, trace: tuple[dict[str, Any], ...]) ->
         target = then.get("party", "")
     else:
         target = queue
+    category = then.get("category")
+    if action == "escalate" and not category and facts.triage is not None:
+        category = CATEGORIES.get(facts.triage.top)
     return Decision(
         action,
         target,
         queue,
         rule.name,
         then.get("priority", "normal"),
-        then.get("category"),
+        category,
         then.get("reply"),
         trace,
     )

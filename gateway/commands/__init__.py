@@ -3,7 +3,14 @@
 Adding a command is one module here with `@command`, imported below; README's table of
 commands is checked against this registry (tests/gateway/test_commands.py)."""
 
-from gateway.commands import assign, handovers, note, priority, status  # noqa: F401  (register)
+from gateway.commands import (  # noqa: F401  (register)
+    assign,
+    handovers,
+    intent,
+    note,
+    priority,
+    status,
+)
 from gateway.commands.base import COMMANDS, AgentCommand, AgentReply, CommandFacts
 
 __all__ = ["COMMANDS", "AgentCommand", "AgentReply", "CommandFacts"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gateway import triage_labels
 from gateway.commands.base import AgentCommand, AgentReply, CommandFacts, command
 from gateway.handovers import escalation_address, hand_over, party_address
 
@@ -23,7 +24,12 @@ class Escalate(AgentCommand):
 
     def run(self, reply: AgentReply, argument: str) -> None:
         to = escalation_address(reply.config, reply.ticket.customer_id)
-        assert to is not None  # checked before
+        assert to is not None and reply.agent is not None  # checked before
+        if reply.ticket.route_action == "handle":
+            # The agent corrects a route that stayed here: a label, where its intent is known.
+            corrected = triage_labels.intent_of_escalation(reply.session, reply.ticket, argument)
+            if corrected:
+                triage_labels.keep(reply.session, reply.ticket, corrected, reply.agent.address)
         hand_over(
             reply.session, reply.config, reply.templates, reply.ticket, to, "escalation", argument
         )

@@ -134,13 +134,21 @@ def test_route_explain_shows_the_decision_and_the_trace(tmp_path: Path) -> None:
     assert decision["customer"] == "fabrikam"
     assert decision["trace"] == [
         {
+            "rule": "Known incident",
+            "matched": False,
+            "conditions": [{"when": "known_issue", "held": False}],
+        },
+        {
             "rule": "Subscription changes stay with us",
             "matched": True,
-            "conditions": [{"when": "words", "held": True}],
-        }
+            "conditions": [{"when": "intent", "held": True}],
+        },
     ]
+    assert decision["triage"]["top"] == "subscription"
+    assert decision["triage"]["language"] == "nl"
     text = run("route", "--explain", str(path), "--config", "config.toml").stdout
-    assert "MATCH Subscription changes stay with us: words=yes" in text
+    assert text.startswith("triage:   subscription ")  # triage first, then the rules
+    assert "MATCH Subscription changes stay with us: intent=yes" in text
 
 
 def test_sighup_with_a_broken_config_keeps_the_running_one(gateway: Gateway, sink: Sink) -> None:

@@ -19,7 +19,7 @@ from gateway.config import (
     parse_duration,
     parse_size,
 )
-from routing.conditions import CONDITIONS
+from routing.conditions import CONDITIONS, OPTIONS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,7 +70,7 @@ def test_shipped_config_loads() -> None:
 
 
 def test_every_rule_condition_the_config_accepts_is_registered_in_routing() -> None:
-    assert set(CONDITIONS) == WHEN_KEYS
+    assert set(CONDITIONS) | set(OPTIONS) == WHEN_KEYS
 
 
 # --- durations and sizes ---
@@ -233,8 +233,26 @@ def _add_duplicate_party(data: dict[str, Any]) -> None:
         ),
         (
             _set("rules[0].when", {"colour": "red"}),
-            "rules[0].when.colour: unknown condition; known: billing, body, customer, "
-            "direct_microsoft, from, has_attachment, header, in_hours, known_issue, subject, words",
+            "rules[0].when.colour: unknown condition; known: billing, body, confidence, customer, "
+            "direct_microsoft, from, has_attachment, header, in_hours, intent, known_issue, "
+            "subject, words",
+        ),
+        (
+            _set("rules[0].when", {"intent": "outage"}),
+            "rules[0].when.intent: unknown intent 'outage'; known: unavailable, "
+            "undocumented_fault, bug, network_outage, regional, subscription, baseline",
+        ),
+        (
+            _set("rules[0].when", {"intent": "bug", "confidence": 1.5}),
+            "rules[0].when.confidence: must be from 0 to 1, got 1.5",
+        ),
+        (
+            _set("rules[0].when", {"intent": ["bug"], "confidence": "high"}),
+            "rules[0].when.confidence: must be a number from 0 to 1, got 'high'",
+        ),
+        (
+            _set("rules[0].when", {"words": ["x"], "confidence": 0.6}),
+            "rules[0].when.confidence: is an option of intent, which is not given",
         ),
         (
             _set("rules[0].then", {"action": "delete"}),

@@ -10,6 +10,7 @@ import pytest
 
 from routing import Decision, Facts, decide
 from routing.conditions import CONDITIONS, Names, prepare
+from routing.intents import Triage
 
 NAMES = Names(customers=frozenset({"fabrikam", "adatum"}), parties=frozenset({"northwind"}))
 
@@ -40,6 +41,8 @@ FACTS = Facts(
     in_hours=True,
     headers=(("X-Priority", "1 (Highest)"), ("Importance", "high")),
 )
+OUTAGE = Triage("en", (("network_outage", 0.7), ("baseline", 0.2), ("unavailable", 0.1)))
+HOW_TO = Triage("en", (("baseline", 0.6), ("network_outage", 0.3), ("unavailable", 0.1)))
 
 # kind, value, facts for which it holds, facts for which it fails
 CASES: list[tuple[str, Any, Facts, Facts]] = [
@@ -74,6 +77,8 @@ CASES: list[tuple[str, Any, Facts, Facts]] = [
     ("in_hours", False, replace(FACTS, in_hours=False), FACTS),
     ("has_attachment", True, replace(FACTS, has_attachment=True), FACTS),
     ("direct_microsoft", True, replace(FACTS, direct_microsoft=True), FACTS),
+    ("intent", "network_outage", replace(FACTS, triage=OUTAGE), replace(FACTS, triage=HOW_TO)),
+    ("intent", ["unavailable", "network_outage"], replace(FACTS, triage=OUTAGE), FACTS),
     ("header", {"x-priority": "^1"}, FACTS, replace(FACTS, headers=(("X-Priority", "3"),))),
     (
         "header",
@@ -225,4 +230,5 @@ def test_as_json() -> None:
         "category": None,
         "reply": None,
         "trace": list(decision.trace),
+        "suggestion": None,
     }
