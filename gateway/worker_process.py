@@ -23,6 +23,7 @@ log = logging.getLogger("gateway.worker")
 
 PROCESS, DELIVER = b"p", b"d"  # the wake-ups
 WORKER_GONE_SECONDS = 10.0  # the longest a new worker waits for one that may still run
+RESEND_SIGTERM_SECONDS = 1.0
 
 
 def _wait_until_gone(pid: int, timeout: float) -> None:
@@ -110,12 +111,15 @@ class WorkerProcess:
         self.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Let the worker finish its batch; kill it if it does not stop in time."""
+        """Let the worker finish its batch; kill it if it does not stop in time. SIGTERM is
+        sent again meanwhile: a worker just forked ignores it, as its fork server does, until
+        it sets its own handler, and one sent then is lost."""
         if self._process is None:
             return
-        if self.alive():
+        deadline = time.monotonic() + timeout
+        while self.alive() and time.monotonic() < deadline:
             self._process.terminate()  # SIGTERM: the worker's own orderly stop
-            self._process.join(timeout)
+            self._process.join(min(RESEND_SIGTERM_SECONDS, max(deadline - time.monotonic(), 0)))
         if self.alive():
             log_event(log, "worker.killed", level=logging.ERROR, timeout=timeout)
             self._process.kill()
