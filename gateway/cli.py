@@ -251,6 +251,7 @@ def _route(config: Config, args: argparse.Namespace) -> int:
     from gateway.storage import utcnow
     from gateway.triage_model import Triager, mail_text
     from parsers.message import Unparseable, parse_message
+    from routing.service_health import why_matched
 
     try:
         message = parse_message(args.explain.read_bytes(), args.sender)
@@ -263,6 +264,9 @@ def _route(config: Config, args: argparse.Namespace) -> int:
     decision = route(message, who, config, known_issue=incident is not None, triage=triage)
     result = decision.as_json(who.customer.id if who.customer else None)
     result["known_issue"] = incident.id if incident else None
+    result["known_issue_why"] = (
+        why_matched(incident, message.subject, request_text(message)) if incident else []
+    )
     result["triage"] = triage.as_json()
     if args.json:
         _print_json(result)
@@ -271,6 +275,9 @@ def _route(config: Config, args: argparse.Namespace) -> int:
     print(f"triage:   {triage.top} {triage.confidence:.2f} (language {triage.language})")
     print(f"intents:  {intents}")
     print(f"evidence: {', '.join(triage.evidence) or '-'}")
+    if incident:
+        why = "; ".join(result["known_issue_why"])
+        print(f"known issue: {incident.id} ({why}): {incident.title}")
     print(
         f"{decision.action} -> {decision.target} (queue {decision.queue}); "
         f"customer {result['customer'] or 'unknown'}; rule {decision.rule or '(none matched)'}"

@@ -286,7 +286,7 @@ def run_daemon(config: Config) -> None:
     soft, hard = raise_descriptor_limit()
     log_event(log, "daemon.open_files_limit", soft=soft, hard=hard)
     # uvloop: the event loop and its transports in C. Intake is held by the GIL that the loop
-    # and the group commit's thread share (README, Benchmarks); less Python in the loop leaves
+    # and the group commit's thread share (docs/PERFORMANCE.md); less Python in the loop leaves
     # more of it to the commits.
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(Daemon(config).run())

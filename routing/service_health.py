@@ -30,6 +30,12 @@ matches an incident when
    also says something does not work: a negation or failure word in English or Dutch ("not",
    "can't", "error", "outage", "niet", "geen", "storing", "kapot"). This is how short complaints
    such as "Teams doet het niet" find the Teams incident.
+4. the incident's service is not named but clearly implied (mail, a mailbox or a calendar imply
+   Exchange Online; a meeting or a call Teams; a sign-in or a password Entra ID; see
+   `IMPLIED_BY`), a word of its title occurs and the message says something does not work:
+   "Wir können keine E-Mails mehr versenden" finds "Exchange Online: users can't send mail".
+
+German and French words are read too, into the same forms.
 
 Resolved incidents never match (whether they have ended is `active`'s job: pass
 `active(incidents, now)`). Of several matching incidents the best has the most hits; a tie goes to
@@ -125,34 +131,48 @@ STOP_WORDS = _listed(
 # One form per meaning, so that English incident titles meet Dutch mail and plural or verb forms
 # meet each other. Deliberately small: the verbs and nouns that Microsoft 365 incident titles use.
 _SAME_MEANING: dict[str, tuple[str, ...]] = {
-    "send": ("sends", "sending", "verzenden", "verzendt", "verzend", "versturen", "verstuurt"),
-    "receive": ("receives", "receiving", "received", "ontvangen", "ontvangt", "ontvang"),
-    "mail": ("mails", "email", "emails", "e-mail", "e-mails", "mailtje"),
-    "mailbox": ("mailboxes", "postvak", "postbus", "mailboxen"),
-    "message": ("messages", "bericht", "berichten"),
-    "attachment": ("attachments", "bijlage", "bijlagen"),
-    "sign": ("signin", "sign-in", "login", "log-in", "logon", "inloggen", "inlogt", "aanmelden"),
-    "password": ("passwords", "wachtwoord", "wachtwoorden"),
-    "meeting": ("meetings", "vergadering", "vergaderingen", "vergaderen"),
-    "call": ("calls", "calling", "gesprek", "gesprekken", "bellen"),
-    "calendar": ("calendars", "agenda", "agenda's"),
+    "send": ("sends", "sending", "sent", "verzenden", "verzendt", "verzend", "versturen",
+             "verstuurt", "senden", "versenden", "verschicken", "gesendet", "versendet",
+             "envoyer", "envoi", "envoie", "envoyé", "envoyés"),
+    "receive": ("receives", "receiving", "received", "ontvangen", "ontvangt", "ontvang",
+                "empfangen", "bekommen", "erhalten", "recevoir", "reçu", "reçus", "reçois"),
+    "mail": ("mails", "email", "emails", "e-mail", "e-mails", "mailtje", "mailverkehr",
+             "courriel", "courriels"),
+    "mailbox": ("mailboxes", "postvak", "postbus", "mailboxen", "postfach", "postfächer",
+                "posteingang", "boîte", "messagerie"),
+    "message": ("messages", "bericht", "berichten", "nachricht", "nachrichten"),
+    "attachment": ("attachments", "bijlage", "bijlagen", "anhang", "anhänge", "pièce",
+                   "pièces"),
+    "sign": ("signin", "sign-in", "login", "log-in", "logon", "inloggen", "inlogt", "aanmelden",
+             "anmelden", "anmeldung", "einloggen", "connexion", "connecter", "authentification"),
+    "password": ("passwords", "wachtwoord", "wachtwoorden", "passwort", "kennwort",
+                 "mot de passe"),
+    "meeting": ("meetings", "vergadering", "vergaderingen", "vergaderen", "besprechung",
+                "besprechungen", "meetings", "réunion", "réunions", "visio"),
+    "call": ("calls", "calling", "gesprek", "gesprekken", "bellen", "anruf", "anrufe",
+             "telefonie", "appel", "appels"),
+    "calendar": ("calendars", "agenda", "agenda's", "kalender", "calendrier"),
     "chat": ("chats", "chatten"),
-    "file": ("files", "bestand", "bestanden"),
-    "share": ("shared", "sharing", "delen", "gedeeld", "gedeelde"),
-    "upload": ("uploads", "uploading", "uploaden"),
-    "download": ("downloads", "downloading", "downloaden"),
-    "sync": ("syncing", "synchronize", "synchronise", "synchroniseren", "synchronisatie"),
-    "search": ("searching", "zoeken"),
-    "access": ("accessing", "toegang"),
-    "open": ("opens", "opening", "openen", "opent"),
-    "connect": ("connection", "connecting", "verbinding", "verbinden"),
-    "delay": ("delays", "delayed", "vertraging", "vertraagd"),
-}
+    "file": ("files", "bestand", "bestanden", "datei", "dateien", "fichier", "fichiers"),
+    "share": ("shared", "sharing", "delen", "gedeeld", "gedeelde", "teilen", "freigabe",
+              "partager", "partage"),
+    "upload": ("uploads", "uploading", "uploaden", "hochladen"),
+    "download": ("downloads", "downloading", "downloaden", "herunterladen", "télécharger"),
+    "sync": ("syncing", "synchronize", "synchronise", "synchroniseren", "synchronisatie",
+             "synchronisierung", "synchronisation"),
+    "search": ("searching", "zoeken", "suche", "suchen", "recherche"),
+    "access": ("accessing", "toegang", "zugriff", "zugreifen", "accès", "accéder"),
+    "open": ("opens", "opening", "openen", "opent", "öffnen", "öffnet", "ouvrir", "ouvre"),
+    "connect": ("connection", "connecting", "verbinding", "verbinden", "verbindung"),
+    "delay": ("delays", "delayed", "vertraging", "vertraagd", "verzögerung", "verzögert",
+              "retard", "retards"),
+}  # fmt: skip
 CANONICAL: dict[str, str] = {
     form: word for word, forms in _SAME_MEANING.items() for form in (word, *forms)
 }
 
-# Words that say something does not work, in English and Dutch (after `CANONICAL`).
+# Words that say something does not work, in English, Dutch, German and French (after
+# `CANONICAL`).
 SYMPTOMS = _listed(
     """
     not no nothing never can't cannot couldn't doesn't don't won't isn't aren't didn't unable
@@ -160,8 +180,25 @@ SYMPTOMS = _listed(
     issues stuck crash crashes crashed crashing slow
     niet niets geen nooit fout fouten foutmelding storing storingen probleem problemen kapot
     traag vastgelopen crasht
+    nicht kein keine keinen nichts nie fehler fehlermeldung störung ausfall gestört
+    funktioniert problem probleme langsam hängt abgestürzt
+    pas plus aucun aucune rien jamais erreur panne plantage bloqué lent impossible
+    dysfonctionnement incident
     """
 )
+
+# What names or implies a service though its product name is not written: mail is Exchange
+# Online's, a meeting Teams', a sign-in Entra ID's. An implied service is weaker evidence than a
+# named one: rule 4 of the module docstring wants a word of the incident's title as well.
+IMPLIED_BY: dict[str, frozenset[str]] = {
+    "exchange": frozenset({"mail", "mailbox", "outlook", "attachment", "calendar", "send"}),
+    "outlook": frozenset({"mail", "mailbox", "calendar"}),
+    "teams": frozenset({"meeting", "call", "chat"}),
+    "sharepoint": frozenset({"site", "sites", "intranet", "library"}),
+    "onedrive": frozenset({"sync", "file"}),
+    "entra": frozenset({"sign", "password", "mfa", "aadsts"}),
+    "intune": frozenset({"enrollment", "enrolment", "compliance", "autopilot"}),
+}
 
 # "Sent from Outlook for iOS", "Sent from my iPhone", "Sent from Mail for Windows",
 # "Verzonden vanaf mijn iPhone", "Verstuurd vanuit Outlook voor Android": at most three words
@@ -327,7 +364,7 @@ def matching(incidents: Sequence[Incident], subject: str, text: str) -> Incident
         if incident.resolved:
             continue
         hits = _hits(incident, message)
-        if not _matches(incident, hits, message):
+        if not (_matches(incident, hits, message) or _implied_match(incident, hits, message)):
             continue
         start = incident.start or datetime.min.replace(tzinfo=UTC)
         rank = (len(hits), start, -position)
@@ -362,6 +399,42 @@ def _matches(incident: Incident, hits: set[str], message: str) -> bool:
     return bool(hits & PRODUCTS) and any(f" {word} " in message for word in SYMPTOMS)
 
 
+def _implied_match(incident: Incident, hits: set[str], message: str) -> bool:
+    """Rule 4: the incident's service is implied, a word of its title occurs, and the message
+    says something does not work ("Wir können keine E-Mails versenden": mail implies Exchange,
+    send is in the title, keine is a failure)."""
+    title_hits = hits - _products(incident)
+    return bool(title_hits and _implied(incident, message) and _symptom(message))
+
+
+def _implied(incident: Incident, message: str) -> list[str]:
+    """The message's words that imply the incident's service."""
+    implying = set().union(*(IMPLIED_BY.get(p, frozenset()) for p in _products(incident)))
+    return sorted(word for word in implying if f" {word} " in message)
+
+
+def _symptom(message: str) -> list[str]:
+    return sorted(word for word in SYMPTOMS if f" {word} " in message)
+
+
+def why_matched(incident: Incident, subject: str, text: str) -> list[str]:
+    """What made `incident` match the message, for `gatewayd route --explain`."""
+    message = _message_words(subject, text)
+    hits = _hits(incident, message)
+    named = sorted(hits & _products(incident))
+    words = sorted(hits - _products(incident))
+    reasons = []
+    if named:
+        reasons.append(f"names {incident.service or ', '.join(named)}")
+    elif implied := _implied(incident, message):
+        reasons.append(f"implies {incident.service}: {', '.join(implied)}")
+    if words:
+        reasons.append(f"words of the incident: {', '.join(words)}")
+    if symptoms := _symptom(message):
+        reasons.append(f"says something does not work: {', '.join(symptoms)}")
+    return reasons
+
+
 def _products(incident: Incident) -> set[str]:
     return {word for word in _words(incident.service) if word in PRODUCTS}
 
@@ -370,6 +443,11 @@ def _canonical(phrase: str) -> str:
     return " ".join(CANONICAL.get(w, w) for w in _words(phrase))
 
 
+# French elision: "d'envoyer", "l'accès", "qu'Outlook" are the words after the apostrophe.
+_ELISION = re.compile(r"\b(?:[cdjlmnst]|qu)'(?=[^\W_])")
+
+
 def _words(text: str) -> list[str]:
     # Typographic apostrophes: Outlook and phones turn "can't" into "can’t".
-    return _WORD.findall(text.replace("\u2019", "'").lower())
+    text = text.replace("\u2019", "'").lower()
+    return _WORD.findall(_ELISION.sub("", text) if "'" in text else text)

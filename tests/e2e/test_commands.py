@@ -190,3 +190,30 @@ def test_a_sighup_during_start_up_is_kept_until_the_daemon_runs(tmp_path: Path, 
         assert sink.to("anna@fabrikam.example") == []  # the reloaded limit of 0 is in force
     finally:
         assert gateway.stop() == 0, gateway.log_text()
+
+
+def test_route_explain_says_why_a_known_issue_matched(tmp_path: Path) -> None:
+    """The shipped known issue is about Exchange Online sending; a German mail that never names
+    Exchange implies it (point 8 of issue 17)."""
+    config = tmp_path / "config.toml"
+    text = (REPO / "config.toml").read_text()
+    config.write_text(text.replace('secret_file = "var/gateway.secret"', f'secret = "{"s" * 32}"'))
+    path = tmp_path / "m.eml"
+    path.write_bytes(
+        mail(
+            subject="E-Mail", body="Wir können seit heute keine E-Mails mehr versenden."
+        ).as_bytes()
+    )
+
+    result = run("route", "--explain", str(path), "--json", "--config", str(config))
+
+    assert result.returncode == 0, result.stderr
+    decision = json.loads(result.stdout)
+    assert decision["known_issue"] == "EX123456"
+    assert decision["known_issue_why"] == [
+        "implies Exchange Online: mail, send",
+        "words of the incident: send",
+        "says something does not work: keine",
+    ]
+    shown = run("route", "--explain", str(path), "--config", str(config)).stdout
+    assert "known issue: EX123456 (implies Exchange Online: mail, send;" in shown

@@ -1,9 +1,9 @@
 """Hostile and odd input (issue 8): each gets a clear SMTP answer, a ticket or a quarantine entry
 in bounded time and memory, and the daemon goes on serving everyone else.
 
-The limits held here are the ones the README lists under "Limits": 100 recipients per message
-(452 4.5.3 for the rest), lines of at most 1,000 octets on the SMTP wire (500), smtp.max_size
-(552), and an SMTP session closed after 300 s without a command.
+The limits held here are the ones docs/OPERATIONS.md lists under "Limits": 100 recipients per
+message (452 4.5.3 for the rest), lines of at most 1,000 octets on the SMTP wire (500),
+smtp.max_size (552), and an SMTP session closed after 300 s without a command.
 
 The time limits are generous for a loaded 2-core machine, but each is far below what a quadratic
 step would take on its input.
@@ -630,8 +630,8 @@ def test_ten_25_MB_messages_at_once_stay_under_400_MB(
     roomy: Gateway, record_property: Callable[[str, object], None]
 ) -> None:
     """The daemon holds at most its memory budget (100 MB) of message data at once; the
-    other sessions wait, stalled by TCP flow control (README, Limits). The worker parses one
-    message at a time."""
+    other sessions wait, stalled by TCP flow control (docs/OPERATIONS.md, Limits). The worker
+    parses one message at a time."""
     assert roomy.process is not None
     attachment = os.urandom(18_500_000)  # about 25 MB once encoded
     messages = [

@@ -14,6 +14,7 @@ from routing.service_health import (
     incidents_from_graph,
     incidents_from_known_issues,
     matching,
+    why_matched,
     words_of,
 )
 
@@ -418,3 +419,46 @@ def test_graph_and_known_issue_incidents_match_the_same_mail() -> None:
 
     assert matching(active(graph, NOW), "Outlook verzendt niets meer", "") == graph[0]
     assert matching(active(known, NOW), "Exchange", "mail blijft hangen") == known[0]
+
+
+# --- the service implied, symptoms in four languages, and why it matched -----------------------
+
+SEND_MAIL = incident(words=("exchange", "outlook", "send", "mail"))
+
+
+@pytest.mark.parametrize(
+    ("subject", "text"),
+    [
+        ("E-Mail", "Wir können seit heute früh keine E-Mails mehr versenden."),
+        ("Courriels", "Impossible d'envoyer des courriels depuis ce matin."),
+        ("mail", "Ik kan geen mail meer versturen"),
+        ("Outlook", "Outlook verschickt nichts"),
+    ],
+)
+def test_a_service_implied_by_the_mail_matches_with_a_title_word_and_a_failure(
+    subject: str, text: str
+) -> None:
+    assert matching([SEND_MAIL], subject, text) is SEND_MAIL
+
+
+@pytest.mark.parametrize(
+    ("subject", "text"),
+    [
+        ("Factuur", "Kunnen jullie de factuur van november mailen?"),  # no failure
+        ("Drucker", "Der Drucker im zweiten Stock druckt nicht."),  # no word of the incident
+        ("Teams", "Teams werkt niet"),  # another service named
+    ],
+)
+def test_a_mail_that_only_mentions_mail_does_not_match(subject: str, text: str) -> None:
+    assert matching([SEND_MAIL], subject, text) is None
+
+
+def test_why_it_matched_is_told() -> None:
+    reasons = why_matched(SEND_MAIL, "E-Mail", "Wir können keine E-Mails versenden.")
+    assert reasons == [
+        "implies Exchange Online: mail, send",
+        "words of the incident: mail, send",
+        "says something does not work: keine",
+    ]
+    named = why_matched(SEND_MAIL, "Exchange down", "Exchange Online is down for us")
+    assert named[0] == "names Exchange Online"
