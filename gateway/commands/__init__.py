@@ -9,6 +9,7 @@ from gateway.commands import (  # noqa: F401  (register)
     intent,
     note,
     priority,
+    queue,
     status,
 )
 from gateway.commands.base import COMMANDS, AgentCommand, AgentReply, CommandFacts

@@ -47,5 +47,9 @@ class Forward(AgentCommand):
 
     def run(self, reply: AgentReply, argument: str) -> None:
         to = party_address(reply.config, argument)
-        assert to is not None  # checked before
+        assert to is not None and reply.agent is not None  # checked before
+        if reply.ticket.route_action == "handle":  # a correction, as for #escalate
+            corrected = triage_labels.intent_of_escalation(reply.session, reply.ticket, "")
+            if corrected:
+                triage_labels.keep(reply.session, reply.ticket, corrected, reply.agent.address)
         hand_over(reply.session, reply.config, reply.templates, reply.ticket, to, "forward", "")

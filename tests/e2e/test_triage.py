@@ -140,3 +140,34 @@ def test_a_label_from_a_refused_reply_is_not_kept(sure: Gateway, sink: Sink) -> 
         1, lambda t: "agent_reply_refused" in [e["what"] for e in t["events"]], "the refusal"
     )
     assert sure.json("triage", "labels") == []
+
+
+def test_moving_a_ticket_to_sales_tells_its_agents_and_becomes_a_label(
+    sure: Gateway, sink: Sink
+) -> None:
+    """Re-queueing to sales is an agent's correction of the route (issue 17, point 7)."""
+    from tests.e2e.test_agents import notification, reply, send_reply
+
+    sure.send(FIRST)
+    sure.wait_for_tickets(1)
+    priya = "priya@contoso.example"  # helpdesk only; Jan also works in sales
+    send_reply(sure, reply(notification(sink, priya), priya, "#queue sales"))
+
+    ticket = sure.wait_for_ticket(1, lambda t: t["queue"] == "sales", "the ticket in sales")
+    assert "queued" in [e["what"] for e in ticket["events"]]
+    (label,) = sure.json("triage", "labels")
+    assert (label["intent"], label["agent"]) == ("subscription", priya)
+    again = sink.wait_for_mail("jan@contoso.example", count=2)[1].message  # sales hears of it
+    assert again["Subject"].startswith("[CONTOSO#1]")
+
+
+def test_a_queue_nobody_works_in_is_refused(sure: Gateway, sink: Sink) -> None:
+    from tests.e2e.test_agents import notification, reply, send_reply
+
+    sure.send(FIRST)
+    sure.wait_for_tickets(1)
+    send_reply(sure, reply(notification(sink, "jan@contoso.example"), "jan@contoso.example",
+                           "#queue slaes"))  # fmt: skip
+    notice = sink.wait_for_mail("jan@contoso.example", count=2)[1].message
+    assert "#queue: no agent works in queue 'slaes'" in notice.get_content()
+    assert sure.ticket(1)["queue"] == "helpdesk"
