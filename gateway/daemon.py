@@ -85,8 +85,11 @@ class Daemon:
         log_event(log, "daemon.stopping")
         if server:
             server.close()
-        scheduler.shutdown(wait=False)
+        # Paused, not shut down, while a running job finishes: APScheduler's shutdown cancels
+        # the tasks of running jobs (a traceback in the log, and a notice half sent).
+        scheduler.pause()
         await asyncio.gather(*self._background)
+        scheduler.shutdown(wait=False)
         if self._mailboxes:
             await self.run_blocking(self._mailboxes.stop)
         await committer.stop()
