@@ -3,13 +3,15 @@ migrated SQLite store in tmp_path. Nothing here opens a socket or starts a proce
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gateway.config import Config, build_config
+from gateway.config import Config, Outbound, build_config
 from gateway.storage import Store
 
 SECRET = "unit-test-secret-0123456789"
@@ -112,3 +114,22 @@ def store(tmp_path: Path) -> Iterator[Store]:
     store.migrate()
     yield store
     store.close()
+
+
+def relay_settings(port: int, **changes: Any) -> Outbound:
+    """`[outbound]` for a smarthost on 127.0.0.1:`port`, without AUTH unless `changes` say."""
+    settings = Outbound(
+        relay=f"127.0.0.1:{port}",
+        host="127.0.0.1",
+        port=port,
+        maildir=None,
+        starttls=False,
+        username="",
+        password="",
+        auth="password",
+        token_command="",
+        give_up_after=timedelta(days=1),
+        retry_initial=timedelta(minutes=1),
+        retry_max=timedelta(hours=1),
+    )
+    return dataclasses.replace(settings, **changes)

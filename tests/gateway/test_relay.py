@@ -17,6 +17,7 @@ from aiosmtpd.smtp import SMTP, AuthResult
 from gateway.config import Outbound
 from gateway.relay import SmtpRelay, TemporaryDeliveryError
 from tests.e2e.ports import free_port
+from tests.gateway.conftest import relay_settings
 
 GOOD_TOKEN = "ya29.good-token"
 MAIL = b"From: support@contoso.example\r\nTo: anna@fabrikam.example\r\nSubject: Hi\r\n\r\nHi\r\n"
@@ -56,19 +57,8 @@ def smarthost() -> Iterator[tuple[XOAuth2Smarthost, int]]:
 
 
 def settings(port: int, token_command: str) -> Outbound:
-    return Outbound(
-        relay=f"127.0.0.1:{port}",
-        host="127.0.0.1",
-        port=port,
-        maildir=None,
-        starttls=False,
-        username="support@contoso.example",
-        password="",
-        auth="xoauth2",
-        token_command=token_command,
-        give_up_after=dataclasses.MISSING,  # type: ignore[arg-type]
-        retry_initial=dataclasses.MISSING,  # type: ignore[arg-type]
-        retry_max=dataclasses.MISSING,  # type: ignore[arg-type]
+    return relay_settings(
+        port, username="support@contoso.example", auth="xoauth2", token_command=token_command
     )
 
 

@@ -4,15 +4,14 @@ relay that offers it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 
-from gateway.config import Outbound
 from gateway.relay import PermanentDeliveryError, SmtpRelay
 from tests.e2e.ports import free_port
+from tests.gateway.conftest import relay_settings
 
 
 class Keeper:
@@ -30,20 +29,7 @@ def relay(request: pytest.FixtureRequest) -> Iterator[tuple[SmtpRelay, Keeper, b
     keeper, port = Keeper(), free_port()
     controller = Controller(keeper, hostname="127.0.0.1", port=port, enable_SMTPUTF8=request.param)
     controller.start()
-    settings = Outbound(
-        relay=f"127.0.0.1:{port}",
-        host="127.0.0.1",
-        port=port,
-        maildir=None,
-        starttls=False,
-        username="",
-        password="",
-        auth="",
-        token_command="",
-        give_up_after=timedelta(days=1),
-        retry_initial=timedelta(minutes=1),
-        retry_max=timedelta(hours=1),
-    )
+    settings = relay_settings(port)
     yield SmtpRelay(settings, timeout=10), keeper, request.param
     controller.stop()
 
