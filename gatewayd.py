@@ -8,8 +8,8 @@ _OPTIONS_WITH_VALUES = ("--config", "--log-level")
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
     if _command(arguments) == "run":
-        # Before the imports below, which take most of a second: see gateway/forkserver.py.
-        from gateway import forkserver
+        # Before the imports below, which take most of a second: see gateway/runtime/forkserver.py.
+        from gateway.runtime import forkserver
 
         forkserver.start()
     from gateway.cli import main as cli_main

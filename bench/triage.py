@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.triage_model import corpus_files, held_out_files, read_corpus  # noqa: E402
+from gateway.processing.triage_model import corpus_files, held_out_files, read_corpus  # noqa: E402
 from routing.intents import MailText  # noqa: E402
 from routing.triage import Model, train  # noqa: E402
 

@@ -192,7 +192,7 @@ class Daemon:
             f'{base}\n[storage]\nurl = "{database.url}"\n{extra_config}\n{rules}'
         )
         if TRIAGE:
-            from gateway.triage_model import load_model
+            from gateway.processing.triage_model import load_model
 
             load_model(home / "var")  # trained or copied once per run, before the clock
         self.process: subprocess.Popen[bytes] | None = None

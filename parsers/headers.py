@@ -98,7 +98,7 @@ def _with_encoded_words(value: str, words: list[str]) -> str:
 
 # One "@" with text on both sides, no line breaks, controls or specials (RFC 5322 §3.2.3). Spaces
 # may stay in the local part: the stdlib reads "From: Big Bug bb@bug.com" (no angle brackets) as
-# one address, as imap_tools does; gateway/sender.py refuses to write such an address.
+# one address, as imap_tools does; gateway/delivery/sender.py refuses to write such an address.
 _SPECIALS = r'\x00-\x1f\x7f@<>()\[\],;:"\\'
 _ADDR_SPEC = re.compile(rf"[^{_SPECIALS}]+@[^\s{_SPECIALS}]+")
 

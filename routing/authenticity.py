@@ -1,8 +1,8 @@
 """Whether a reply that claims to be an agent's may be acted on: the pure part of the check.
 
-The caller gathers the evidence (gateway/agent_replies.py); this decides. A reply is acted on
-only when it went to the agent's signed reply address, shows the agent in From:, and comes from
-the agent's own mail system: its envelope sender is the agent's address or domain (after BATV
+The caller gathers the evidence (gateway/processing/agent_replies.py); this decides. A reply is
+acted on only when it went to the agent's signed reply address, shows the agent in From:, and comes
+from the agent's own mail system: its envelope sender is the agent's address or domain (after BATV
 and SRS rewriting), or the trusted MTA saw DKIM or DMARC pass for the agent's domain. From: and
 the signed address alone are not enough: a forwarded notification would hand the agent's
 rights to whoever it reaches.

@@ -1,7 +1,7 @@
 """Who is who: the partner's customers, agents and parties, and the pure decisions about them.
 
 Who wrote a message (a customer by address, then domain; an agent; Microsoft or a party; the
-partner itself), which agents hear of a ticket, and where an escalation goes. gateway/config.py
+partner itself), which agents hear of a ticket, and where an escalation goes. gateway/config/
 builds these from config.toml; nothing here reads a file or a database.
 """
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gateway import tickets
 from gateway.commands.base import AgentCommand, AgentReply, CommandFacts, agent_called, command
+from gateway.processing import tickets
 
 
 @command

@@ -10,8 +10,8 @@ from typing import ClassVar
 from sqlalchemy.orm import Session
 
 from gateway.config import Agent, Config
-from gateway.storage import RawMessage, Ticket
-from gateway.templates import Templates
+from gateway.delivery.templates import Templates
+from gateway.store.models import RawMessage, Ticket
 from parsers.message import ParsedMessage
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from gateway import triage_labels
 from gateway.commands.base import AgentCommand, AgentReply, CommandFacts, command
-from gateway.handovers import escalation_address, hand_over, party_address
+from gateway.processing import triage_labels
+from gateway.processing.handovers import escalation_address, hand_over, party_address
 
 
 @command

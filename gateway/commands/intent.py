@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gateway import triage_labels
 from gateway.commands.base import AgentCommand, AgentReply, CommandFacts, command
+from gateway.processing import triage_labels
 from routing.intents import INTENTS
 
 

@@ -11,4 +11,4 @@ class Note(AgentCommand):
     description = "keeps the text on the ticket as an internal note; nothing is sent"
 
     def run(self, reply: AgentReply, argument: str) -> None:
-        pass  # the reply is recorded as a note before commands run (gateway/agent_replies.py)
+        pass  # recorded as a note before commands run (gateway/processing/agent_replies.py)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from gateway import tickets
 from gateway.commands.base import AgentCommand, AgentReply, CommandFacts, command
 from gateway.config import PRIORITIES
+from gateway.processing import tickets
 
 
 @command

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from gateway import outbox, sender, tickets, triage_labels
 from gateway.commands.base import AgentCommand, AgentReply, CommandFacts, command
-from gateway.identity import agents_to_notify
-from gateway.storage import RawMessage, TicketMessage
+from gateway.delivery import outbox, sender
+from gateway.processing import tickets, triage_labels
+from gateway.processing.identity import agents_to_notify
+from gateway.store.models import RawMessage, TicketMessage
 from parsers.message import parse_message
 
 SALES = "sales"  # the queue of subscription matters in the shipped policy

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from gateway import tickets
 from gateway.commands.base import AgentCommand, AgentReply, command
-from gateway.storage import TicketStatus
+from gateway.processing import tickets
+from gateway.store.models import TicketStatus
 
 
 class _SetStatus(AgentCommand):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config import load_config
-from gateway.reply_address import agent_tag, signed_reply_address
+from gateway.delivery.reply_address import agent_tag, signed_reply_address
 from tests.e2e.conftest import PARTNER, Gateway, Received, Sink, mail, wait_for
 
 JAN, PRIYA, SAM = "jan@contoso.example", "priya@contoso.example", "sam@contoso.example"

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from gateway.config import load_config
-from gateway.reply_address import agent_tag, signed_reply_address
-from gateway.storage import utcnow
+from gateway.delivery.reply_address import agent_tag, signed_reply_address
+from gateway.store.models import utcnow
 from tests.e2e.conftest import PARTNER, REPO, Gateway, Sink, mail, wait_for
 from tests.e2e.test_agents import (
     ANNA,

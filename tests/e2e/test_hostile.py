@@ -26,10 +26,11 @@ from typing import Any
 
 import pytest
 
-from gateway import sender
 from gateway.config import Config, load_config
-from gateway.intake import SmtpHandler, smtp_server_factory
-from gateway.storage import IncomingRaw, Ticket
+from gateway.delivery import sender
+from gateway.intake.smtp import SmtpHandler, smtp_server_factory
+from gateway.store.models import Ticket
+from gateway.store.raw_messages import IncomingRaw
 from tests.e2e.conftest import (
     PARTNER,
     Gateway,
@@ -564,8 +565,9 @@ def tree_memory(root: int) -> int:
 def memory_by_process(root: int) -> dict[int, int]:
     """The proportional set size (Pss) of a process and each of its descendants, found by the
     parent pid in /proc/*/stat. Not the resident size: the worker is forked from the fork
-    server (gateway/forkserver.py) and shares its imported code with it, which a sum of resident
-    sizes would count twice; the sum of Pss is what the tree takes of the machine's memory."""
+    server (gateway/runtime/forkserver.py) and shares its imported code with it, which a sum of
+    resident sizes would count twice; the sum of Pss is what the tree takes of the machine's
+    memory."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:

@@ -17,8 +17,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from gateway.imap import READER_NICENESS
-from gateway.worker import NICENESS
+from gateway.intake.imap import READER_NICENESS
+from gateway.runtime.worker import NICENESS
 from tests.e2e.conftest import (
     IMAP_OTHER,
     IMAP_PASSWORD,
@@ -114,7 +114,7 @@ def test_idle_push_makes_a_ticket_within_two_seconds(
 def test_a_reader_runs_below_the_worker_s_cpu_priority(
     tmp_path: Path, sink: Sink, dovecot: Dovecot, stop_after: list[Gateway]
 ) -> None:
-    """IMAP intake comes last (gateway/imap.py, READER_NICENESS): no sender waits for it."""
+    """IMAP intake comes last (gateway/intake/imap.py, READER_NICENESS): no sender waits for it."""
     gateway = start_gateway(tmp_path, sink, imap_config(dovecot, poll="10m"))
     stop_after.append(gateway)
     assert gateway.process is not None

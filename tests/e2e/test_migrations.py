@@ -11,8 +11,10 @@ import pytest
 from alembic import command
 from sqlalchemy import select, update
 
-from gateway.migrations import alembic_config, upgrade
-from gateway.storage import Counter, Store, next_ticket_number
+from gateway.store.counters import next_ticket_number
+from gateway.store.engine import Store
+from gateway.store.migrations import alembic_config, upgrade
+from gateway.store.models import Counter
 from tests.e2e import postgres
 from tests.e2e.conftest import REPO, config_text
 from tests.e2e.ports import free_port

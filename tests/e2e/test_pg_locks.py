@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from gateway import timers
 from gateway.config import load_config
-from gateway.storage import AdvisoryLock, Event, Store
-from gateway.templates import Templates
+from gateway.delivery.templates import Templates
+from gateway.processing import timers
+from gateway.store.engine import Store
+from gateway.store.locks import AdvisoryLock
+from gateway.store.models import Event
 from tests.e2e import postgres
 from tests.e2e.conftest import config_text
 from tests.e2e.ports import free_port

@@ -13,9 +13,12 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 
-from gateway import worker as worker_module
 from gateway.config import load_config
-from gateway.storage import IncomingRaw, StorageUnavailable, Store, utcnow
+from gateway.runtime import worker as worker_module
+from gateway.store.engine import Store
+from gateway.store.faults import StorageUnavailable
+from gateway.store.models import utcnow
+from gateway.store.raw_messages import IncomingRaw
 from tests.e2e import postgres
 from tests.gateway.test_storage import (
     MAIL,

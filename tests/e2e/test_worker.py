@@ -1,4 +1,4 @@
-"""The daemon's worker process (gateway/worker.py): started again when it dies, and never
+"""The daemon's worker process (gateway/runtime/worker.py): started again when it dies, and never
 outliving its daemon, even after kill -9."""
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def test_the_worker_stops_when_its_daemon_is_killed(tmp_path: Path, sink: Sink) 
     servers = [
         p for p, command in children(gateway.process.pid).items() if b"forkserver" in command
     ]
-    assert len(servers) == 1  # the worker's fork server (gateway/forkserver.py)
+    assert len(servers) == 1  # the worker's fork server (gateway/runtime/forkserver.py)
     gateway.process.kill()  # the daemon alone, not its process group
     gateway.process.wait(10)
     wait_for(lambda: not alive(worker), 10, "the worker to stop")

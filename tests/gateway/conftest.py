@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from gateway.config import Config, Outbound, build_config
-from gateway.storage import Store
+from gateway.store.engine import Store
 
 SECRET = "unit-test-secret-0123456789"
 

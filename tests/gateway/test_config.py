@@ -1,4 +1,4 @@
-"""gateway/config.py: config.toml → one frozen, validated Config, or every problem at once."""
+"""gateway/config/: config.toml → one frozen, validated Config, or every problem at once."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Every setting that config validation accepts is read by some code: a key that is accepted
 but does nothing is how `[outbound] auth = "xoauth2"` shipped broken (issue 16).
 
-Each field of the config's dataclasses must be read outside gateway/config.py, which only
+Each field of the config's dataclasses must be read outside gateway/config/, which only
 builds them. A field of a section that shares names with another (Outbound and Imap both have
 `auth`, `token_command`, `username`…) counts only when read through its own section
 (`config.outbound.auth`, or `settings.auth` in the module that is handed that section)."""
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway import config as config_module
+from gateway.config import model as config_module
 
 REPO = Path(__file__).resolve().parents[2]
 PROGRAM = [*REPO.glob("gateway/**/*.py"), *REPO.glob("routing/**/*.py"), REPO / "gatewayd.py"]
@@ -28,13 +28,13 @@ SECTIONS: dict[str, tuple[set[str], dict[str, set[str]]]] = {
     "Smtp": ({"smtp"}, {}),
     "Outbound": (
         {"outbound"},
-        {"gateway/relay.py": {"settings"}, "gateway/outbox.py": {"settings"}},
+        {"gateway/delivery/relay.py": {"settings"}, "gateway/delivery/outbox.py": {"settings"}},
     ),
     "Microsoft": ({"microsoft"}, {}),
-    "Imap": (set(), {"gateway/imap.py": {"settings", "mailbox"}}),
+    "Imap": (set(), {"gateway/intake/imap.py": {"settings", "mailbox"}}),
 }
 READ_OTHERWISE = {
-    ("Config", "storage"): "compared whole on SIGHUP (gateway/daemon.py: restart needed)",
+    ("Config", "storage"): "compared whole on SIGHUP (gateway/runtime/daemon.py: restart needed)",
     ("Partner", "secret_file"): "the secret is read from it while the config is built",
     ("Partner", "language"): "the default of agents[].language, taken while the config is built",
 }
@@ -46,7 +46,7 @@ def reads() -> tuple[dict[str, set[tuple[str, str]]], set[str]]:
     names: set[str] = set()
     for path in PROGRAM:
         module = str(path.relative_to(REPO))
-        if module == "gateway/config.py":
+        if module.startswith("gateway/config/"):
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if not (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load)):
@@ -57,7 +57,8 @@ def reads() -> tuple[dict[str, set[tuple[str, str]]], set[str]]:
                 pairs[module].add((owner.attr, node.attr))
             elif isinstance(owner, ast.Name):
                 pairs[module].add((owner.id, node.attr))
-    for template in REPO.glob("gateway/templates/*/*.txt"):  # Jinja2: {{ support.contact }}
+    # Jinja2 templates read keys too: {{ support.contact }}
+    for template in REPO.glob("gateway/delivery/templates/*/*.txt"):
         module = str(template.relative_to(REPO))
         found = re.findall(r"\b([a-z_]+)\.([a-z_]+)", template.read_text())
         pairs[module].update(found)

@@ -1,4 +1,4 @@
-"""gateway/daemon.py's scheduled jobs and the stop: a job running when the daemon stops is
+"""gateway/runtime/daemon.py's scheduled jobs and the stop: a job running when the daemon stops is
 waited for, and none starts after. (The daemon itself is tested end to end in tests/e2e.)"""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from gateway.config import Config
-from gateway.daemon import Daemon
+from gateway.runtime.daemon import Daemon
 
 
 def test_the_stop_waits_for_a_running_job_and_starts_none(config: Config) -> None:

@@ -1,4 +1,4 @@
-"""gateway/deferred.py: rows deferred to the end of a batch are never missed by a read."""
+"""gateway/store/batch.py: rows deferred to the end of a batch are never missed by a read."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from gateway import deferred, outbox
-from gateway.storage import Event, OutboxMessage, Store, Ticket, utcnow
+from gateway.delivery import outbox
+from gateway.store import batch as deferred
+from gateway.store.engine import Store
+from gateway.store.models import Event, OutboxMessage, Ticket, utcnow
 from tests.gateway.test_outbox import MAIL
 
 INSERT_EVENT = insert(Event.__table__)

@@ -1,4 +1,4 @@
-"""gateway/driver_sql.py: statements run with the driver's parameters write what SQLAlchemy
+"""gateway/store/driver_sql.py: statements run with the driver's parameters write what SQLAlchemy
 would have written, and those whose values SQLAlchemy computes are left to it."""
 
 from __future__ import annotations
@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, insert, select, text, update
 
-from gateway import driver_sql
-from gateway.storage import Event, IncomingRaw, RawMessage, Store, Ticket, utcnow
+from gateway.store import driver_sql
+from gateway.store.engine import Store
+from gateway.store.models import Event, RawMessage, Ticket, utcnow
+from gateway.store.raw_messages import IncomingRaw
 from tests.gateway.test_deferred import a_ticket
 
 EVENTS = Event.__table__

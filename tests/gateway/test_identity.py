@@ -1,4 +1,5 @@
-"""gateway/identity.py: who wrote a message, and which agents may hear of a customer's ticket."""
+"""gateway/processing/identity.py: who wrote a message, and which agents may hear of a customer's
+ticket."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import pytest
 
 from gateway.config import Config
-from gateway.identity import agents_to_notify, customer_for, identify
+from gateway.processing.identity import agents_to_notify, customer_for, identify
 
 
 def test_customer_by_domain(config: Config) -> None:

@@ -14,10 +14,13 @@ from typing import Any
 
 import pytest
 
-from gateway import imap
 from gateway.config import Imap
-from gateway.imap import MailboxReader
-from gateway.storage import ImapMailbox, IncomingRaw, IntakeSignal, Store
+from gateway.intake import imap
+from gateway.intake.imap import MailboxReader
+from gateway.store.engine import Store
+from gateway.store.locks import IntakeSignal
+from gateway.store.models import ImapMailbox
+from gateway.store.raw_messages import IncomingRaw
 
 
 class IdleRecorder:

@@ -1,4 +1,4 @@
-"""gateway/intake.py: the memory budget for message data, and DATA read against it."""
+"""gateway/intake/smtp.py: the memory budget for message data, and DATA read against it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gateway.smtp_data import Allowance, MemoryBudget, OutOfBudget, budget_for
+from gateway.intake.smtp_session import Allowance, MemoryBudget, OutOfBudget, budget_for
 from tests.e2e.conftest import PARTNER
 from tests.e2e.test_hostile import config_in, smtp_intake
 

@@ -1,4 +1,5 @@
-"""gateway/outbox.py: queued mail goes to the relay, is retried with backoff, or fails for good.
+"""gateway/delivery/outbox.py: queued mail goes to the relay, is retried with backoff, or fails for
+good.
 
 A fake relay stands in for the smarthost; the store is a real SQLite file.
 """
@@ -14,11 +15,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway import outbox
 from gateway.config import Config, Outbound
-from gateway.relay import PermanentDeliveryError, TemporaryDeliveryError
-from gateway.sender import OutgoingMail
-from gateway.storage import OutboxMessage, StorageUnavailable, Store, utcnow
+from gateway.delivery import outbox
+from gateway.delivery.relay import PermanentDeliveryError, TemporaryDeliveryError
+from gateway.delivery.sender import OutgoingMail
+from gateway.store.engine import Store
+from gateway.store.faults import StorageUnavailable
+from gateway.store.models import OutboxMessage, utcnow
 
 MAIL = OutgoingMail(
     purpose="acknowledgement",

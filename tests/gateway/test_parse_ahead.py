@@ -1,5 +1,5 @@
-"""gateway/parse_ahead.py: the parser stage reads and parses the next batch in a process of its
-own; whatever it does not do, or cannot, the processor does itself."""
+"""gateway/runtime/parse_ahead.py: the parser stage reads and parses the next batch in a process of
+its own; whatever it does not do, or cannot, the processor does itself."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, select, update
 
-from gateway import parse_ahead
 from gateway.config import Config
-from gateway.parse_ahead import ParseAhead, Parsed, open_database, parse_next
-from gateway.processor import Context, process_pending
-from gateway.storage import IncomingRaw, RawMessage, Store, Ticket
-from gateway.templates import Templates
+from gateway.delivery.templates import Templates
+from gateway.processing.processor import Context, process_pending
+from gateway.runtime import parse_ahead
+from gateway.runtime.parse_ahead import ParseAhead, Parsed, open_database, parse_next
+from gateway.store.engine import Store
+from gateway.store.models import RawMessage, Ticket
+from gateway.store.raw_messages import IncomingRaw
 from parsers.message import ParsedMessage, Unparseable
 
 REPO = Path(__file__).resolve().parents[2]
@@ -130,7 +132,7 @@ def test_the_stage_ends_when_its_worker_is_killed(store: Store, tmp_path: Path) 
     script = tmp_path / "worker.py"
     script.write_text(
         "import os, signal, sys, time\n"
-        "from gateway.parse_ahead import ParseAhead\n"
+        "from gateway.runtime.parse_ahead import ParseAhead\n"
         "ahead = ParseAhead(sys.argv[1])\n"
         "while not ahead.request(10, []):\n"
         "    time.sleep(0.05)\n"
@@ -219,7 +221,7 @@ def test_a_stage_stopped_with_its_greeting_unread_ends_quietly(
 
 def test_the_stage_starts_without_sqlalchemy() -> None:
     """It starts when a flood begins and every core is busy: its imports are kept small."""
-    check = "import sys, gateway.parse_ahead; print('sqlalchemy' in sys.modules)"
+    check = "import sys, gateway.runtime.parse_ahead; print('sqlalchemy' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", check], cwd=REPO, capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
 

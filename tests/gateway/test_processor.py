@@ -12,20 +12,13 @@ import pytest
 from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
-from gateway import processor
 from gateway.config import Config, load_config
-from gateway.parse_ahead import MAX_BYTES, open_database, parse_next
-from gateway.storage import (
-    Event,
-    IncomingRaw,
-    OutboxMessage,
-    RawMessage,
-    Store,
-    Ticket,
-    TicketMessage,
-    utcnow,
-)
-from gateway.templates import Templates
+from gateway.delivery.templates import Templates
+from gateway.processing import processor
+from gateway.runtime.parse_ahead import MAX_BYTES, open_database, parse_next
+from gateway.store.engine import Store
+from gateway.store.models import Event, OutboxMessage, RawMessage, Ticket, TicketMessage, utcnow
+from gateway.store.raw_messages import IncomingRaw
 from parsers.message import parse_message
 
 REPO = Path(__file__).resolve().parents[2]

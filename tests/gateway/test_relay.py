@@ -1,6 +1,6 @@
-"""gateway/relay.py against a real aiosmtpd smarthost: XOAUTH2 with the admin's token command
-(`outbound.auth = "xoauth2"` used to log in with AUTH PLAIN and an empty password), and a refused
-login that keeps the mail waiting."""
+"""gateway/delivery/relay.py against a real aiosmtpd smarthost: XOAUTH2 with the admin's token
+command (`outbound.auth = "xoauth2"` used to log in with AUTH PLAIN and an empty password), and a
+refused login that keeps the mail waiting."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult
 
 from gateway.config import Outbound
-from gateway.relay import SmtpRelay, TemporaryDeliveryError
+from gateway.delivery.relay import SmtpRelay, TemporaryDeliveryError
 from tests.e2e.ports import free_port
 from tests.gateway.conftest import relay_settings
 

@@ -1,5 +1,5 @@
-"""gateway/relay.py: internationalised addresses (RFC 6531) go out with SMTPUTF8, and only to a
-relay that offers it."""
+"""gateway/delivery/relay.py: internationalised addresses (RFC 6531) go out with SMTPUTF8, and only
+to a relay that offers it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from gateway.relay import PermanentDeliveryError, SmtpRelay
+from gateway.delivery.relay import PermanentDeliveryError, SmtpRelay
 from tests.e2e.ports import free_port
 from tests.gateway.conftest import relay_settings
 

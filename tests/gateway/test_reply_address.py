@@ -1,4 +1,4 @@
-"""gateway/reply_address.py: signed reply addresses that only the gateway can make."""
+"""gateway/delivery/reply_address.py: signed reply addresses that only the gateway can make."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from gateway.config import Config
-from gateway.reply_address import (
+from gateway.delivery.reply_address import (
     UPSTREAM_TAG,
     ReplyTarget,
     agent_tag,

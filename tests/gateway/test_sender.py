@@ -1,4 +1,4 @@
-"""gateway/sender.py: the one module that turns outgoing mail into bytes.
+"""gateway/delivery/sender.py: the one module that turns outgoing mail into bytes.
 
 Each test parses the bytes back as a mail client would and checks the headers it promises.
 """
@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from gateway import sender
 from gateway.config import Config, Customer, KnownIssue
-from gateway.reply_address import ReplyTarget, agent_tag, verify_reply_address
-from gateway.storage import Ticket
-from gateway.templates import Templates
+from gateway.delivery import sender
+from gateway.delivery.reply_address import ReplyTarget, agent_tag, verify_reply_address
+from gateway.delivery.templates import Templates
+from gateway.store.models import Ticket
 from parsers.message import ParsedMessage, parse_message
 
 CUSTOMER_MAIL = (

@@ -1,5 +1,6 @@
-"""gateway/smtp_data.py: the fast reading of MAIL FROM and RCPT TO paths gives what aiosmtpd's
-own reading gives, for every argument it takes and for every one it leaves to aiosmtpd."""
+"""gateway/intake/smtp_session.py: the fast reading of MAIL FROM and RCPT TO paths gives what
+aiosmtpd's own reading gives, for every argument it takes and for every one it leaves to
+aiosmtpd."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from aiosmtpd.smtp import SMTP
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.smtp_data import _PLAIN_PATH, BudgetedSMTP, MemoryBudget
+from gateway.intake.smtp_session import _PLAIN_PATH, BudgetedSMTP, MemoryBudget
 
 
 class _Handler:

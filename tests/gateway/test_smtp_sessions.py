@@ -1,4 +1,4 @@
-"""gateway/smtp_sessions.py: the caps on SMTP sessions, in all and per client address."""
+"""gateway/intake/smtp_limits.py: the caps on SMTP sessions, in all and per client address."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import resource
 
 import pytest
 
-from gateway.smtp_sessions import (
+from gateway.intake.smtp_limits import (
     TOO_MANY_FROM_YOU,
     TOO_MANY_IN_ALL,
     SessionLimits,

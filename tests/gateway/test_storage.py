@@ -1,4 +1,4 @@
-"""gateway/storage.py: raw intake with de-duplication, the Alembic schema, ticket numbers."""
+"""gateway/store/: raw intake with de-duplication, the Alembic schema, ticket numbers."""
 
 from __future__ import annotations
 
@@ -10,16 +10,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import event, inspect, select, text
 
-from gateway import deferred, storage
-from gateway.storage import (
-    Base,
-    IncomingRaw,
-    RawMessage,
-    StorageUnavailable,
-    Store,
-    message_identity,
-    next_ticket_number,
-)
+from gateway.store import batch as deferred
+from gateway.store.counters import next_ticket_number
+from gateway.store.engine import Store
+from gateway.store.faults import StorageUnavailable
+from gateway.store.models import Base, RawMessage
+from gateway.store.raw_messages import IncomingRaw
+from parsers import message_identity as identity
+from parsers.message_identity import message_identity
 
 MAIL = (
     b"Received: from mx1.fabrikam.example by mx.contoso.example; Tue, 3 Mar 2026 10:12:01 +0100\r\n"
@@ -139,9 +137,9 @@ BODIES = [
 def test_the_body_is_hashed_in_chunks_as_if_at_once(
     body: bytes, chunk: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(storage, "_BODY_CHUNK", chunk)
+    monkeypatch.setattr(identity, "_BODY_CHUNK", chunk)
     digest = hashlib.sha256()
-    storage._hash_body(digest, b"Subject: x\r\n\r\n" + body, 14)
+    identity._hash_body(digest, b"Subject: x\r\n\r\n" + body, 14)
     assert digest.hexdigest() == body_hash_by_the_definition(body)
 
 
@@ -330,7 +328,7 @@ def test_the_newest_revision_is_the_one_alembic_finds(store: Store) -> None:
     """The start reads the head from the file names instead of through Alembic."""
     from alembic.script import ScriptDirectory
 
-    from gateway import migrations
+    from gateway.store import migrations
 
     alembic_head = ScriptDirectory.from_config(migrations.alembic_config(store.engine))
     assert migrations.head() == alembic_head.get_current_head()

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from gateway.templates import Templates
+from gateway.delivery.templates import Templates
 
 
 def test_admin_templates_override_the_shipped_ones_per_language(tmp_path: Path) -> None:
@@ -44,7 +44,7 @@ def test_the_reply_language_is_the_customers_else_the_mails_where_templates_exis
     from dataclasses import replace
 
     from gateway.config import Customer
-    from gateway.sender import reply_language
+    from gateway.delivery.sender import reply_language
 
     templates = Templates()
     given = Customer("f", "F", ("f.example",), (), "", "direct", None, False, "en", True)

@@ -1,4 +1,4 @@
-"""gateway/threader.py: which ticket a message belongs to, on a real SQLite store.
+"""gateway/processing/threader.py: which ticket a message belongs to, on a real SQLite store.
 
 Order: signed reply address, then In-Reply-To/References, then the [TAG#N] subject tag (the tag
 only for the ticket's own customer or requester).
@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from gateway import tickets
 from gateway.config import Config
-from gateway.reply_address import UPSTREAM_TAG, agent_tag, signed_reply_address
-from gateway.storage import Store
-from gateway.threader import ThreadMatch, find_ticket, foreign_references
+from gateway.delivery.reply_address import UPSTREAM_TAG, agent_tag, signed_reply_address
+from gateway.processing import tickets
+from gateway.processing.threader import ThreadMatch, find_ticket, foreign_references
+from gateway.store.engine import Store
 from parsers.message import ParsedMessage, parse_message
 from routing import Decision
 

@@ -1,4 +1,5 @@
-"""gateway/timers.py on a real SQLite store: closing waiting tickets, one reminder per ticket."""
+"""gateway/processing/timers.py on a real SQLite store: closing waiting tickets, one reminder per
+ticket."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from gateway import tickets, timers
 from gateway.config import Config
-from gateway.storage import OutboxMessage, Store, Ticket, utcnow
-from gateway.templates import Templates
+from gateway.delivery.templates import Templates
+from gateway.processing import tickets, timers
+from gateway.store.engine import Store
+from gateway.store.models import OutboxMessage, Ticket, utcnow
 from routing import Decision
 
 HANDLE = Decision("handle", "helpdesk", "helpdesk", None)

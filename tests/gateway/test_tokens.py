@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway import tokens
-from gateway.tokens import CommandToken, TokenError
+from gateway.auth import tokens
+from gateway.auth.tokens import CommandToken, TokenError
 
 
 def counting_command(tmp_path: Path) -> tuple[str, Path]:

@@ -1,4 +1,4 @@
-"""gateway/worker.py in one process: in a flood, stored mail becomes tickets first and the
+"""gateway/runtime/worker.py in one process: in a flood, stored mail becomes tickets first and the
 outbox waits, but never longer than DELIVERY_YIELDS_SECONDS per round. (The worker as a child
 of the real daemon is tested in tests/e2e/test_worker.py.)"""
 
@@ -11,12 +11,16 @@ from collections.abc import Sequence
 import pytest
 from sqlalchemy import select, update
 
-from gateway import outbox, processor
-from gateway import worker as worker_module
 from gateway.config import Config
-from gateway.parse_ahead import Parsed
-from gateway.storage import IncomingRaw, RawMessage, StorageUnavailable, Store, TicketMessage
-from gateway.worker import Worker
+from gateway.delivery import outbox
+from gateway.processing import processor
+from gateway.runtime import worker as worker_module
+from gateway.runtime.parse_ahead import Parsed
+from gateway.runtime.worker import Worker
+from gateway.store.engine import Store
+from gateway.store.faults import StorageUnavailable
+from gateway.store.models import RawMessage, TicketMessage
+from gateway.store.raw_messages import IncomingRaw
 from tests.gateway.test_outbox import MAIL
 
 REQUEST = (

@@ -77,7 +77,7 @@ def test_no_address_without_a_local_part_or_with_two_at_signs() -> None:
 
 
 def test_a_name_and_address_without_angle_brackets_stay_one_address() -> None:
-    # As the stdlib and imap_tools read it; gateway/sender.py will not write it.
+    # As the stdlib and imap_tools read it; gateway/delivery/sender.py will not write it.
     assert addresses(["Big Bug bb@bug.example"]) == [("", "Big Bug bb@bug.example")]
 
 

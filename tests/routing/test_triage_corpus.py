@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from gateway.triage_model import corpus_files, held_out_files, read_corpus
+from gateway.processing.triage_model import corpus_files, held_out_files, read_corpus
 from routing.intents import INTENTS, expected_route
 from routing.triage import Example, Model, train
 

@@ -1,0 +1,48 @@
+"""`gatewayd run` and `gatewayd check-config`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gateway.cli.base import EX_OK, EX_USAGE, Commands, safe_url
+from gateway.config import Config
+
+
+def _run(config: Config, args: argparse.Namespace) -> int:
+    from gateway.runtime.daemon import run_daemon
+
+    run_daemon(config)
+    return EX_OK
+
+
+def _check_config(config: Config, args: argparse.Namespace) -> int:
+    from gateway.store.engine import sqlite_path_problem
+
+    problem = sqlite_path_problem(config.storage.url)
+    if problem:
+        print(f"{config.path.name}: storage.url: {problem}", file=sys.stderr)
+        return EX_USAGE
+    for warning in config.warnings:
+        print(f"{config.path.name}: warning: {warning}", file=sys.stderr)
+    relay = config.outbound.relay
+    smtp = f"{config.smtp.host}:{config.smtp.port}" if config.smtp else "off"
+    print(f"{config.path}: ok")
+    print(
+        f"  partner   {config.partner.name} <{config.partner.address}>, "
+        f"domains {', '.join(config.partner.domains)}, tag {config.partner.ticket_tag}"
+    )
+    print(f"  storage   {safe_url(config.storage.url)}")
+    print(f"  intake    smtp {smtp}; imap {len(config.imap)} mailbox(es)")
+    print(f"  outbound  {relay}")
+    print(
+        f"  people    {len(config.customers)} customers, {len(config.agents)} agents, "
+        f"{len(config.parties)} parties"
+    )
+    print(f"  routing   {len(config.rules)} rules, {len(config.known_issues)} known issues")
+    return EX_OK
+
+
+def register(commands: Commands) -> None:
+    commands.add("run", _run, "run the daemon until SIGTERM/SIGINT; SIGHUP reloads the config")
+    commands.add("check-config", _check_config, "validate the config and print a summary")

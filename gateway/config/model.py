@@ -1,0 +1,172 @@
+"""The validated configuration: immutable dataclasses, one per section."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from routing.conditions import CONDITIONS, OPTIONS
+from routing.directory import Agent, Customer, Directory, Party
+from routing.permissions import ROLES as PERMISSION_ROLES
+
+ROLES = PERMISSION_ROLES  # routing/permissions.py: each includes the one before it
+
+
+LANGUAGES = ("en", "nl")
+
+
+WHEN_KEYS = frozenset(CONDITIONS) | frozenset(OPTIONS)  # as routing/conditions.py registers
+
+
+THEN_KEYS = frozenset({"action", "queue", "party", "category", "reply", "priority"})
+
+
+ACTIONS = ("handle", "escalate", "forward")
+
+
+PRIORITIES = ("low", "normal", "high", "urgent")
+
+
+@dataclass(frozen=True)
+class Partner:
+    name: str
+    address: str
+    domains: tuple[str, ...]
+    ticket_tag: str
+    secret: bytes = field(repr=False)
+    secret_file: Path | None
+    language: str = "en"  # of mail to agents who name none
+
+
+@dataclass(frozen=True)
+class Support:
+    hours: str
+    timezone: str
+    contact: str
+    pricing: str
+    first_response: timedelta
+    close_waiting_after: timedelta
+    self_help: str
+    acks_per_hour: int
+
+
+@dataclass(frozen=True)
+class Storage:
+    url: str
+
+
+@dataclass(frozen=True)
+class Smtp:
+    host: str
+    port: int
+    max_size: int
+    timeout: timedelta  # of each command and of the whole DATA phase
+    memory: int  # bytes of message data held at once; 0: gateway/intake/smtp_session.py's default
+    max_sessions: int = 500  # sessions at once; more get 421 4.7.0
+    max_sessions_per_ip: int = 50  # from one client address
+
+
+@dataclass(frozen=True)
+class Imap:
+    name: str
+    host: str
+    port: int
+    tls: bool
+    starttls: bool
+    username: str
+    password: str = field(repr=False)
+    auth: str
+    token_command: str
+    folder: str
+    ca_file: Path | None
+    done_folder: str | None
+    idle: bool
+    poll: timedelta
+
+
+@dataclass(frozen=True)
+class Outbound:
+    relay: str
+    host: str
+    port: int
+    maildir: Path | None
+    starttls: bool
+    username: str
+    password: str = field(repr=False)
+    auth: str
+    token_command: str
+    give_up_after: timedelta
+    retry_initial: timedelta
+    retry_max: timedelta
+    tls: bool = False  # implicit TLS (SMTPS, port 465), RFC 8314
+    ca_file: Path | None = None  # CA bundle for a smarthost with a private CA
+
+
+@dataclass(frozen=True)
+class Microsoft:
+    escalation_address: str | None
+    reply_domains: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class KnownIssue:
+    id: str
+    service: str
+    title: str
+    status: str
+    words: tuple[str, ...]
+    until: datetime | None
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    when: tuple[tuple[str, Any], ...]
+    then: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    partner: Partner
+    support: Support
+    storage: Storage
+    smtp: Smtp | None
+    imap: tuple[Imap, ...]
+    outbound: Outbound
+    microsoft: Microsoft
+    parties: tuple[Party, ...]
+    customers: tuple[Customer, ...]
+    agents: tuple[Agent, ...]
+    known_issues: tuple[KnownIssue, ...]
+    service_health_file: Path | None
+    cluster_after: int
+    cluster_window: timedelta
+    trusted_authserv_id: str
+    templates_folder: Path | None
+    rules: tuple[Rule, ...]
+    # Signed reply addresses older than this are answerable only from the agent's own envelope.
+    reply_address_lifetime: timedelta = timedelta(days=90)
+    warnings: tuple[str, ...] = ()  # usable, but probably not what the admin meant
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def customer(self, customer_id: str | None) -> Customer | None:
+        return next((c for c in self.customers if c.id == customer_id), None)
+
+    @functools.cached_property
+    def directory(self) -> Directory:
+        """Who is who, for routing/directory.py's decisions."""
+        return Directory(
+            partner_address=self.partner.address,
+            customers=self.customers,
+            agents=self.agents,
+            parties=self.parties,
+            upstream_domains=self.microsoft.reply_domains,
+            microsoft_address=self.microsoft.escalation_address,
+        )

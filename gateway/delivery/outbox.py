@@ -1,0 +1,394 @@
+"""The outbox: built messages wait here until the relay takes them, retried with backoff.
+
+A message is enqueued in the same transaction as the ticket change that caused it, so a crash
+never loses or doubles it; its bytes (and Message-ID) stay the same on every attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, bindparam, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from gateway.config import Outbound
+from gateway.delivery.relay import PermanentDeliveryError, Relay, TemporaryDeliveryError
+from gateway.delivery.sender import OutgoingMail
+from gateway.logs import log_event
+from gateway.processing import tickets
+from gateway.store import batch as deferred
+from gateway.store.engine import Store
+from gateway.store.faults import StorageUnavailable
+from gateway.store.models import OutboxMessage, OutboxState, Ticket, utcnow
+
+log = logging.getLogger("gateway.outbox")
+# Core, built once: see gateway/processing/tickets.py.
+_OUTBOX = OutboxMessage.__table__
+_INSERT = insert(_OUTBOX)
+_SENT_SINCE = select(func.count(_OUTBOX.c.id)).where(
+    _OUTBOX.c.rate_key == bindparam("rate_key"), _OUTBOX.c.created_at >= bindparam("since")
+)
+
+
+def enqueue(session: Session, mail: OutgoingMail, ticket_id: int | None) -> None:
+    """Queue a built message (with the batch, in a deferring session: gateway/store/batch.py)."""
+    now = utcnow()
+    values = {
+        "ticket_id": ticket_id,
+        "purpose": mail.purpose,
+        "rate_key": mail.rate_key,
+        "message_id": mail.message_id,
+        "envelope_from": mail.envelope_from,
+        "recipients": list(mail.recipients),
+        "subject": mail.subject,
+        "data": mail.data,
+        "state": OutboxState.PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    deferred.write(session, _INSERT, values)
+
+
+def send_for_ticket(
+    session: Session, ticket: Ticket, mail: OutgoingMail, kind: str = "system"
+) -> None:
+    """Queue `mail` and keep it on the ticket, whose replies thread by its Message-ID."""
+    enqueue(session, mail, ticket.id)
+    tickets.add_message(
+        session,
+        ticket,
+        direction="out",
+        kind=kind,
+        from_addr=mail.envelope_from,
+        to=mail.recipients,
+        subject=mail.subject,
+        message_id=mail.message_id,
+        text=f"({mail.purpose})",
+    )
+
+
+def sent_recently(session: Session, rate_key: str, within: timedelta) -> int:
+    """Mail of `rate_key` queued within `within`, counting the batch's mail not yet written."""
+    since = utcnow() - within
+    written = _counted_ahead(session, rate_key, since)
+    if written is None:
+        result = session.connection().execute(_SENT_SINCE, {"rate_key": rate_key, "since": since})
+        written = int(result.scalar_one())
+    waiting = deferred.pending(
+        session, _INSERT, lambda row: row["rate_key"] == rate_key and row["created_at"] >= since
+    )
+    return written + waiting
+
+
+@dataclass(frozen=True)
+class _Counted:
+    since: datetime
+    counts: dict[str, int]
+    generation: int | None  # of the deferred rows when counted
+
+
+_COUNTED = "gateway.outbox.counted"
+_SENT_SINCE_BY_KEY = (
+    select(_OUTBOX.c.rate_key, func.count(_OUTBOX.c.id))
+    .where(
+        _OUTBOX.c.rate_key.in_(bindparam("rate_keys", expanding=True)),
+        _OUTBOX.c.created_at >= bindparam("since"),
+    )
+    .group_by(_OUTBOX.c.rate_key)
+)
+
+
+def count_ahead(session: Session, rate_keys: Iterable[str], within: timedelta) -> None:
+    """Count the written mail of several keys in one statement, for the `sent_recently` calls
+    of a processing batch (gateway/store/batch.py): one each cost a statement per new ticket. The
+    counts hold until the batch writes its deferred rows."""
+    keys = set(rate_keys)
+    if not keys or not deferred.active(session):
+        return
+    since = utcnow() - within
+    values = {"rate_keys": sorted(keys), "since": since}
+    rows = session.connection().execute(_SENT_SINCE_BY_KEY, values)
+    counts = dict.fromkeys(keys, 0) | {key: int(count) for key, count in rows}
+    session.info[_COUNTED] = _Counted(since, counts, deferred.generation(session))
+
+
+def _counted_ahead(session: Session, rate_key: str, since: datetime) -> int | None:
+    counted: _Counted | None = session.info.get(_COUNTED)
+    if (
+        counted is None
+        or rate_key not in counted.counts
+        or counted.generation != deferred.generation(session)
+        or counted.since > since  # a longer window than was counted
+    ):
+        return None
+    # Counted from a moment earlier: mail that has meanwhile left the window still counts, so
+    # a limit holds for a few milliseconds longer than it must, never shorter.
+    return counted.counts[rate_key]
+
+
+def retry_delay(attempts: int, settings: Outbound) -> timedelta:
+    """Exponential backoff from retry_initial, capped at retry_max."""
+    # Cap the exponent first: after a long outage 2**attempts overflows a timedelta.
+    doublings = min(max(attempts - 1, 0), 32)
+    return min(settings.retry_initial * 2**doublings, settings.retry_max)
+
+
+@dataclass(frozen=True)
+class Undeliverable:
+    """A message given up on: refused for good, or not delivered within give_up_after."""
+
+    outbox_id: int
+    purpose: str
+    recipients: tuple[str, ...]
+    subject: str
+    attempts: int
+    error: str
+
+
+def deliver_due(
+    store: Store,
+    relay: Relay,
+    settings: Outbound,
+    limit: int = 50,
+    on_given_up: Callable[[Undeliverable], None] = lambda mail: None,
+) -> int:
+    """Try every message that is due, up to `limit`; returns how many were tried."""
+    attempts: Iterable[_Attempt | None]
+    if store.dialect == "postgresql":
+        attempts = _deliver_locked(store, relay, settings, limit)
+    else:
+        attempts = _deliver_unlocked(store, relay, settings, limit)
+    tried = 0
+    for attempt in attempts:
+        tried += 1
+        if attempt is None:  # no longer pending
+            continue
+        if attempt.sent:  # said only now, after the commit
+            log_event(
+                log, "outbox.sent", id=attempt.outbox_id, purpose=attempt.purpose, to=attempt.to
+            )
+        if attempt.given_up:
+            on_given_up(attempt.given_up)
+    return tried
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    outbox_id: int
+    purpose: str
+    to: int  # recipients
+    sent: bool
+    given_up: Undeliverable | None = None
+
+
+def _due(now: datetime) -> Select[Any]:
+    return (
+        select(OutboxMessage)
+        .where(OutboxMessage.state == OutboxState.PENDING, OutboxMessage.next_attempt_at <= now)
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+    )
+
+
+# --- PostgreSQL: several daemons share the outbox ---
+
+
+def _deliver_locked(
+    store: Store, relay: Relay, settings: Outbound, limit: int
+) -> Iterator[_Attempt]:
+    """One message at a time, each sent while its row is locked (FOR UPDATE SKIP LOCKED): the
+    other daemons skip it, and when this one dies the lock goes with its connection, so another
+    sends the message at once. (A lease of minutes written on the row kept every message this
+    daemon had claimed waiting that long after a crash.) The only message sent twice is one the
+    relay took just before the crash, before its row was marked as sent."""
+    for _ in range(limit):
+        attempt = _deliver_next(store, relay, settings)
+        if attempt is None:
+            return
+        yield attempt
+
+
+def _deliver_next(store: Store, relay: Relay, settings: Outbound) -> _Attempt | None:
+    sent_id: int | None = None
+    try:
+        with store.session() as session:
+            row = session.scalars(_due(utcnow()).limit(1).with_for_update(skip_locked=True)).first()
+            if row is None:
+                return None
+            failure = _send(relay, row.envelope_from, row.recipients, row.data)
+            sent_id = row.id if failure is None else None
+            return _record(row, failure, settings)
+    except StorageUnavailable:
+        if sent_id is not None:
+            # The relay has it and the database does not know: it goes again, with the same
+            # Message-ID, once the database is back.
+            log_event(log, "outbox.sent_unrecorded", level=logging.WARNING, id=sent_id)
+        raise
+
+
+# --- SQLite: one daemon per database file ---
+
+# Outcomes are written together, at least this often: a commit per message (each an fsync) cost
+# more than the delivery, and a crash sends again only what was sent since the last record.
+RECORD_EVERY_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    outbox_id: int
+    purpose: str
+    recipients: list[str]
+    envelope_from: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class _Tried:
+    """A mail sent or refused, without its bytes: a round must not hold all of them."""
+
+    outbox_id: int
+    purpose: str
+    recipients: int
+    failure: _Failure | None
+
+
+def _deliver_unlocked(
+    store: Store, relay: Relay, settings: Outbound, limit: int
+) -> Iterator[_Attempt]:
+    """One SQLite database has one daemon, which needs no lock while it sends: no write lock is
+    held during a relay conversation, so intake never waits for one. The outcomes are recorded
+    in one transaction every RECORD_EVERY_SECONDS."""
+    tried: list[_Tried] = []
+    since = time.monotonic()
+    for outbox_id in _due_ids(store, limit):
+        mail = _load(store, outbox_id)
+        if mail is None:  # no longer pending
+            continue
+        failure = _send(relay, mail.envelope_from, mail.recipients, mail.data)
+        tried.append(_Tried(mail.outbox_id, mail.purpose, len(mail.recipients), failure))
+        if time.monotonic() - since >= RECORD_EVERY_SECONDS:
+            yield from _record_all(store, tried, settings)
+            tried, since = [], time.monotonic()
+    yield from _record_all(store, tried, settings)
+
+
+def _due_ids(store: Store, limit: int) -> list[int]:
+    with store.reader() as session:
+        return list(
+            session.scalars(_due(utcnow()).with_only_columns(OutboxMessage.id).limit(limit))
+        )
+
+
+_LOAD = select(
+    _OUTBOX.c.id, _OUTBOX.c.purpose, _OUTBOX.c.recipients, _OUTBOX.c.envelope_from, _OUTBOX.c.data
+).where(_OUTBOX.c.id == bindparam("outbox_id"), _OUTBOX.c.state == OutboxState.PENDING)
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("outbox_id"))
+    .values(
+        state=OutboxState.SENT,
+        sent_at=bindparam("now"),
+        last_error=None,
+        attempts=_OUTBOX.c.attempts + 1,
+    )
+)
+
+
+def _load(store: Store, outbox_id: int) -> _Loaded | None:
+    """One message's bytes at a time: outgoing mail may carry a customer's attachments."""
+    with store.reader() as session:
+        row = session.connection().execute(_LOAD, {"outbox_id": outbox_id}).first()
+    return _Loaded(*row) if row else None
+
+
+def _record_all(store: Store, tried: list[_Tried], settings: Outbound) -> list[_Attempt]:
+    """Mail sent is marked in one statement; a failed attempt (rare) goes through `_record`."""
+    if not tried:
+        return []
+    attempts = []
+    sent = [mail for mail in tried if mail.failure is None]
+    try:
+        with store.session() as session:
+            marks = [{"outbox_id": mail.outbox_id, "now": utcnow()} for mail in sent]
+            if marks:
+                session.connection().execute(_MARK_SENT, marks)
+            for mail in tried:
+                if mail.failure is None:
+                    attempts.append(_Attempt(mail.outbox_id, mail.purpose, mail.recipients, True))
+                else:
+                    row = session.get_one(OutboxMessage, mail.outbox_id)
+                    attempts.append(_record(row, mail.failure, settings))
+    except StorageUnavailable:
+        for mail in sent:  # the relay has them, the database does not know: they go again
+            log_event(log, "outbox.sent_unrecorded", level=logging.WARNING, id=mail.outbox_id)
+        raise
+    return attempts
+
+
+# --- one attempt ---
+
+
+@dataclass(frozen=True)
+class _Failure:
+    error: str
+    permanent: bool
+
+
+def _send(relay: Relay, envelope_from: str, recipients: list[str], data: bytes) -> _Failure | None:
+    try:
+        relay.deliver(envelope_from, recipients, data)
+    except TemporaryDeliveryError as exc:
+        return _Failure(str(exc), permanent=False)
+    except PermanentDeliveryError as exc:
+        return _Failure(str(exc), permanent=True)
+    return None
+
+
+def _record(row: OutboxMessage, failure: _Failure | None, settings: Outbound) -> _Attempt:
+    """Write the outcome of an attempt on the row, in the caller's transaction."""
+    row.attempts += 1
+    if failure is None:
+        row.state, row.sent_at, row.last_error = OutboxState.SENT, utcnow(), None
+        return _Attempt(row.id, row.purpose, len(row.recipients), sent=True)
+    now = utcnow()
+    row.last_error = failure.error[:2000]
+    if failure.permanent or now - row.created_at >= settings.give_up_after:
+        row.state = OutboxState.FAILED
+        log_event(
+            log,
+            "outbox.failed",
+            level=logging.ERROR,
+            id=row.id,
+            purpose=row.purpose,
+            attempts=row.attempts,
+            error=failure.error,
+        )
+        given_up = Undeliverable(
+            row.id,
+            row.purpose,
+            tuple(row.recipients),
+            row.subject,
+            row.attempts,
+            failure.error[:500],
+        )
+        return _Attempt(row.id, row.purpose, len(row.recipients), sent=False, given_up=given_up)
+    row.next_attempt_at = now + retry_delay(row.attempts, settings)
+    log_event(
+        log,
+        "outbox.retry",
+        level=logging.WARNING,
+        id=row.id,
+        attempts=row.attempts,
+        next_attempt=_iso(row.next_attempt_at),
+        error=failure.error,
+    )
+    return _Attempt(row.id, row.purpose, len(row.recipients), sent=False)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")

@@ -1,0 +1,497 @@
+"""The one module that builds outgoing mail. It alone sets From:, the envelope sender,
+Auto-Submitted, the threading headers and the signed reply address; everything else asks it.
+
+Every message is From: the partner address, so customers only ever hear from the partner.
+"""
+
+from __future__ import annotations
+
+import base64
+import quopri
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.header import Header
+from email.utils import encode_rfc2231, format_datetime, formataddr, make_msgid
+
+from gateway.config import Agent, Config, Customer
+from gateway.delivery.reply_address import UPSTREAM_TAG, agent_tag, signed_reply_address
+from gateway.delivery.templates import Templates
+from gateway.store.models import Ticket, utcnow
+from parsers.message import ParsedMessage
+from parsers.payloads import Payload
+from routing.service_health import Incident
+
+
+class UnsafeHeader(ValueError):
+    """A value that cannot be written into a header as it is; no mail is built from it."""
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    purpose: str  # acknowledgement | notification | ...
+    recipients: tuple[str, ...]
+    envelope_from: str
+    message_id: str
+    subject: str
+    data: bytes
+    rate_key: str | None = None  # outgoing mail of one key is counted for rate limits
+
+
+def ticket_tag(config: Config, number: int) -> str:
+    return f"[{config.partner.ticket_tag}#{number}]"
+
+
+def tagged_subject(config: Config, number: int, subject: str) -> str:
+    tag = ticket_tag(config, number)
+    subject = _clean(subject) or "(no subject)"
+    return subject if tag.lower() in subject.lower() else f"{tag} {subject}"
+
+
+def acknowledgement(
+    config: Config,
+    templates: Templates,
+    ticket: Ticket,
+    message: ParsedMessage,
+    customer: Customer | None,
+    known_issue: Incident | None = None,
+    detected: str = "",  # the language triage read the mail in
+) -> OutgoingMail:
+    language = reply_language(templates, customer, detected)
+    body = templates.render(
+        "acknowledgement",
+        language,
+        tag=ticket_tag(config, ticket.number),
+        ticket=ticket,
+        partner=config.partner,
+        support=config.support,
+        first_response=describe_duration(config.support.first_response, language),
+        known_issue=known_issue,
+    )
+    return _build(
+        config,
+        purpose="acknowledgement",
+        to=[ticket.requester],
+        subject=tagged_subject(config, ticket.number, message.subject),
+        body=body,
+        replying_to=message,
+        # RFC 3834 §5: an automatic answer to a person's mail is "auto-replied".
+        auto_submitted="auto-replied",
+        rate_key=acknowledgement_rate_key(ticket.requester),
+    )
+
+
+def reply_language(templates: Templates, customer: Customer | None, detected: str) -> str:
+    """The customer's configured language; else the language the mail was written in, where
+    templates exist in it; else the customer's default (en)."""
+    if customer and customer.language_given:
+        return customer.language
+    if detected and templates.has_language(detected):
+        return detected
+    return customer.language if customer else "en"
+
+
+def acknowledgement_rate_key(requester: str) -> str:
+    """Acknowledgements to one address are counted together (an auto-responder's loop)."""
+    return f"acknowledgement:{requester}"
+
+
+def template_reply(
+    config: Config,
+    templates: Templates,
+    ticket: Ticket,
+    message: ParsedMessage,
+    customer: Customer | None,
+    template: str,
+    detected: str = "",  # the language triage read the mail in
+) -> OutgoingMail:
+    """An automatic answer named by a routing rule's `reply`, e.g. direct_microsoft."""
+    body = templates.render(
+        template,
+        reply_language(templates, customer, detected),
+        tag=ticket_tag(config, ticket.number),
+        ticket=ticket,
+        customer=customer,
+        partner=config.partner,
+        support=config.support,
+    )
+    return _build(
+        config,
+        purpose=f"reply:{template}",
+        to=[ticket.requester],
+        subject="Re: " + tagged_subject(config, ticket.number, message.subject),
+        body=body,
+        replying_to=message,
+        auto_submitted="auto-replied",
+        rate_key=f"reply:{ticket.requester}",
+    )
+
+
+def agent_notification(
+    config: Config,
+    templates: Templates,
+    ticket: Ticket,
+    message: ParsedMessage,
+    customer: Customer | None,
+    agent: Agent,
+    followup: bool,
+    unserved: bool = False,
+    suggestion: str | None = None,  # what triage suggests where it was not sure enough to act
+) -> OutgoingMail:
+    """`unserved`: no agent of the ticket's queue may act on its customer; `agent` is an
+    admin-agent told instead."""
+    body = templates.render(
+        "notification",
+        agent.language,
+        tag=ticket_tag(config, ticket.number),
+        ticket=ticket,
+        customer=customer,
+        sender=message.from_addr,
+        subject=message.subject,
+        # A forward without a note has no new text of its own: its forwarded mail is shown.
+        text=message.text if message.forwarded else message.text or message.full_text,
+        forwarded=message.forwarded.as_json() if message.forwarded else None,
+        defects=list(message.defects),
+        attachments=[a.filename or "(unnamed)" for a in message.attachments if not a.inline],
+        partner=config.partner,
+        followup=followup,
+        unserved=unserved,
+        suggestion=suggestion,
+    )
+    return _build(
+        config,
+        purpose="notification",
+        to=[agent.address],
+        subject=tagged_subject(config, ticket.number, message.subject),
+        body=body,
+        reply_to=signed_reply_address(config, ticket.number, agent_tag(agent.address)),
+        auto_submitted="auto-generated",
+    )
+
+
+def reminder(
+    config: Config, templates: Templates, ticket: Ticket, agent: Agent, deadline: datetime
+) -> OutgoingMail:
+    """The first-response target of a ticket is near and nobody has answered."""
+    body = templates.render(
+        "reminder",
+        agent.language,
+        tag=ticket_tag(config, ticket.number),
+        ticket=ticket,
+        deadline=deadline.strftime("%Y-%m-%d %H:%M UTC"),
+        partner=config.partner,
+    )
+    return _build(
+        config,
+        purpose="reminder",
+        to=[agent.address],
+        subject=tagged_subject(config, ticket.number, f"Reminder: {ticket.subject}"),
+        body=body,
+        reply_to=signed_reply_address(config, ticket.number, agent_tag(agent.address)),
+        auto_submitted="auto-generated",
+    )
+
+
+def notice(
+    config: Config, templates: Templates, agent: Agent, problem: str, subject: str, text: str
+) -> OutgoingMail:
+    """An operational notice to an admin-agent, e.g. a mailbox that cannot be read."""
+    body = templates.render("notice", agent.language, text=text, partner=config.partner)
+    return _build(
+        config,
+        purpose="notice",
+        to=[agent.address],
+        subject=_clean(f"[gatewayd] {subject}"),
+        body=body,
+        auto_submitted="auto-generated",
+        rate_key=f"notice:{problem}:{agent.address}",
+    )
+
+
+_REFUSED_SUBJECT = {
+    "en": "your reply on ticket {tag} was not sent",
+    "nl": "je antwoord op ticket {tag} is niet verzonden",
+}
+
+
+def refused_reply(
+    config: Config, templates: Templates, agent: Agent, ticket: Ticket, reason: str, problem: str
+) -> OutgoingMail:
+    """Tells the agent a reply claimed by them was not acted on, and why (only them: it is
+    not an operational problem for the admin-agents)."""
+    tag = ticket_tag(config, ticket.number)
+    body = templates.render(
+        "refused", agent.language, tag=tag, subject=ticket.subject, reason=reason
+    )
+    subject = _REFUSED_SUBJECT.get(agent.language, _REFUSED_SUBJECT["en"]).format(tag=tag)
+    return _build(
+        config,
+        purpose="notice",
+        to=[agent.address],
+        subject=_clean(f"[gatewayd] {subject}"),
+        body=body,
+        auto_submitted="auto-generated",
+        rate_key=f"notice:reply-{problem}:{agent.address}",
+    )
+
+
+def agent_answer(
+    config: Config,
+    ticket: Ticket,
+    to: Sequence[str],
+    cc: Sequence[str],
+    text: str,
+    attachments: Sequence[Payload],
+    thread: Sequence[str],
+) -> OutgoingMail:
+    """An agent's answer to the customer: from the partner, in the customer's thread; nothing
+    of the agent's own message (From, name, Message-ID, other headers) is carried over."""
+    return _build(
+        config,
+        purpose="answer",
+        to=to,
+        cc=cc,
+        subject="Re: " + tagged_subject(config, ticket.number, ticket.subject),
+        body=text,
+        auto_submitted=None,  # a person wrote it
+        in_reply_to=thread[-1] if thread else None,
+        references=thread,
+        attachments=attachments,
+    )
+
+
+def handover(
+    config: Config,
+    templates: Templates,
+    ticket: Ticket,
+    customer: Customer | None,
+    to: str,
+    purpose: str,
+    category: str,
+    text: str,
+    attachments: Sequence[Payload],
+) -> OutgoingMail:
+    """An escalation to Microsoft or the indirect provider, or a forward to a support party.
+    Their replies come back through the signed upstream Reply-To."""
+    body = templates.render(
+        "handover",
+        customer.language if customer else "en",
+        ticket=ticket,
+        customer=customer,
+        category=category,
+        text=text,
+        partner=config.partner,
+        purpose=purpose,
+        tag=ticket_tag(config, ticket.number),
+    )
+    label = f"{category}: " if category else ""
+    return _build(
+        config,
+        purpose=purpose,
+        to=[to],
+        subject=tagged_subject(config, ticket.number, f"{label}{ticket.subject}"),
+        body=body,
+        auto_submitted=None,  # sent on an agent's command; the other side should answer it
+        reply_to=signed_reply_address(config, ticket.number, UPSTREAM_TAG),
+        attachments=attachments,
+    )
+
+
+def _build(
+    config: Config,
+    *,
+    purpose: str,
+    to: Sequence[str],
+    subject: str,
+    body: str,
+    auto_submitted: str | None,
+    cc: Sequence[str] = (),
+    reply_to: str | None = None,
+    replying_to: ParsedMessage | None = None,
+    in_reply_to: str | None = None,
+    references: Sequence[str] = (),
+    attachments: Sequence[Payload] = (),
+    rate_key: str | None = None,
+) -> OutgoingMail:
+    message_id = make_msgid(domain=config.partner.address.partition("@")[2])
+    headers = [
+        ("From", formataddr((_clean(config.partner.name), config.partner.address), "utf-8")),
+        ("To", _address_list(to)),
+        *([("Cc", _address_list(cc))] if cc else []),
+        ("Subject", _encoded(subject)),
+        ("Date", format_datetime(utcnow())),
+        ("Message-ID", message_id),
+        *([("Reply-To", reply_to)] if reply_to else []),
+    ]
+    if replying_to and replying_to.message_id:
+        in_reply_to = replying_to.message_id
+        references = [*replying_to.references, replying_to.message_id]
+    if in_reply_to:
+        headers.append(("In-Reply-To", in_reply_to))
+    if references:
+        headers.append(("References", "\r\n ".join(list(references)[-20:])))
+    if auto_submitted:
+        headers.append(("Auto-Submitted", auto_submitted))
+    # Exchange and Outlook: no out-of-office or read receipts back to the gateway.
+    headers += [("X-Auto-Response-Suppress", "All"), ("MIME-Version", "1.0")]
+    # Written out directly: every value is cleaned or encoded here, and the email package's
+    # generator (re-parsing and re-folding each header) was most of the processor's time.
+    data = _header_block(headers) + _mime_body(body, attachments)
+    return OutgoingMail(
+        purpose=purpose,
+        recipients=tuple(dict.fromkeys(wire_address(a) for a in [*to, *cc])),
+        envelope_from=config.partner.address,
+        message_id=message_id,
+        subject=subject,
+        data=data,
+        rate_key=rate_key,
+    )
+
+
+def _header_block(headers: Sequence[tuple[str, str]]) -> bytes:
+    return "".join(_header_line(name, value) for name, value in headers).encode("utf-8")
+
+
+_FOLD = re.compile(r"\r\n[ \t]")
+
+
+def _header_line(name: str, value: str) -> str:
+    """The last guard against CR LF injection: whatever reached a value, a line break that is
+    not a fold (or any other control character) could start a header of the sender's choosing,
+    so the mail is not built at all."""
+    unfolded = _FOLD.sub(" ", value)
+    # Only address lists may carry UTF-8 (RFC 6532): their addresses passed `sendable`.
+    eight_bit_allowed = name in _ADDRESS_HEADERS
+    if _CONTROL.search(unfolded) or not (unfolded.isascii() or eight_bit_allowed):
+        raise UnsafeHeader(f"{name}: {value[:200]!r}")
+    return f"{name}: {value}\r\n"
+
+
+_ADDRESS_HEADERS = ("To", "Cc")
+# RFC 5321 §4.1.2 Mailbox without quoted local parts: nothing a header or the relay's RCPT command
+# could split on.
+_SENDABLE = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
+)
+# The same with non-ASCII letters (RFC 6531 §3.3), but no Unicode space, line or paragraph
+# separator, zero-width or direction mark: nothing a reader could split on or be fooled by.
+_NON_ASCII = r"(?:(?![\s\u0085\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff])[^\x00-\x7f])"
+_SENDABLE_UTF8 = re.compile(
+    rf"(?:[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~.-]|{_NON_ASCII})+"
+    rf"@(?:[A-Za-z0-9]|{_NON_ASCII})(?:(?:[A-Za-z0-9.-]|{_NON_ASCII})*(?:[A-Za-z0-9]|{_NON_ASCII}))?"
+)
+
+
+def sendable(address: str) -> bool:
+    """Whether mail can be addressed to `address`: plain ASCII, or an internationalised
+    address (RFC 6531) that goes out with SMTPUTF8 (or IDNA, where only the domain is)."""
+    return bool(_SENDABLE.fullmatch(address) or _SENDABLE_UTF8.fullmatch(address))
+
+
+def wire_address(address: str) -> str:
+    """The address as it is written into the headers and the envelope: a non-ASCII domain
+    under an ASCII local part in its IDNA form (no SMTPUTF8 needed), else as it is."""
+    local, _, domain = address.rpartition("@")
+    if address.isascii() or not local.isascii():
+        return address
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:  # not a valid IDNA name: only SMTPUTF8 can carry it
+        return address
+
+
+def _address_list(addresses: Sequence[str]) -> str:
+    for address in addresses:
+        if not sendable(address):
+            raise UnsafeHeader(f"not an address that mail can be sent to: {address[:200]!r}")
+    return ",\r\n ".join(wire_address(address) for address in addresses)
+
+
+_TEXT_HEADERS = (
+    'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n'
+)
+
+
+def _mime_body(text: str, attachments: Sequence[Payload]) -> bytes:
+    body = _TEXT_HEADERS.encode() + b"\r\n" + _quoted_printable(text)
+    if not attachments:
+        return body
+    boundary = "=_gatewayd_" + secrets.token_hex(12)
+    parts = [body, *(_attachment_part(a) for a in attachments)]
+    head = f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'.encode()
+    separator = f"\r\n--{boundary}\r\n".encode()
+    return head + separator + separator.join(parts) + f"\r\n--{boundary}--\r\n".encode()
+
+
+def _attachment_part(attachment: Payload) -> bytes:
+    content_type = (
+        attachment.content_type if "/" in attachment.content_type else "application/octet-stream"
+    )
+    name = _clean(attachment.filename) or "attachment"
+    # RFC 2231 for the file name, which any name survives; the encoded data is plain ASCII.
+    quoted = encode_rfc2231(name, "utf-8") if not name.isascii() else f'"{_ascii_name(name)}"'
+    parameter = "filename*" if not name.isascii() else "filename"
+    head = (
+        f"Content-Type: {_clean(content_type)}\r\n"
+        f"Content-Disposition: attachment; {parameter}={quoted}\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+    )
+    return head.encode("ascii") + base64.encodebytes(attachment.data).replace(b"\n", b"\r\n")
+
+
+def _ascii_name(name: str) -> str:
+    return name.replace("\\", "_").replace('"', "_")
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _encoded(text: str) -> str:
+    """A header value as it is where it is plain ASCII, folded where long; else as RFC 2047
+    encoded words. ASCII that looks like an encoded word is encoded, so that no reader decodes
+    what the customer wrote."""
+    if text.isascii() and "=?" not in text:
+        return _folded(text)
+    return Header(text, "utf-8", maxlinelen=76).encode(linesep="\r\n")
+
+
+def _folded(text: str, width: int = 68) -> str:
+    """Lines of at most `width` where the spaces allow (RFC 5322 §2.2.3): a fold takes the
+    place of a space, and unfolding gives the text back as it was."""
+    words = text.split(" ")
+    lines, line = [], words[0]
+    for word in words[1:]:
+        if word and line.strip() and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}"
+    return "\r\n ".join([*lines, line])
+
+
+def _quoted_printable(body: str) -> bytes:
+    lines = body.replace("\r\n", "\n").encode("utf-8")
+    return quopri.encodestring(lines).replace(b"\n", b"\r\n")
+
+
+def _clean(text: str) -> str:
+    """One line, no control characters: a subject can never add a header (CR LF injection)."""
+    return " ".join(_CONTROL.sub(" ", text).split())[:900]
+
+
+_UNITS = {
+    "en": (("day", "days", 86400), ("hour", "hours", 3600), ("minute", "minutes", 60)),
+    "nl": (("dag", "dagen", 86400), ("uur", "uur", 3600), ("minuut", "minuten", 60)),
+}
+
+
+def describe_duration(duration: timedelta, language: str = "en") -> str:
+    """'4 hours', '4 uur': the largest unit that divides the duration evenly."""
+    seconds = int(duration.total_seconds())
+    for one, many, size in _UNITS.get(language, _UNITS["en"]):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {one if count == 1 else many}"
+    return f"{seconds} s"

@@ -1,0 +1,145 @@
+"""Raw messages as intake stores them: one row per message received, written before 250."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from gateway.store import driver_sql
+from gateway.store.faults import StorageUnavailable, first_line
+from gateway.store.models import RawMessage, RawState, utcnow
+from parsers.message_identity import message_identity
+
+
+@dataclass(frozen=True)
+class IncomingRaw:
+    data: bytes
+    via: str
+    source: str = ""
+    mail_from: str | None = None
+    rcpt_to: tuple[str, ...] = ()
+    imap_mailbox: str | None = None
+    imap_uidvalidity: int | None = None
+    imap_uid: int | None = None
+
+    @functools.cached_property
+    def identity(self) -> tuple[str | None, str, str]:
+        """(Message-ID, content hash, SHA-256 of the bytes). SMTP intake computes it before the
+        message joins a batch, while the batch before commits: otherwise the batch's senders
+        wait for it message after message inside the transaction."""
+        message_id, content_hash = message_identity(self.data)
+        return message_id, content_hash, hashlib.sha256(self.data).hexdigest()
+
+
+def _raw_row(item: IncomingRaw, now: datetime) -> dict[str, Any]:
+    message_id, content_hash, sha256 = item.identity
+    message_id = _without_nul(message_id)[:998] if message_id else None
+    return {
+        "received_at": now,
+        "via": item.via,
+        "source": _without_nul(item.source)[:255],
+        "mail_from": _without_nul(item.mail_from) if item.mail_from is not None else None,
+        "rcpt_to": [_without_nul(rcpt) for rcpt in item.rcpt_to],
+        "message_id": message_id,
+        "dedupe_key": message_id or "",
+        "content_hash": content_hash,
+        "sha256": sha256,
+        "size": len(item.data),
+        "data": item.data,
+        "state": RawState.NEW,
+        "attempts": 0,
+        "imap_mailbox": item.imap_mailbox,
+        "imap_uidvalidity": item.imap_uidvalidity,
+        "imap_uid": item.imap_uid,
+    }
+
+
+def _without_nul(text: str) -> str:
+    """PostgreSQL's text columns refuse NUL, and a message whose Message-ID or envelope held
+    one would fail its whole batch each time it came back. The bytes keep it."""
+    return text.replace("\x00", "")
+
+
+def insert_raw_rows(session: Session, items: Sequence[IncomingRaw]) -> list[int | None]:
+    """Insert raw messages; one already stored (same identity, or same IMAP UID) gives None.
+
+    Intake's hot path, so it runs on the driver's cursor with a statement SQLAlchemy compiled
+    once (_RawInsert), not through SQLAlchemy's execution, whose bookkeeping per row cost more
+    than SQLite's own insert and held the GIL that the SMTP sessions wait for."""
+    if not items:
+        return []
+    now = utcnow()
+    connection = session.connection()
+    insert = _RawInsert.compile(connection.dialect)
+    rows = [insert.params(_raw_row(item, now)) for item in items]
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        return insert.run(cursor, rows)
+    except connection.dialect.loaded_dbapi.OperationalError as exc:  # SQLAlchemy wraps no error
+        # A lost connection needs nothing more: the session's rollback fails on it, and
+        # SQLAlchemy then drops it from the pool.
+        raise StorageUnavailable(first_line(exc)) from exc
+    finally:
+        cursor.close()
+
+
+@dataclass(frozen=True)
+class _RawInsert:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id for one dialect, compiled by SQLAlchemy, with
+    the columns' own bind processors: the values are sent as SQLAlchemy would send them."""
+
+    sql: str
+    keys: tuple[str, ...]  # in the order of the statement's parameters
+    positional: bool
+    processors: dict[str, Any]
+    pipelined: bool
+
+    @staticmethod
+    @functools.cache
+    def compile(dialect: Dialect) -> _RawInsert:
+        keys = tuple(_raw_row(IncomingRaw(data=b"", via="", source=""), utcnow()))
+        insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect.name]
+        statement = insert(_RAW).on_conflict_do_nothing().returning(_RAW.c.id)
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+        assert isinstance(compiled, SQLCompiler)
+        order, processors = driver_sql.parameters(compiled, dialect)
+        positional = bool(compiled.positional)
+        return _RawInsert(
+            str(compiled), order, positional, processors, dialect.name == "postgresql"
+        )
+
+    def params(self, row: dict[str, Any]) -> Any:
+        values = {
+            key: processor(row[key]) if (processor := self.processors.get(key)) else row[key]
+            for key in self.keys
+        }
+        return tuple(values.values()) if self.positional else values
+
+    def run(self, cursor: Any, rows: list[Any]) -> list[int | None]:
+        if not self.pipelined:  # SQLite: in-process, a statement costs no round trip
+            return [self._returned_id(cursor.execute(self.sql, row)) for row in rows]
+        # PostgreSQL: psycopg sends the batch's statements at once (pipeline mode) and keeps
+        # each one's result: one round trip for the batch instead of one per message, and
+        # intake's senders wait for all of them.
+        cursor.executemany(self.sql, rows, returning=True)
+        ids = [self._returned_id(cursor)]
+        while cursor.nextset():
+            ids.append(self._returned_id(cursor))
+        return ids
+
+    @staticmethod
+    def _returned_id(cursor: Any) -> int | None:
+        returned = cursor.fetchone()
+        return int(returned[0]) if returned else None
+
+
+_RAW = RawMessage.__table__
