@@ -4,6 +4,6 @@ Pure: no I/O, no database, no clock of its own (the caller passes `now`).
 """
 
 from routing.conditions import Facts
-from routing.engine import Decision, decide
+from routing.engine import Decision, Rule, Then, decide
 
-__all__ = ["Decision", "Facts", "decide"]
+__all__ = ["Decision", "Facts", "Rule", "Then", "decide"]

@@ -12,6 +12,26 @@ DEFAULT_QUEUE = "helpdesk"
 
 
 @dataclass(frozen=True)
+class Then:
+    """What a rule does when it matches. Its defaults are written here and nowhere else: config
+    validation builds one from `[rules.then]` and takes what is not given from these."""
+
+    action: str = "handle"  # handle | escalate | forward
+    queue: str = DEFAULT_QUEUE
+    party: str = ""  # with action = "forward"
+    category: str = ""  # of an escalation; empty: from triage's intent, if any
+    reply: str | None = None  # a template sent to the customer besides the acknowledgement
+    priority: str = "normal"
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    when: tuple[tuple[str, Any], ...]  # (condition, prepared value), as routing/conditions.py
+    then: Then = field(default=Then())
+
+
+@dataclass(frozen=True)
 class Decision:
     action: str  # handle | escalate | forward
     target: str  # microsoft | <party id> | <queue>
@@ -72,10 +92,8 @@ class Suggestion:
         }
 
 
-def decide(facts: Facts, rules: tuple[Any, ...]) -> Decision:
-    """Rules are anything with `name`, `when` and `then` (pairs), such as gateway.config.Rule.
-
-    The first rule whose every condition holds decides; none → handle in `helpdesk`."""
+def decide(facts: Facts, rules: tuple[Rule, ...]) -> Decision:
+    """The first rule whose every condition holds decides; none → handle in `helpdesk`."""
     trace: list[dict[str, Any]] = []
     near: Suggestion | None = None
     for rule in rules:
@@ -99,7 +117,7 @@ def decide(facts: Facts, rules: tuple[Any, ...]) -> Decision:
     )
 
 
-def _near_miss(rule: Any, facts: Facts, results: list[tuple[str, bool]]) -> Suggestion | None:
+def _near_miss(rule: Rule, facts: Facts, results: list[tuple[str, bool]]) -> Suggestion | None:
     """The rule failed only on its intent condition, whose top intent was not probable enough."""
     failed = [key for key, held in results if not held]
     if failed != ["intent"] or facts.triage is None:
@@ -107,37 +125,28 @@ def _near_miss(rule: Any, facts: Facts, results: list[tuple[str, bool]]) -> Sugg
     wanted = dict(rule.when)["intent"]
     if not isinstance(wanted, WantedIntents) or not wanted.near_miss(facts.triage):
         return None
-    then = dict(rule.then)
+    then = rule.then
     return Suggestion(
         rule.name,
-        then.get("action", "handle"),
-        then.get("category"),
-        then.get("queue", DEFAULT_QUEUE),
+        then.action,
+        then.category or None,
+        then.queue,
         facts.triage.top,
         wanted.probability(facts.triage),
     )
 
 
-def _decision_for(rule: Any, facts: Facts, trace: tuple[dict[str, Any], ...]) -> Decision:
-    then = dict(rule.then)
-    action = then.get("action", "handle")
-    queue = then.get("queue", DEFAULT_QUEUE)
-    if action == "escalate":
+def _decision_for(rule: Rule, facts: Facts, trace: tuple[dict[str, Any], ...]) -> Decision:
+    then = rule.then
+    if then.action == "escalate":
         target = (facts.provider or "microsoft") if facts.billing == "indirect" else "microsoft"
-    elif action == "forward":
-        target = then.get("party", "")
+    elif then.action == "forward":
+        target = then.party
     else:
-        target = queue
-    category = then.get("category")
-    if action == "escalate" and not category and facts.triage is not None:
+        target = then.queue
+    category = then.category or None
+    if then.action == "escalate" and not category and facts.triage is not None:
         category = CATEGORIES.get(facts.triage.top)
     return Decision(
-        action,
-        target,
-        queue,
-        rule.name,
-        then.get("priority", "normal"),
-        category,
-        then.get("reply"),
-        trace,
+        then.action, target, then.queue, rule.name, then.priority, category, then.reply, trace
     )

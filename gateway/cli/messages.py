@@ -66,10 +66,10 @@ def _parse(config: Config, args: argparse.Namespace) -> int:
 
 
 def _route(config: Config, args: argparse.Namespace) -> int:
+    from gateway.delivery.templates import Templates
+    from gateway.processing.context import Context
+    from gateway.processing.decision import decide, request_text
     from gateway.processing.identity import identify
-    from gateway.processing.processor import request_text, route
-    from gateway.processing.service_health import ServiceHealth
-    from gateway.processing.triage_model import Triager, mail_text
     from gateway.store.models import utcnow
     from parsers.message import Unparseable, parse_message
     from routing.service_health import why_matched
@@ -80,9 +80,10 @@ def _route(config: Config, args: argparse.Namespace) -> int:
         print(f"{args.explain}: cannot be parsed: {exc}", file=sys.stderr)
         return EX_FAILURE
     who = identify(message.from_addr, config)
-    incident = ServiceHealth(config).incident_for(message.subject, request_text(message), utcnow())
-    triage = Triager(config.base_dir / "var").classify(mail_text(message))
-    decision = route(message, who, config, known_issue=incident is not None, triage=triage)
+    context = Context(config, Templates(config.templates_folder))
+    routed = decide(message, who, context, utcnow(), explain=True)
+    incident, triage, decision = routed.incident, routed.triage, routed.decision
+    assert triage is not None  # explain=True classifies
     result = decision.as_json(who.customer.id if who.customer else None)
     result["known_issue"] = incident.id if incident else None
     result["known_issue_why"] = (
@@ -113,7 +114,8 @@ def _route(config: Config, args: argparse.Namespace) -> int:
 
 def _replay(config: Config, args: argparse.Namespace) -> int:
     from gateway.delivery.templates import Templates
-    from gateway.processing.processor import Context, process_again
+    from gateway.processing.context import Context
+    from gateway.processing.processor import process_again
 
     states = (RawState.QUARANTINED,) if args.quarantined else (RawState.NEW,)
     if args.id:

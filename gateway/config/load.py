@@ -33,7 +33,7 @@ from routing.directory import uncovered
 def _unused_agent_queues(config: Config) -> list[str]:
     """An agent's queue that no rule sends tickets to is most likely a typo ("helpdsk"): its
     agents would never hear of a ticket through it."""
-    used = {"helpdesk"} | {dict(rule.then).get("queue", "helpdesk") for rule in config.rules}
+    used = {"helpdesk"} | {rule.then.queue for rule in config.rules}
     return [
         f"agents[{i}].queues[{j}]: no rule and no default sends tickets to queue {queue!r}"
         for i, agent in enumerate(config.agents)
@@ -44,7 +44,7 @@ def _unused_agent_queues(config: Config) -> list[str]:
 
 def _uncovered_queues(config: Config) -> list[str]:
     """A queue and customer that no agent covers: its tickets go to the admin-agents."""
-    queues = ["helpdesk", *(dict(rule.then).get("queue", "helpdesk") for rule in config.rules)]
+    queues = ["helpdesk", *(rule.then.queue for rule in config.rules)]
     return [
         f"queue {queue!r}: no agent of it may act on customer {customer!r}; "
         "its tickets go to the admin-agents"

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from routing.conditions import CONDITIONS, OPTIONS
 from routing.directory import Agent, Customer, Directory, Party
+from routing.engine import Rule, Then
 from routing.permissions import ROLES as PERMISSION_ROLES
 
 ROLES = PERMISSION_ROLES  # routing/permissions.py: each includes the one before it
@@ -21,7 +22,7 @@ LANGUAGES = ("en", "nl")
 WHEN_KEYS = frozenset(CONDITIONS) | frozenset(OPTIONS)  # as routing/conditions.py registers
 
 
-THEN_KEYS = frozenset({"action", "queue", "party", "category", "reply", "priority"})
+THEN_KEYS = frozenset(field.name for field in dataclasses.fields(Then))
 
 
 ACTIONS = ("handle", "escalate", "forward")
@@ -119,13 +120,6 @@ class KnownIssue:
     status: str
     words: tuple[str, ...]
     until: datetime | None
-
-
-@dataclass(frozen=True)
-class Rule:
-    name: str
-    when: tuple[tuple[str, Any], ...]
-    then: tuple[tuple[str, Any], ...]
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from types import MappingProxyType
-from typing import Any
-
 from gateway.config.model import ACTIONS, PRIORITIES, THEN_KEYS, WHEN_KEYS, Config, KnownIssue, Rule
 from gateway.config.values import Table, identifier_value, text_value, timestamp_value
 from routing.conditions import OPTIONS, Names, OptionError
 from routing.conditions import prepare as prepare_condition
+from routing.engine import Then
 
 
 def read_known_issue(t: Table) -> KnownIssue:
@@ -48,37 +46,27 @@ def read_rule(t: Table, names: Names) -> Rule:
             t.problems.append(f"{when.key(exc.key)}: {exc}")
         except ValueError as exc:
             t.problems.append(f"{when.key(key)}: {exc}")
-    _then(then, names)
+    outcome = _then(then, names)
     t.finish()
-    return Rule(name=name, when=tuple(prepared), then=_frozen(then.data))
+    return Rule(name=name, when=tuple(prepared), then=outcome)
 
 
-def _then(then: Table, names: Names) -> None:
+def _then(then: Table, names: Names) -> Then:
     for key in sorted(set(then.data) - THEN_KEYS):
         then.problems.append(f"{then.key(key)}: unknown key; known: {', '.join(sorted(THEN_KEYS))}")
-    action = then.choice("action", ACTIONS, "handle")
-    then.get("queue", identifier_value, "helpdesk")
-    then.choice("priority", PRIORITIES, "normal")
-    then.str("category", "")
-    then.get("reply", identifier_value, None)
-    party = then.str("party", "")
-    if action == "forward" and not party:
+    outcome = Then(
+        action=then.choice("action", ACTIONS, Then.action),
+        queue=then.get("queue", identifier_value, Then.queue),
+        party=then.str("party", Then.party),
+        category=then.str("category", Then.category),
+        reply=then.get("reply", identifier_value, Then.reply),
+        priority=then.choice("priority", PRIORITIES, Then.priority),
+    )
+    if outcome.action == "forward" and not outcome.party:
         then.problems.append(f'{then.key("party")}: is required with action = "forward"')
-    elif party and party not in names.parties:
-        then.problems.append(f"{then.key('party')}: no [[parties]] entry has id {party!r}")
-
-
-def _frozen(table: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
-    """A rule's table as pairs, its lists as tuples, its tables read-only: Config is immutable."""
-
-    def freeze(value: Any) -> Any:
-        if isinstance(value, list):
-            return tuple(freeze(v) for v in value)
-        if isinstance(value, dict):
-            return MappingProxyType({k: freeze(v) for k, v in value.items()})
-        return value
-
-    return tuple((key, freeze(value)) for key, value in table.items())
+    elif outcome.party and outcome.party not in names.parties:
+        then.problems.append(f"{then.key('party')}: no [[parties]] entry has id {outcome.party!r}")
+    return outcome
 
 
 def check_reply_templates(config: Config, problems: list[str]) -> None:
@@ -88,7 +76,7 @@ def check_reply_templates(config: Config, problems: list[str]) -> None:
         [config.templates_folder / "en"] if config.templates_folder else []
     )
     for i, rule in enumerate(config.rules):
-        name = dict(rule.then).get("reply")
+        name = rule.then.reply
         if name and not any((folder / f"{name}.txt").exists() for folder in folders):
             problems.append(
                 f"rules[{i}].then.reply: no template {name}.txt in en/ of the "
@@ -100,6 +88,6 @@ def check_rule_queues(config: Config, problems: list[str]) -> None:
     """A queue that no agent works in would swallow tickets unseen."""
     served = {"helpdesk"} | {queue for agent in config.agents for queue in agent.queues}
     for i, rule in enumerate(config.rules):
-        queue = dict(rule.then).get("queue")
+        queue = rule.then.queue
         if queue and queue not in served:
             problems.append(f"rules[{i}].then.queue: no [[agents]] entry works in queue {queue!r}")

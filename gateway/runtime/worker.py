@@ -29,7 +29,8 @@ from gateway.delivery.notices import notify_admins
 from gateway.delivery.relay import Relay, relay_for
 from gateway.delivery.templates import Templates
 from gateway.logs import log_event, setup_logging
-from gateway.processing.processor import Context, process_pending
+from gateway.processing.context import Context
+from gateway.processing.processor import process_pending
 from gateway.runtime import heap
 from gateway.runtime.parse_ahead import ParseAhead, Parsed
 from gateway.runtime.worker_process import DELIVER, PROCESS

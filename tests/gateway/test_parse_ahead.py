@@ -15,7 +15,8 @@ from sqlalchemy import event, select, update
 
 from gateway.config import Config
 from gateway.delivery.templates import Templates
-from gateway.processing.processor import Context, process_pending
+from gateway.processing.context import Context
+from gateway.processing.processor import process_pending
 from gateway.runtime import parse_ahead
 from gateway.runtime.parse_ahead import ParseAhead, Parsed, open_database, parse_next
 from gateway.store.engine import Store

@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session
 
 from gateway.config import Config, load_config
 from gateway.delivery.templates import Templates
-from gateway.processing import processor
+from gateway.processing import processor, stages
+from gateway.processing.context import Context
+from gateway.processing.decision import request_text
 from gateway.runtime.parse_ahead import MAX_BYTES, open_database, parse_next
 from gateway.store.engine import Store
 from gateway.store.models import Event, OutboxMessage, RawMessage, Ticket, TicketMessage, utcnow
@@ -60,13 +62,13 @@ def ticket_count(store: Store) -> int:
 def test_a_failing_stage_quarantines_and_replay_after_the_fix_processes(
     config: Config, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    context = processor.Context(config, Templates())
+    context = Context(config, Templates())
     store.insert_raw([IncomingRaw(data=REQUEST, via="smtp")])
 
     def broken_parser(data: bytes, envelope_sender: str | None = None) -> None:
         raise RuntimeError("parser bug")
 
-    monkeypatch.setattr(processor, "parse_message", broken_parser)
+    monkeypatch.setattr(stages, "parse_message", broken_parser)
     assert processor.process_pending(store, context) == 1
     state, error = raw_state(store)
     assert state == "quarantined"
@@ -86,18 +88,18 @@ def test_a_failure_rolls_back_only_its_own_message(
 ) -> None:
     """The batch runs without savepoints first; message 1 fails after its ticket row was
     written, so the batch is rolled back and run again with a savepoint per message."""
-    context = processor.Context(config, Templates())
+    context = Context(config, Templates())
     second = REQUEST.replace(b"q1@", b"q2@").replace(b"Help", b"Help again")
     third = REQUEST.replace(b"q1@", b"q3@").replace(b"Help", b"Help once more")
     store.insert_raw([IncomingRaw(data=m, via="smtp") for m in (second, REQUEST, third)])
-    real_acknowledge = processor._acknowledge
+    real_acknowledge = stages._acknowledge
 
     def acknowledge_fails_for_help(session: Session, ticket: Ticket, *args: Any) -> None:
         if ticket.subject == "Help":
             raise RuntimeError("template bug")  # after the ticket row was written
         real_acknowledge(session, ticket, *args)
 
-    monkeypatch.setattr(processor, "_acknowledge", acknowledge_fails_for_help)
+    monkeypatch.setattr(stages, "_acknowledge", acknowledge_fails_for_help)
     caplog.set_level(logging.INFO, logger="gateway.processor")
     assert processor.process_pending(store, context) == 3
     with store.session() as session:
@@ -134,7 +136,7 @@ def test_a_reply_in_the_same_batch_as_its_ticket_is_a_follow_up(
     )
     store.insert_raw([IncomingRaw(data=REQUEST, via="smtp"), IncomingRaw(data=reply, via="smtp")])
 
-    assert processor.process_pending(store, processor.Context(config, Templates())) == 2
+    assert processor.process_pending(store, Context(config, Templates())) == 2
 
     with store.session() as session:
         incoming = session.execute(
@@ -158,7 +160,7 @@ def test_a_ticket_s_last_activity_is_saved_to_the_second(config: Config, store: 
         "before_cursor_execute",
         lambda *args: updates.append(args[2]) if args[2].startswith("UPDATE tickets") else None,
     )
-    context = processor.Context(config, Templates())
+    context = Context(config, Templates())
     store.insert_raw([IncomingRaw(data=REQUEST, via="smtp")])
     assert processor.process_pending(store, context) == 1
     assert updates == []
@@ -182,7 +184,7 @@ def test_the_acknowledgement_cap_counts_the_batch_itself(
         REQUEST.replace(b"q1@", f"r{i}@".encode()).replace(b"Help", f"Help {i}".encode())
         for i in range(config.support.acks_per_hour + 1)
     ]
-    context = processor.Context(config, Templates())
+    context = Context(config, Templates())
     store.insert_raw([IncomingRaw(data=mail, via="smtp") for mail in mails[:2]])
     processor.process_pending(store, context)  # two acknowledgements already written
     store.insert_raw([IncomingRaw(data=mail, via="smtp") for mail in mails[2:]])
@@ -205,7 +207,7 @@ def test_the_acknowledgement_cap_counts_the_batch_itself(
 
 def processed(store: Store, config: Config, data: bytes, mail_from: str | None) -> dict[str, Any]:
     store.insert_raw([IncomingRaw(data=data, via="smtp", mail_from=mail_from)])
-    assert processor.process_pending(store, processor.Context(config, Templates())) == 1
+    assert processor.process_pending(store, Context(config, Templates())) == 1
     with store.reader() as session:
         ticket = session.scalars(select(Ticket)).one()
         return {
@@ -274,8 +276,8 @@ def test_the_request_text_of_a_forward_holds_the_forwarded_mail() -> None:
         b"Subject: Teams\r\n\r\nTeams is down since 9.\r\n"
     )
 
-    assert processor.request_text(forward) == "FYI\n\nTeams is down since 9."
-    assert processor.request_text(parse_message(REQUEST)) == "Please help."
+    assert request_text(forward) == "FYI\n\nTeams is down since 9."
+    assert request_text(parse_message(REQUEST)) == "Please help."
 
 
 def test_a_follow_up_loses_the_closing_block_its_sender_s_first_mail_ended_with(
@@ -294,7 +296,7 @@ def test_a_follow_up_loses_the_closing_block_its_sender_s_first_mail_ended_with(
     )
     store.insert_raw([IncomingRaw(data=first, via="smtp"), IncomingRaw(data=reply, via="smtp")])
 
-    assert processor.process_pending(store, processor.Context(config, Templates())) == 2
+    assert processor.process_pending(store, Context(config, Templates())) == 2
 
     with store.reader() as session:
         texts = session.scalars(

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from gateway.config import Config
 from gateway.delivery import outbox
-from gateway.processing import processor
+from gateway.processing import decision
 from gateway.runtime import worker as worker_module
 from gateway.runtime.parse_ahead import Parsed
 from gateway.runtime.worker import Worker
@@ -197,7 +197,7 @@ def test_a_batch_rolled_back_drops_what_was_parsed_ahead(
     def database_gone(*args: object, **kwargs: object) -> None:
         raise StorageUnavailable("disk I/O error")
 
-    monkeypatch.setattr(processor, "route", database_gone)
+    monkeypatch.setattr(decision, "route", database_gone)
     with pytest.raises(StorageUnavailable):
         worker._process()
 

@@ -3,30 +3,21 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from routing import Decision, Facts, decide
+from routing import Decision, Facts, Rule, Then, decide
 from routing.conditions import CONDITIONS, Names, prepare
 from routing.intents import Triage
 
 NAMES = Names(customers=frozenset({"fabrikam", "adatum"}), parties=frozenset({"northwind"}))
 
 
-@dataclass(frozen=True)
-class Rule:
-    """The shape decide() reads; gateway.config.Rule has the same three fields."""
-
-    name: str
-    when: tuple[tuple[str, Any], ...]
-    then: tuple[tuple[str, Any], ...]
-
-
 def rule(name: str, when: dict[str, Any], then: dict[str, Any] | None = None) -> Rule:
     prepared = tuple((key, prepare(key, value, NAMES)) for key, value in when.items())
-    return Rule(name, prepared, tuple((then or {}).items()))
+    return Rule(name, prepared, Then(**(then or {})))
 
 
 FACTS = Facts(

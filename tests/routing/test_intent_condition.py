@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from routing import Facts, decide
+from routing import Facts, Rule, Then, decide
 from routing.conditions import CONDITIONS, DEFAULT_CONFIDENCE, Names, OptionError, prepare
 from routing.intents import Triage
 
@@ -72,13 +72,6 @@ def test_bad_values(value: Any, options: dict[str, Any], key: str | None, reason
     assert isinstance(raised.value, OptionError) is (key is not None)
 
 
-@dataclass(frozen=True)
-class Rule:
-    name: str
-    when: tuple[tuple[str, Any], ...]
-    then: tuple[tuple[str, Any], ...]
-
-
 def rule(name: str, when: dict[str, Any], then: dict[str, Any]) -> Rule:
     options = {k: v for k, v in when.items() if k == "confidence"}
     prepared = tuple(
@@ -86,7 +79,7 @@ def rule(name: str, when: dict[str, Any], then: dict[str, Any]) -> Rule:
         for key, value in when.items()
         if key != "confidence"
     )
-    return Rule(name, prepared, tuple(then.items()))
+    return Rule(name, prepared, Then(**then))
 
 
 POLICY = (

@@ -1,0 +1,331 @@
+"""The stages after parsing, for one message: identify and thread it, then keep a robot's mail,
+act on an agent's reply, add a follow-up or open a ticket. Each is a function of typed inputs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.config import Config, Customer
+from gateway.delivery import outbox, sender
+from gateway.processing import tickets
+from gateway.processing.agent_replies import handle_agent_mail, is_agent_mail
+from gateway.processing.context import Context
+from gateway.processing.decision import decide
+from gateway.processing.handovers import escalation_address, hand_over, party_address
+from gateway.processing.identity import Author, agents_to_notify, identify
+from gateway.processing.outages import join_incident, link_to_escalation
+from gateway.processing.threader import ThreadMatch, find_ticket, foreign_references
+from gateway.processing.triage_model import mail_text
+from gateway.store.models import RawMessage, Ticket, TicketMessage, TicketStatus, utcnow
+from parsers.closings import without_closing
+from parsers.message import ParsedMessage, Unparseable, parse_message
+from parsers.subjects import case_numbers
+from routing import Decision
+from routing.intents import Triage
+from routing.service_health import Incident
+from routing.triage import detect_language, document
+
+ROBOT_KINDS = ("auto_reply", "bounce", "list")
+
+
+_HOUR = timedelta(hours=1)
+
+
+def process_raw(
+    session: Session,
+    raw: RawMessage,
+    context: Context,
+    parsed: ParsedMessage | Unparseable | None = None,
+    triage: Triage | None = None,
+) -> str:
+    """The stages, in order. Returns a short description of what was done. `parsed`: what the
+    parser stage made of `raw.data`, if it did; `triage`: what triage made of it, if its batch
+    was classified ahead."""
+    if isinstance(parsed, Unparseable):
+        raise parsed
+    message = parsed or parse_message(raw.data, raw.mail_from)
+    who = identify(message.from_addr, context.config)
+    customer_id = who.customer.id if who.customer else None
+    staff = who.role in ("upstream", "agent")
+    match = find_ticket(session, message, raw.rcpt_to, customer_id, context.config, staff)
+    kind = _kind(message, raw)
+    if kind in ROBOT_KINDS:
+        return _keep_robot_mail(session, raw, message, match, kind)
+    if who.role == "partner":
+        return "own mail came back; kept, nothing sent"  # a loop through a forwarding rule
+    if match and is_agent_mail(match, who):
+        config, templates = context.config, context.templates
+        return handle_agent_mail(session, raw, message, match, who, config, templates)
+    if match:
+        return _follow_up(session, raw, message, match.ticket, who, context)
+    if who.role == "upstream":
+        return "upstream mail without a ticket; kept"
+    return _new_ticket(session, raw, message, who, context, triage)
+
+
+def _kind(message: ParsedMessage, raw: RawMessage) -> str:
+    """The parser's kind, but mail from the null sender is never a person's (RFC 5321 §4.5.5);
+    RFC 3834 auto-replies use the null sender too, so the parser's auto_reply stands."""
+    if message.kind in ("bounce", "auto_reply"):
+        return message.kind
+    return "bounce" if raw.mail_from == "" else message.kind
+
+
+def _keep_robot_mail(
+    session: Session, raw: RawMessage, message: ParsedMessage, match: ThreadMatch | None, kind: str
+) -> str:
+    """Auto-replies, bounces and list mail never open a ticket and never get an answer."""
+    if match is None:
+        return f"{kind}; kept, no ticket"
+    tickets.record_incoming(session, match.ticket, message, "system", raw.id)
+    tickets.add_event(session, match.ticket, kind, recipients=list(message.bounced_recipients))
+    return f"{kind}; attached to ticket {match.ticket.number}"
+
+
+def _follow_up(
+    session: Session,
+    raw: RawMessage,
+    message: ParsedMessage,
+    ticket: Ticket,
+    who: Author,
+    context: Context,
+) -> str:
+    kind = "upstream" if who.role == "upstream" else "customer"
+    if kind == "customer":
+        message = _without_known_closing(session, ticket, message)
+    tickets.record_incoming(session, ticket, message, kind, raw.id)
+    _note_defects(session, ticket, message)
+    if kind == "upstream":
+        tickets.keep_case_numbers(session, ticket, case_numbers(message.subject))
+    reopens = (
+        (TicketStatus.WAITING_UPSTREAM,)
+        if kind == "upstream"
+        else (TicketStatus.CLOSED, TicketStatus.WAITING_CUSTOMER)
+    )
+    if ticket.status in reopens:
+        tickets.set_status(session, ticket, TicketStatus.OPEN, f"{kind} wrote")
+    _notify_agents(session, ticket, message, context, followup=True)
+    return f"follow-up on ticket {ticket.number}"
+
+
+# A sender's closing block repeats from mail to mail; a few of their latest mails show it.
+_EARLIER_MAILS = 5
+
+
+def _without_known_closing(
+    session: Session, ticket: Ticket, message: ParsedMessage
+) -> ParsedMessage:
+    """A step beyond the parser, as Zammad does: the closing block (company lines, phone
+    numbers, notices) that this sender's earlier mails on the ticket ended with is cut from
+    the new text; the sign-off stays (parsers/closings.py)."""
+    earlier = session.scalars(
+        select(TicketMessage.text)
+        .where(
+            TicketMessage.ticket_id == ticket.id,
+            TicketMessage.direction == "in",
+            TicketMessage.from_addr == message.from_addr,
+        )
+        .order_by(TicketMessage.id.desc())
+        .limit(_EARLIER_MAILS)
+    ).all()
+    text = without_closing(message.text, earlier)
+    return message if text == message.text else replace(message, text=text)
+
+
+def _new_ticket(
+    session: Session,
+    raw: RawMessage,
+    message: ParsedMessage,
+    who: Author,
+    context: Context,
+    triage: Triage | None = None,
+) -> str:
+    customer = who.customer
+    routed = decide(message, who, context, utcnow(), triage)
+    incident, triage, decision = routed.incident, routed.triage, routed.decision
+    ticket = tickets.open_ticket(
+        session, message.subject, message.from_addr, customer.id if customer else None, decision
+    )
+    tickets.record_incoming(session, ticket, message, "customer", raw.id)
+    _note_defects(session, ticket, message)
+    tickets.add_event(
+        session,
+        ticket,
+        "routed",
+        action=decision.action,
+        target=decision.target,
+        rule=decision.rule,
+        **_triage_fields(triage),
+    )
+    if incident:
+        tickets.add_event(session, ticket, "known_issue", id=incident.id, title=incident.title)
+    _note_foreign_references(session, ticket, message, customer)
+    language = triage.language if triage else detect_language(document(mail_text(message)))
+    _acknowledge(session, ticket, message, context, incident, language)
+    if decision.reply:
+        _reply_with(session, ticket, message, decision.reply, context, language)
+    suggestion = decision.suggestion.line() if decision.suggestion else None
+    _notify_agents(session, ticket, message, context, followup=False, suggestion=suggestion)
+    _act_on(session, ticket, decision, context, incident)
+    return f"new ticket {ticket.number} ({decision.action} -> {decision.target})"
+
+
+def _note_foreign_references(
+    session: Session, ticket: Ticket, message: ParsedMessage, customer: Customer | None
+) -> None:
+    """The message names another customer's ticket in its references: it was not threaded
+    there, and the agents see the link."""
+    if not (message.in_reply_to or message.references):
+        return
+    for other in foreign_references(session, message, customer.id if customer else None):
+        tickets.add_event(session, ticket, "references_other_ticket", number=other.number)
+
+
+def _note_defects(session: Session, ticket: Ticket, message: ParsedMessage) -> None:
+    """What was odd about the mail and what the parser assumed, on the ticket for the agents."""
+    if message.defects:
+        tickets.add_event(session, ticket, "defects", defects=list(message.defects))
+
+
+def _triage_fields(triage: Triage | None) -> dict[str, Any]:
+    if triage is None:
+        return {}
+    return {
+        "intent": triage.top,
+        "confidence": round(triage.confidence, 3),
+        "language": triage.language,
+    }
+
+
+def _reply_with(
+    session: Session,
+    ticket: Ticket,
+    message: ParsedMessage,
+    template: str,
+    context: Context,
+    language: str = "",
+) -> None:
+    """A rule's `reply`: a template sent to the customer besides the acknowledgement."""
+    config = context.config
+    if not tickets.requester_answerable(session, ticket, "reply"):
+        return
+    customer = customer_of(ticket, config)
+    mail = sender.template_reply(
+        config, context.templates, ticket, message, customer, template, language
+    )
+    if outbox.sent_recently(session, mail.rate_key or "", _HOUR) >= config.support.acks_per_hour:
+        tickets.add_event(session, ticket, "reply_suppressed", reason="rate limit")
+        return
+    outbox.send_for_ticket(session, ticket, mail)
+    tickets.add_event(session, ticket, "replied", template=template)
+
+
+def _act_on(
+    session: Session,
+    ticket: Ticket,
+    decision: Decision,
+    context: Context,
+    incident: Incident | None,
+) -> None:
+    """A rule that escalates or forwards sends the ticket upstream at once; escalations of
+    several customers about one problem go up once (gateway/processing/outages.py)."""
+    config = context.config
+    if decision.action == "escalate":
+        to = escalation_address(config, ticket.customer_id)
+        purpose, category = "escalation", decision.category or ""
+    elif decision.action == "forward":
+        to, purpose, category = party_address(config, decision.target), "forward", ""
+    elif incident is not None:
+        _cluster_known_issue(session, ticket, incident, context)
+        return
+    else:
+        return
+    if to is None:  # e.g. no microsoft.escalation_address: the agents must decide
+        tickets.add_event(session, ticket, "handover_impossible", reason="no address to send to")
+        return
+    if purpose == "escalation":
+        cluster = join_incident(session, config, f"escalation|{category}|{to}", ticket, utcnow())
+        if cluster.escalated_ticket is not None:
+            link_to_escalation(session, ticket, cluster)
+            return
+        cluster.escalated_ticket = ticket.number
+    hand_over(session, config, context.templates, ticket, to, purpose, category)
+
+
+def _cluster_known_issue(
+    session: Session, ticket: Ticket, incident: Incident, context: Context
+) -> None:
+    config = context.config
+    to = escalation_address(config, ticket.customer_id)
+    if to is None:
+        return
+    cluster = join_incident(session, config, f"known|{incident.id}|{to}", ticket, utcnow())
+    if cluster.escalated_ticket is not None:
+        link_to_escalation(session, ticket, cluster)
+    elif len(cluster.customers) >= config.cluster_after:
+        category = f"Known issue {incident.id} affects {len(cluster.customers)} customers"
+        cluster.escalated_ticket = ticket.number
+        hand_over(session, config, context.templates, ticket, to, "escalation", category)
+
+
+def _acknowledge(
+    session: Session,
+    ticket: Ticket,
+    message: ParsedMessage,
+    context: Context,
+    incident: Incident | None = None,
+    language: str = "",
+) -> None:
+    config = context.config
+    if not tickets.requester_answerable(session, ticket, "acknowledgement"):
+        return
+    customer = customer_of(ticket, config)
+    templates = context.templates
+    mail = sender.acknowledgement(config, templates, ticket, message, customer, incident, language)
+    # Two auto-responders answering each other would loop forever; a cap per sender ends it.
+    if outbox.sent_recently(session, mail.rate_key or "", _HOUR) >= config.support.acks_per_hour:
+        tickets.add_event(session, ticket, "acknowledgement_suppressed", reason="rate limit")
+        return
+    outbox.send_for_ticket(session, ticket, mail)
+
+
+def _notify_agents(
+    session: Session,
+    ticket: Ticket,
+    message: ParsedMessage,
+    context: Context,
+    followup: bool,
+    suggestion: str | None = None,
+) -> None:
+    config = context.config
+    customer = customer_of(ticket, config)
+    agents = agents_to_notify(ticket.customer_id, ticket.queue, config)
+    unserved = not agents
+    if unserved:  # a ticket nobody would hear of: the admin-agents must, and learn why
+        agents = [agent for agent in config.agents if "admin-agent" in agent.roles]
+    for agent in agents:
+        mail = sender.agent_notification(
+            config,
+            context.templates,
+            ticket,
+            message,
+            customer,
+            agent,
+            followup,
+            unserved=unserved,
+            suggestion=suggestion,
+        )
+        outbox.send_for_ticket(session, ticket, mail)
+    if agents:
+        addresses = [a.address for a in agents]
+        reason = {"reason": "no agent of the queue may act on the customer"} if unserved else {}
+        tickets.add_event(session, ticket, "notified", agents=addresses, **reason)
+
+
+def customer_of(ticket: Ticket, config: Config) -> Customer | None:
+    return config.customer(ticket.customer_id)
