@@ -25,5 +25,5 @@ class Assign(AgentCommand):
         assert target is not None and reply.agent is not None  # checked before
         reply.ticket.assignee = target.address
         tickets.add_event(
-            reply.session, reply.ticket, "assigned", agent=target.address, by=reply.agent.address
+            reply.batch, reply.ticket, "assigned", agent=target.address, by=reply.agent.address
         )

@@ -7,10 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from sqlalchemy.orm import Session
-
 from gateway.config import Agent, Config
 from gateway.delivery.templates import Templates
+from gateway.store.batch import Batch
 from gateway.store.models import RawMessage, Ticket
 from parsers.message import ParsedMessage
 
@@ -19,7 +18,7 @@ from parsers.message import ParsedMessage
 class AgentReply:
     """An agent's reply being acted on, with what its commands may use."""
 
-    session: Session
+    batch: Batch
     raw: RawMessage
     message: ParsedMessage
     ticket: Ticket

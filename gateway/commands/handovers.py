@@ -27,11 +27,11 @@ class Escalate(AgentCommand):
         assert to is not None and reply.agent is not None  # checked before
         if reply.ticket.route_action == "handle":
             # The agent corrects a route that stayed here: a label, where its intent is known.
-            corrected = triage_labels.intent_of_escalation(reply.session, reply.ticket, argument)
+            corrected = triage_labels.intent_of_escalation(reply.batch, reply.ticket, argument)
             if corrected:
-                triage_labels.keep(reply.session, reply.ticket, corrected, reply.agent.address)
+                triage_labels.keep(reply.batch, reply.ticket, corrected, reply.agent.address)
         hand_over(
-            reply.session, reply.config, reply.templates, reply.ticket, to, "escalation", argument
+            reply.batch, reply.config, reply.templates, reply.ticket, to, "escalation", argument
         )
 
 
@@ -49,7 +49,7 @@ class Forward(AgentCommand):
         to = party_address(reply.config, argument)
         assert to is not None and reply.agent is not None  # checked before
         if reply.ticket.route_action == "handle":  # a correction, as for #escalate
-            corrected = triage_labels.intent_of_escalation(reply.session, reply.ticket, "")
+            corrected = triage_labels.intent_of_escalation(reply.batch, reply.ticket, "")
             if corrected:
-                triage_labels.keep(reply.session, reply.ticket, corrected, reply.agent.address)
-        hand_over(reply.session, reply.config, reply.templates, reply.ticket, to, "forward", "")
+                triage_labels.keep(reply.batch, reply.ticket, corrected, reply.agent.address)
+        hand_over(reply.batch, reply.config, reply.templates, reply.ticket, to, "forward", "")

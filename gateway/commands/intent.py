@@ -19,4 +19,4 @@ class Intent(AgentCommand):
     def run(self, reply: AgentReply, argument: str) -> None:
         assert reply.agent is not None
         intent = argument.strip().lower()
-        triage_labels.keep(reply.session, reply.ticket, intent, reply.agent.address)
+        triage_labels.keep(reply.batch, reply.ticket, intent, reply.agent.address)

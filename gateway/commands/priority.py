@@ -18,4 +18,4 @@ class Priority(AgentCommand):
 
     def run(self, reply: AgentReply, argument: str) -> None:
         reply.ticket.priority = argument.lower()
-        tickets.add_event(reply.session, reply.ticket, "priority", priority=reply.ticket.priority)
+        tickets.add_event(reply.batch, reply.ticket, "priority", priority=reply.ticket.priority)

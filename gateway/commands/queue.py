@@ -34,22 +34,22 @@ class Queue(AgentCommand):
         if queue == ticket.queue:
             return
         ticket.queue = queue
-        tickets.add_event(reply.session, ticket, "queued", queue=queue, by=reply.agent.address)
+        tickets.add_event(reply.batch, ticket, "queued", queue=queue, by=reply.agent.address)
         if queue == SALES:  # a correction: the request was a subscription matter
-            triage_labels.keep(reply.session, ticket, "subscription", reply.agent.address)
+            triage_labels.keep(reply.batch, ticket, "subscription", reply.agent.address)
         _tell_the_queue(reply)
 
 
 def _tell_the_queue(reply: AgentReply) -> None:
     """The new queue's agents get the ticket's notification, made from its first mail."""
-    session, ticket, config = reply.session, reply.ticket, reply.config
-    raw_id = session.scalar(
+    batch, ticket, config = reply.batch, reply.ticket, reply.config
+    raw_id = batch.scalar(
         select(TicketMessage.raw_message_id)
         .where(TicketMessage.ticket_id == ticket.id, TicketMessage.kind == "customer")
         .order_by(TicketMessage.id)
         .limit(1)
     )
-    raw = session.get(RawMessage, raw_id) if raw_id else None
+    raw = batch.get(RawMessage, raw_id) if raw_id else None
     if raw is None:
         return
     first = parse_message(raw.data, raw.mail_from)
@@ -61,4 +61,4 @@ def _tell_the_queue(reply: AgentReply) -> None:
         mail = sender.agent_notification(
             config, reply.templates, ticket, first, customer, agent, followup=False
         )
-        outbox.send_for_ticket(session, ticket, mail)
+        outbox.send_for_ticket(batch, ticket, mail)

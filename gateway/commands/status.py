@@ -11,7 +11,7 @@ class _SetStatus(AgentCommand):
     status: str
 
     def run(self, reply: AgentReply, argument: str) -> None:
-        tickets.set_status(reply.session, reply.ticket, self.status, f"#{self.name}")
+        tickets.set_status(reply.batch, reply.ticket, self.status, f"#{self.name}")
 
 
 @command

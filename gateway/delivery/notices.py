@@ -5,18 +5,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy.orm import Session
-
 from gateway.config import Agent, Config
 from gateway.delivery import outbox, sender
 from gateway.delivery.templates import Templates
+from gateway.store.batch import Batch
 from gateway.store.engine import Store
 
 NOTICE_INTERVAL = timedelta(hours=1)
 
 
 def queue_notice(
-    session: Session,
+    batch: Batch,
     config: Config,
     templates: Templates,
     agent: Agent,
@@ -26,15 +25,15 @@ def queue_notice(
 ) -> bool:
     """Queue a notice unless this agent was told of `problem` within the hour."""
     return queue_once_an_hour(
-        session, sender.notice(config, templates, agent, problem, subject, text)
+        batch, sender.notice(config, templates, agent, problem, subject, text)
     )
 
 
-def queue_once_an_hour(session: Session, mail: sender.OutgoingMail) -> bool:
+def queue_once_an_hour(batch: Batch, mail: sender.OutgoingMail) -> bool:
     """Queue `mail` unless mail of its rate key went out within the hour."""
-    if outbox.sent_recently(session, mail.rate_key or "", NOTICE_INTERVAL):
+    if outbox.sent_recently(batch, mail.rate_key or "", NOTICE_INTERVAL):
         return False
-    outbox.enqueue(session, mail, ticket_id=None)
+    outbox.enqueue(batch, mail, ticket_id=None)
     return True
 
 
@@ -44,7 +43,8 @@ def notify_admins(
     """Tell every admin-agent not told of `problem` within the hour; how many were told."""
     admins = [agent for agent in config.agents if "admin-agent" in agent.roles]
     with store.session() as session:
+        batch = Batch.immediate(session)
         return sum(
-            queue_notice(session, config, templates, agent, problem, subject, text)
+            queue_notice(batch, config, templates, agent, problem, subject, text)
             for agent in admins
         )

@@ -14,14 +14,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, insert, select, update
-from sqlalchemy.orm import Session
 
 from gateway.config import Outbound
 from gateway.delivery.relay import PermanentDeliveryError, Relay, TemporaryDeliveryError
 from gateway.delivery.sender import OutgoingMail
 from gateway.logs import log_event
 from gateway.processing import tickets
-from gateway.store import batch as deferred
+from gateway.store.batch import Batch
 from gateway.store.engine import Store
 from gateway.store.faults import StorageUnavailable
 from gateway.store.models import OutboxMessage, OutboxState, Ticket, utcnow
@@ -35,8 +34,8 @@ _SENT_SINCE = select(func.count(_OUTBOX.c.id)).where(
 )
 
 
-def enqueue(session: Session, mail: OutgoingMail, ticket_id: int | None) -> None:
-    """Queue a built message (with the batch, in a deferring session: gateway/store/batch.py)."""
+def enqueue(batch: Batch, mail: OutgoingMail, ticket_id: int | None) -> None:
+    """Queue a built message (with the batch, in a deferring batch: gateway/store/batch.py)."""
     now = utcnow()
     values = {
         "ticket_id": ticket_id,
@@ -52,16 +51,14 @@ def enqueue(session: Session, mail: OutgoingMail, ticket_id: int | None) -> None
         "next_attempt_at": now,
         "created_at": now,
     }
-    deferred.write(session, _INSERT, values)
+    batch.add(_INSERT, values)
 
 
-def send_for_ticket(
-    session: Session, ticket: Ticket, mail: OutgoingMail, kind: str = "system"
-) -> None:
+def send_for_ticket(batch: Batch, ticket: Ticket, mail: OutgoingMail, kind: str = "system") -> None:
     """Queue `mail` and keep it on the ticket, whose replies thread by its Message-ID."""
-    enqueue(session, mail, ticket.id)
+    enqueue(batch, mail, ticket.id)
     tickets.add_message(
-        session,
+        batch,
         ticket,
         direction="out",
         kind=kind,
@@ -73,15 +70,17 @@ def send_for_ticket(
     )
 
 
-def sent_recently(session: Session, rate_key: str, within: timedelta) -> int:
+def sent_recently(batch: Batch, rate_key: str, within: timedelta) -> int:
     """Mail of `rate_key` queued within `within`, counting the batch's mail not yet written."""
     since = utcnow() - within
-    written = _counted_ahead(session, rate_key, since)
+    written = _counted_ahead(batch, rate_key, since)
     if written is None:
-        result = session.connection().execute(_SENT_SINCE, {"rate_key": rate_key, "since": since})
+        result = batch.session.connection().execute(
+            _SENT_SINCE, {"rate_key": rate_key, "since": since}
+        )
         written = int(result.scalar_one())
-    waiting = deferred.pending(
-        session, _INSERT, lambda row: row["rate_key"] == rate_key and row["created_at"] >= since
+    waiting = batch.pending(
+        _INSERT, lambda row: row["rate_key"] == rate_key and row["created_at"] >= since
     )
     return written + waiting
 
@@ -104,26 +103,26 @@ _SENT_SINCE_BY_KEY = (
 )
 
 
-def count_ahead(session: Session, rate_keys: Iterable[str], within: timedelta) -> None:
+def count_ahead(batch: Batch, rate_keys: Iterable[str], within: timedelta) -> None:
     """Count the written mail of several keys in one statement, for the `sent_recently` calls
     of a processing batch (gateway/store/batch.py): one each cost a statement per new ticket. The
     counts hold until the batch writes its deferred rows."""
     keys = set(rate_keys)
-    if not keys or not deferred.active(session):
+    if not keys or not batch.deferring:
         return
     since = utcnow() - within
     values = {"rate_keys": sorted(keys), "since": since}
-    rows = session.connection().execute(_SENT_SINCE_BY_KEY, values)
+    rows = batch.session.connection().execute(_SENT_SINCE_BY_KEY, values)
     counts = dict.fromkeys(keys, 0) | {key: int(count) for key, count in rows}
-    session.info[_COUNTED] = _Counted(since, counts, deferred.generation(session))
+    batch.info[_COUNTED] = _Counted(since, counts, batch.generation)
 
 
-def _counted_ahead(session: Session, rate_key: str, since: datetime) -> int | None:
-    counted: _Counted | None = session.info.get(_COUNTED)
+def _counted_ahead(batch: Batch, rate_key: str, since: datetime) -> int | None:
+    counted: _Counted | None = batch.info.get(_COUNTED)
     if (
         counted is None
         or rate_key not in counted.counts
-        or counted.generation != deferred.generation(session)
+        or counted.generation != batch.generation
         or counted.since > since  # a longer window than was counted
     ):
         return None

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from gateway.commands import COMMANDS, AgentReply, CommandFacts
 from gateway.config import Agent, Config
@@ -21,6 +20,7 @@ from gateway.delivery.templates import Templates
 from gateway.processing import tickets
 from gateway.processing.identity import Author, agent_for, customer_for
 from gateway.processing.threader import ThreadMatch
+from gateway.store.batch import Batch
 from gateway.store.models import RawMessage, Ticket, TicketMessage, TicketStatus, utcnow
 from parsers.authresults import passes_for, results_of, trusted_header_values
 from parsers.commands import Command, split_commands
@@ -47,7 +47,7 @@ def is_agent_mail(match: ThreadMatch, who: Author) -> bool:
 
 
 def handle_agent_mail(
-    session: Session,
+    batch: Batch,
     raw: RawMessage,
     message: ParsedMessage,
     match: ThreadMatch,
@@ -56,7 +56,7 @@ def handle_agent_mail(
     templates: Templates,
 ) -> str:
     agent = _agent_named_by(match, config) if match.by == "reply_address" else who.agent
-    reply = AgentReply(session, raw, message, match.ticket, agent, config, templates)
+    reply = AgentReply(batch, raw, message, match.ticket, agent, config, templates)
     commands, answer = split_commands(message.text)
     try:
         _check_authentic(reply, match)
@@ -135,7 +135,7 @@ def _request(command: Command, facts: CommandFacts) -> Request:
 
 
 def _carry_out(reply: AgentReply, commands: Sequence[Command], answer: str) -> str:
-    session, ticket = reply.session, reply.ticket
+    batch, ticket = reply.batch, reply.ticket
     is_note = any(c.name == "note" for c in commands)
     _record(reply, "note" if is_note else "agent", answer)
     for command in commands:
@@ -143,27 +143,27 @@ def _carry_out(reply: AgentReply, commands: Sequence[Command], answer: str) -> s
     if answer and not is_note:
         _relay_answer(reply, answer)
         if ticket.status == TicketStatus.NEW:
-            tickets.set_status(session, ticket, TicketStatus.OPEN, "an agent answered")
+            tickets.set_status(batch, ticket, TicketStatus.OPEN, "an agent answered")
     done = ", ".join(f"#{c.name}" for c in commands) or "answer"
     return f"agent {reply.message.from_addr} on ticket {ticket.number}: {done}"
 
 
 def _relay_answer(reply: AgentReply, answer: str) -> None:
-    session, ticket, config = reply.session, reply.ticket, reply.config
-    if not tickets.requester_answerable(session, ticket, "answer"):
+    batch, ticket, config = reply.batch, reply.ticket, reply.config
+    if not tickets.requester_answerable(batch, ticket, "answer"):
         return  # the answer stays on the ticket; the agent sees why in its events
-    addresses = _customer_addresses(session, ticket, config)
+    addresses = _customer_addresses(batch, ticket, config)
     others = [a for a in addresses if a != ticket.requester and sender.sendable(a)]
     files = attached_files(reply.raw.data)
-    thread = _customer_thread(session, ticket, config)
+    thread = _customer_thread(batch, ticket, config)
     mail = sender.agent_answer(config, ticket, [ticket.requester], others, answer, files, thread)
-    outbox.send_for_ticket(session, ticket, mail, "agent")
+    outbox.send_for_ticket(batch, ticket, mail, "agent")
 
 
-def _customer_addresses(session: Session, ticket: Ticket, config: Config) -> list[str]:
+def _customer_addresses(batch: Batch, ticket: Ticket, config: Config) -> list[str]:
     """The requester and the customer's addresses seen on the thread: never an agent, never
     the partner, never anyone outside the ticket's customer."""
-    rows = session.execute(
+    rows = batch.execute(
         select(TicketMessage.from_addr, TicketMessage.to_addrs).where(
             TicketMessage.ticket_id == ticket.id,
             TicketMessage.direction == "in",
@@ -183,9 +183,9 @@ def _is_customers(address: str, ticket: Ticket, config: Config) -> bool:
     return customer is not None and customer.id == ticket.customer_id
 
 
-def _customer_thread(session: Session, ticket: Ticket, config: Config) -> list[str]:
+def _customer_thread(batch: Batch, ticket: Ticket, config: Config) -> list[str]:
     """Message-IDs the customer has seen, oldest first: theirs and what we sent them."""
-    rows = session.execute(
+    rows = batch.execute(
         select(
             TicketMessage.message_id,
             TicketMessage.direction,
@@ -205,7 +205,7 @@ def _customer_thread(session: Session, ticket: Ticket, config: Config) -> list[s
 
 
 def _record(reply: AgentReply, kind: str, text: str) -> None:
-    tickets.record_incoming(reply.session, reply.ticket, reply.message, kind, reply.raw.id, text)
+    tickets.record_incoming(reply.batch, reply.ticket, reply.message, kind, reply.raw.id, text)
 
 
 def _refuse(reply: AgentReply, refusal: Refused) -> str:
@@ -213,7 +213,7 @@ def _refuse(reply: AgentReply, refusal: Refused) -> str:
     ticket = reply.ticket
     _record(reply, "note", f"Refused, not sent: {refusal.reason}\n\n{reply.message.text}")
     tickets.add_event(
-        reply.session,
+        reply.batch,
         ticket,
         "agent_reply_refused",
         reason=refusal.reason,
@@ -224,5 +224,5 @@ def _refuse(reply: AgentReply, refusal: Refused) -> str:
         notice = sender.refused_reply(
             config, templates, reply.agent, ticket, refusal.reason, refusal.problem
         )
-        queue_once_an_hour(reply.session, notice)
+        queue_once_an_hour(reply.batch, notice)
     return f"agent reply on ticket {ticket.number} refused: {refusal.reason}"

@@ -5,12 +5,12 @@ ticket's signed upstream Reply-To and go to the agents only."""
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from gateway.config import Config
 from gateway.delivery import outbox, sender
 from gateway.delivery.templates import Templates
 from gateway.processing import tickets
+from gateway.store.batch import Batch
 from gateway.store.models import RawMessage, Ticket, TicketMessage, TicketStatus
 from parsers.payloads import attached_files
 from routing import directory
@@ -26,7 +26,7 @@ def escalation_address(config: Config, customer_id: str | None) -> str | None:
 
 
 def hand_over(
-    session: Session,
+    batch: Batch,
     config: Config,
     templates: Templates,
     ticket: Ticket,
@@ -35,18 +35,18 @@ def hand_over(
     category: str,
 ) -> None:
     """Send the ticket upstream with the customer's first text and files; it then waits."""
-    first = session.scalar(
+    first = batch.scalar(
         select(TicketMessage)
         .where(TicketMessage.ticket_id == ticket.id, TicketMessage.kind == "customer")
         .order_by(TicketMessage.id)
         .limit(1)
     )
-    raw = session.get(RawMessage, first.raw_message_id) if first and first.raw_message_id else None
+    raw = batch.get(RawMessage, first.raw_message_id) if first and first.raw_message_id else None
     files = attached_files(raw.data) if raw else []
     customer = config.customer(ticket.customer_id)
     text = first.text if first else ""
     mail = sender.handover(config, templates, ticket, customer, to, purpose, category, text, files)
-    outbox.send_for_ticket(session, ticket, mail)
-    tickets.set_status(session, ticket, TicketStatus.WAITING_UPSTREAM, purpose)
+    outbox.send_for_ticket(batch, ticket, mail)
+    tickets.set_status(batch, ticket, TicketStatus.WAITING_UPSTREAM, purpose)
     what = "escalated" if purpose == "escalation" else "forwarded"
-    tickets.add_event(session, ticket, what, to=to, category=category or None)
+    tickets.add_event(batch, ticket, what, to=to, category=category or None)

@@ -14,18 +14,18 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from gateway.config import Config
 from gateway.processing import tickets
+from gateway.store.batch import Batch
 from gateway.store.models import OutageCluster, Ticket, TicketStatus
 
 
 def join_incident(
-    session: Session, config: Config, key: str, ticket: Ticket, now: datetime
+    batch: Batch, config: Config, key: str, ticket: Ticket, now: datetime
 ) -> OutageCluster:
     """The open incident for `key` within the window (made if none), with the ticket linked."""
-    incident = session.scalar(
+    incident = batch.scalar(
         select(OutageCluster)
         .where(OutageCluster.key == key, OutageCluster.last_at >= now - config.cluster_window)
         .order_by(OutageCluster.id.desc())
@@ -33,24 +33,24 @@ def join_incident(
     )
     if incident is None:
         incident = OutageCluster(key=key, opened_at=now, last_at=now, customers=[])
-        session.add(incident)
-        session.flush()
+        batch.session.add(incident)
+        batch.session.flush()
     who = ticket.customer_id or ticket.requester
     if who not in incident.customers:
         incident.customers = [*incident.customers, who]
     incident.last_at = now
     ticket.incident_id = incident.id
     tickets.add_event(
-        session, ticket, "incident", incident=incident.id, customers=len(incident.customers)
+        batch, ticket, "incident", incident=incident.id, customers=len(incident.customers)
     )
     return incident
 
 
-def link_to_escalation(session: Session, ticket: Ticket, incident: OutageCluster) -> None:
+def link_to_escalation(batch: Batch, ticket: Ticket, incident: OutageCluster) -> None:
     """The incident already went upstream: this ticket waits for the same answer."""
     tickets.set_status(
-        session, ticket, TicketStatus.WAITING_UPSTREAM, "linked to an escalated incident"
+        batch, ticket, TicketStatus.WAITING_UPSTREAM, "linked to an escalated incident"
     )
     tickets.add_event(
-        session, ticket, "linked", incident=incident.id, escalated_with=incident.escalated_ticket
+        batch, ticket, "linked", incident=incident.id, escalated_with=incident.escalated_ticket
     )

@@ -25,7 +25,7 @@ from gateway.processing.context import Context
 from gateway.processing.stages import _HOUR, ROBOT_KINDS, process_raw
 from gateway.processing.triage_model import mail_text
 from gateway.runtime.parse_ahead import Parsed
-from gateway.store import batch as deferred
+from gateway.store.batch import Batch, writing
 from gateway.store.engine import Store
 from gateway.store.faults import StorageUnavailable
 from gateway.store.models import RawMessage, RawState, utcnow
@@ -64,17 +64,19 @@ def process_pending(
 
     parsed = ahead.messages if ahead else {}
     triaged = ahead.triaged if ahead else {}
-    batch = _Batch(new_messages, (RawState.NEW,), store.should_yield, parsed, triaged)
-    return _process(store, context, batch)
+    selection = _Selection(new_messages, (RawState.NEW,), store.should_yield, parsed, triaged)
+    return _process(store, context, selection)
 
 
 def process_again(store: Store, context: Context, ids: list[int], states: tuple[str, ...]) -> int:
     """`gatewayd replay`: process the given messages again if they are still in `states`."""
-    return _process(store, context, _Batch(lambda session: ids, states, lambda: False))
+    return _process(store, context, _Selection(lambda session: ids, states, lambda: False))
 
 
 @dataclass(frozen=True)
-class _Batch:
+class _Selection:
+    """Which messages a batch takes, and what the parser stage already made of them."""
+
     pick: Callable[[Session], Sequence[int]]
     states: tuple[str, ...]  # a message picked but no longer in one of these is left alone
     should_yield: Callable[[], bool]
@@ -95,36 +97,36 @@ class _TryCarefully(Exception):
     """A message failed in a batch run without savepoints."""
 
 
-def _process(store: Store, context: Context, batch: _Batch) -> int:
+def _process(store: Store, context: Context, selection: _Selection) -> int:
     """One transaction for the batch. Quarantining a message that fails mid-way needs a
     savepoint around each message, and savepoints cost a third of the processing of a small
     mail; so a batch runs without them, and only when one of its messages fails is it rolled
     back and run again with them. Nothing leaves the transaction before it commits: the outbox
     is in it, and the outcomes are logged after it."""
     try:
-        outcomes = _run(store, context, batch, careful=False)
+        outcomes = _run(store, context, selection, careful=False)
     except _TryCarefully:
-        outcomes = _run(store, context, batch, careful=True)
+        outcomes = _run(store, context, selection, careful=True)
     for outcome in outcomes:
         log_event(log, outcome.event, level=outcome.level, **outcome.fields)
     return len(outcomes)
 
 
-def _run(store: Store, context: Context, batch: _Batch, careful: bool) -> list[_Outcome]:
+def _run(store: Store, context: Context, selection: _Selection, careful: bool) -> list[_Outcome]:
     outcomes = []
-    with store.session() as session, deferred.deferring(session):
-        ids = batch.pick(session)
-        parsed_ahead = _load_raws(session, [raw_id for raw_id in ids if raw_id in batch.parsed])
-        _count_acknowledgements_ahead(session, [batch.parsed[raw_id] for raw_id in parsed_ahead])
-        untriaged = {i: batch.parsed[i] for i in parsed_ahead if i not in batch.triaged}
-        triaged = {**batch.triaged, **_triage_ahead(context, untriaged)}
+    with store.session() as session, writing(session) as batch:
+        ids = selection.pick(session)
+        parsed_ahead = _load_raws(batch, [raw_id for raw_id in ids if raw_id in selection.parsed])
+        _count_acknowledgements_ahead(batch, [selection.parsed[raw_id] for raw_id in parsed_ahead])
+        untriaged = {i: selection.parsed[i] for i in parsed_ahead if i not in selection.triaged}
+        triaged = {**selection.triaged, **_triage_ahead(context, untriaged)}
         for raw_id in ids:
-            raw = parsed_ahead.pop(raw_id, None) or _load_raw(session, raw_id)
-            if raw.state in batch.states:  # another process may have taken it meanwhile
-                parsed = batch.parsed.get(raw_id)
+            raw = parsed_ahead.pop(raw_id, None) or _load_raw(batch, raw_id)
+            if raw.state in selection.states:  # another process may have taken it meanwhile
+                parsed = selection.parsed.get(raw_id)
                 triage = triaged.get(raw_id)
-                outcomes.append(_process_contained(session, raw, context, careful, parsed, triage))
-            if batch.should_yield():
+                outcomes.append(_process_contained(batch, raw, context, careful, parsed, triage))
+            if selection.should_yield():
                 break
     return outcomes
 
@@ -153,20 +155,20 @@ _MARK_DONE = (
 )
 
 
-def _load_raw(session: Session, raw_id: int) -> RawMessage:
-    """The stored message, not attached to the session: processing never changes it."""
-    row = session.connection().execute(_LOAD_RAW, {"raw_id": raw_id}).one()
+def _load_raw(batch: Batch, raw_id: int) -> RawMessage:
+    """The stored message, not attached to the batch: processing never changes it."""
+    row = batch.session.connection().execute(_LOAD_RAW, {"raw_id": raw_id}).one()
     return RawMessage(**row._mapping)
 
 
 def _count_acknowledgements_ahead(
-    session: Session, parsed: Sequence[ParsedMessage | Unparseable]
+    batch: Batch, parsed: Sequence[ParsedMessage | Unparseable]
 ) -> None:
     """Each new ticket's acknowledgement asks how many its requester got this hour: for the
     senders of the messages parsed ahead, that is counted once for the batch."""
     senders = [message.from_addr for message in parsed if isinstance(message, ParsedMessage)]
     keys = [sender.acknowledgement_rate_key(address) for address in senders if address]
-    outbox.count_ahead(session, keys, _HOUR)
+    outbox.count_ahead(batch, keys, _HOUR)
 
 
 def _triage_ahead(
@@ -185,43 +187,43 @@ def _triage_ahead(
     return dict(zip(wanted, results, strict=True))
 
 
-def _load_raws(session: Session, raw_ids: list[int]) -> dict[int, RawMessage]:
+def _load_raws(batch: Batch, raw_ids: list[int]) -> dict[int, RawMessage]:
     if not raw_ids:
         return {}
-    rows = session.connection().execute(_LOAD_RAWS, {"raw_ids": raw_ids})
+    rows = batch.session.connection().execute(_LOAD_RAWS, {"raw_ids": raw_ids})
     return {row.id: RawMessage(**row._mapping) for row in rows}
 
 
 def _process_contained(
-    session: Session,
+    batch: Batch,
     raw: RawMessage,
     context: Context,
     careful: bool,
     parsed: ParsedMessage | Unparseable | None,
     triage: Triage | None = None,
 ) -> _Outcome:
-    since = deferred.mark(session)
+    since = batch.mark()
     try:
-        with session.begin_nested() if careful else nullcontext():
-            outcome = process_raw(session, raw, context, parsed, triage)
+        with batch.session.begin_nested() if careful else nullcontext():
+            outcome = process_raw(batch, raw, context, parsed, triage)
     except (StorageUnavailable, OperationalError):
         raise  # the database, not the message: the whole batch is tried again later
     except Exception as exc:  # bad input or a bug: keep the message, keep the daemon running
         if not careful:
             raise _TryCarefully from exc
-        deferred.take_back(session, since)  # the savepoint took back what was written
+        batch.take_back(since)  # the savepoint took back what was written
         if isinstance(exc, Unparseable):
-            return _quarantine(session, raw, str(exc))
-        return _quarantine(session, raw, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
-    deferred.write(session, _MARK_DONE, {"raw_id": raw.id, "now": utcnow()})
+            return _quarantine(batch, raw, str(exc))
+        return _quarantine(batch, raw, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+    batch.add(_MARK_DONE, {"raw_id": raw.id, "now": utcnow()})
     return _Outcome("message.processed", logging.INFO, {"raw": raw.id, "outcome": outcome})
 
 
-def _quarantine(session: Session, raw: RawMessage, reason: str) -> _Outcome:
-    raw = session.get_one(RawMessage, raw.id)
+def _quarantine(batch: Batch, raw: RawMessage, reason: str) -> _Outcome:
+    raw = batch.get_one(RawMessage, raw.id)
     raw.state, raw.error, raw.processed_at = RawState.QUARANTINED, reason, utcnow()
     raw.attempts += 1
-    session.flush()
-    session.expunge(raw)  # its bytes need not stay in memory for the rest of the batch
+    batch.session.flush()
+    batch.session.expunge(raw)  # its bytes need not stay in memory for the rest of the batch
     fields = {"raw": raw.id, "reason": reason.splitlines()[0]}
     return _Outcome("message.quarantined", logging.WARNING, fields)

@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from gateway.config import Config, Customer
 from gateway.delivery import outbox, sender
@@ -21,6 +20,7 @@ from gateway.processing.identity import Author, agents_to_notify, identify
 from gateway.processing.outages import join_incident, link_to_escalation
 from gateway.processing.threader import ThreadMatch, find_ticket, foreign_references
 from gateway.processing.triage_model import mail_text
+from gateway.store.batch import Batch
 from gateway.store.models import RawMessage, Ticket, TicketMessage, TicketStatus, utcnow
 from parsers.closings import without_closing
 from parsers.message import ParsedMessage, Unparseable, parse_message
@@ -37,7 +37,7 @@ _HOUR = timedelta(hours=1)
 
 
 def process_raw(
-    session: Session,
+    batch: Batch,
     raw: RawMessage,
     context: Context,
     parsed: ParsedMessage | Unparseable | None = None,
@@ -52,20 +52,20 @@ def process_raw(
     who = identify(message.from_addr, context.config)
     customer_id = who.customer.id if who.customer else None
     staff = who.role in ("upstream", "agent")
-    match = find_ticket(session, message, raw.rcpt_to, customer_id, context.config, staff)
+    match = find_ticket(batch, message, raw.rcpt_to, customer_id, context.config, staff)
     kind = _kind(message, raw)
     if kind in ROBOT_KINDS:
-        return _keep_robot_mail(session, raw, message, match, kind)
+        return _keep_robot_mail(batch, raw, message, match, kind)
     if who.role == "partner":
         return "own mail came back; kept, nothing sent"  # a loop through a forwarding rule
     if match and is_agent_mail(match, who):
         config, templates = context.config, context.templates
-        return handle_agent_mail(session, raw, message, match, who, config, templates)
+        return handle_agent_mail(batch, raw, message, match, who, config, templates)
     if match:
-        return _follow_up(session, raw, message, match.ticket, who, context)
+        return _follow_up(batch, raw, message, match.ticket, who, context)
     if who.role == "upstream":
         return "upstream mail without a ticket; kept"
-    return _new_ticket(session, raw, message, who, context, triage)
+    return _new_ticket(batch, raw, message, who, context, triage)
 
 
 def _kind(message: ParsedMessage, raw: RawMessage) -> str:
@@ -77,18 +77,18 @@ def _kind(message: ParsedMessage, raw: RawMessage) -> str:
 
 
 def _keep_robot_mail(
-    session: Session, raw: RawMessage, message: ParsedMessage, match: ThreadMatch | None, kind: str
+    batch: Batch, raw: RawMessage, message: ParsedMessage, match: ThreadMatch | None, kind: str
 ) -> str:
     """Auto-replies, bounces and list mail never open a ticket and never get an answer."""
     if match is None:
         return f"{kind}; kept, no ticket"
-    tickets.record_incoming(session, match.ticket, message, "system", raw.id)
-    tickets.add_event(session, match.ticket, kind, recipients=list(message.bounced_recipients))
+    tickets.record_incoming(batch, match.ticket, message, "system", raw.id)
+    tickets.add_event(batch, match.ticket, kind, recipients=list(message.bounced_recipients))
     return f"{kind}; attached to ticket {match.ticket.number}"
 
 
 def _follow_up(
-    session: Session,
+    batch: Batch,
     raw: RawMessage,
     message: ParsedMessage,
     ticket: Ticket,
@@ -97,19 +97,19 @@ def _follow_up(
 ) -> str:
     kind = "upstream" if who.role == "upstream" else "customer"
     if kind == "customer":
-        message = _without_known_closing(session, ticket, message)
-    tickets.record_incoming(session, ticket, message, kind, raw.id)
-    _note_defects(session, ticket, message)
+        message = _without_known_closing(batch, ticket, message)
+    tickets.record_incoming(batch, ticket, message, kind, raw.id)
+    _note_defects(batch, ticket, message)
     if kind == "upstream":
-        tickets.keep_case_numbers(session, ticket, case_numbers(message.subject))
+        tickets.keep_case_numbers(batch, ticket, case_numbers(message.subject))
     reopens = (
         (TicketStatus.WAITING_UPSTREAM,)
         if kind == "upstream"
         else (TicketStatus.CLOSED, TicketStatus.WAITING_CUSTOMER)
     )
     if ticket.status in reopens:
-        tickets.set_status(session, ticket, TicketStatus.OPEN, f"{kind} wrote")
-    _notify_agents(session, ticket, message, context, followup=True)
+        tickets.set_status(batch, ticket, TicketStatus.OPEN, f"{kind} wrote")
+    _notify_agents(batch, ticket, message, context, followup=True)
     return f"follow-up on ticket {ticket.number}"
 
 
@@ -117,13 +117,11 @@ def _follow_up(
 _EARLIER_MAILS = 5
 
 
-def _without_known_closing(
-    session: Session, ticket: Ticket, message: ParsedMessage
-) -> ParsedMessage:
+def _without_known_closing(batch: Batch, ticket: Ticket, message: ParsedMessage) -> ParsedMessage:
     """A step beyond the parser, as Zammad does: the closing block (company lines, phone
     numbers, notices) that this sender's earlier mails on the ticket ended with is cut from
     the new text; the sign-off stays (parsers/closings.py)."""
-    earlier = session.scalars(
+    earlier = batch.scalars(
         select(TicketMessage.text)
         .where(
             TicketMessage.ticket_id == ticket.id,
@@ -138,7 +136,7 @@ def _without_known_closing(
 
 
 def _new_ticket(
-    session: Session,
+    batch: Batch,
     raw: RawMessage,
     message: ParsedMessage,
     who: Author,
@@ -149,12 +147,12 @@ def _new_ticket(
     routed = decide(message, who, context, utcnow(), triage)
     incident, triage, decision = routed.incident, routed.triage, routed.decision
     ticket = tickets.open_ticket(
-        session, message.subject, message.from_addr, customer.id if customer else None, decision
+        batch, message.subject, message.from_addr, customer.id if customer else None, decision
     )
-    tickets.record_incoming(session, ticket, message, "customer", raw.id)
-    _note_defects(session, ticket, message)
+    tickets.record_incoming(batch, ticket, message, "customer", raw.id)
+    _note_defects(batch, ticket, message)
     tickets.add_event(
-        session,
+        batch,
         ticket,
         "routed",
         action=decision.action,
@@ -163,33 +161,33 @@ def _new_ticket(
         **_triage_fields(triage),
     )
     if incident:
-        tickets.add_event(session, ticket, "known_issue", id=incident.id, title=incident.title)
-    _note_foreign_references(session, ticket, message, customer)
+        tickets.add_event(batch, ticket, "known_issue", id=incident.id, title=incident.title)
+    _note_foreign_references(batch, ticket, message, customer)
     language = triage.language if triage else detect_language(document(mail_text(message)))
-    _acknowledge(session, ticket, message, context, incident, language)
+    _acknowledge(batch, ticket, message, context, incident, language)
     if decision.reply:
-        _reply_with(session, ticket, message, decision.reply, context, language)
+        _reply_with(batch, ticket, message, decision.reply, context, language)
     suggestion = decision.suggestion.line() if decision.suggestion else None
-    _notify_agents(session, ticket, message, context, followup=False, suggestion=suggestion)
-    _act_on(session, ticket, decision, context, incident)
+    _notify_agents(batch, ticket, message, context, followup=False, suggestion=suggestion)
+    _act_on(batch, ticket, decision, context, incident)
     return f"new ticket {ticket.number} ({decision.action} -> {decision.target})"
 
 
 def _note_foreign_references(
-    session: Session, ticket: Ticket, message: ParsedMessage, customer: Customer | None
+    batch: Batch, ticket: Ticket, message: ParsedMessage, customer: Customer | None
 ) -> None:
     """The message names another customer's ticket in its references: it was not threaded
     there, and the agents see the link."""
     if not (message.in_reply_to or message.references):
         return
-    for other in foreign_references(session, message, customer.id if customer else None):
-        tickets.add_event(session, ticket, "references_other_ticket", number=other.number)
+    for other in foreign_references(batch, message, customer.id if customer else None):
+        tickets.add_event(batch, ticket, "references_other_ticket", number=other.number)
 
 
-def _note_defects(session: Session, ticket: Ticket, message: ParsedMessage) -> None:
+def _note_defects(batch: Batch, ticket: Ticket, message: ParsedMessage) -> None:
     """What was odd about the mail and what the parser assumed, on the ticket for the agents."""
     if message.defects:
-        tickets.add_event(session, ticket, "defects", defects=list(message.defects))
+        tickets.add_event(batch, ticket, "defects", defects=list(message.defects))
 
 
 def _triage_fields(triage: Triage | None) -> dict[str, Any]:
@@ -203,7 +201,7 @@ def _triage_fields(triage: Triage | None) -> dict[str, Any]:
 
 
 def _reply_with(
-    session: Session,
+    batch: Batch,
     ticket: Ticket,
     message: ParsedMessage,
     template: str,
@@ -212,21 +210,21 @@ def _reply_with(
 ) -> None:
     """A rule's `reply`: a template sent to the customer besides the acknowledgement."""
     config = context.config
-    if not tickets.requester_answerable(session, ticket, "reply"):
+    if not tickets.requester_answerable(batch, ticket, "reply"):
         return
     customer = customer_of(ticket, config)
     mail = sender.template_reply(
         config, context.templates, ticket, message, customer, template, language
     )
-    if outbox.sent_recently(session, mail.rate_key or "", _HOUR) >= config.support.acks_per_hour:
-        tickets.add_event(session, ticket, "reply_suppressed", reason="rate limit")
+    if outbox.sent_recently(batch, mail.rate_key or "", _HOUR) >= config.support.acks_per_hour:
+        tickets.add_event(batch, ticket, "reply_suppressed", reason="rate limit")
         return
-    outbox.send_for_ticket(session, ticket, mail)
-    tickets.add_event(session, ticket, "replied", template=template)
+    outbox.send_for_ticket(batch, ticket, mail)
+    tickets.add_event(batch, ticket, "replied", template=template)
 
 
 def _act_on(
-    session: Session,
+    batch: Batch,
     ticket: Ticket,
     decision: Decision,
     context: Context,
@@ -241,40 +239,40 @@ def _act_on(
     elif decision.action == "forward":
         to, purpose, category = party_address(config, decision.target), "forward", ""
     elif incident is not None:
-        _cluster_known_issue(session, ticket, incident, context)
+        _cluster_known_issue(batch, ticket, incident, context)
         return
     else:
         return
     if to is None:  # e.g. no microsoft.escalation_address: the agents must decide
-        tickets.add_event(session, ticket, "handover_impossible", reason="no address to send to")
+        tickets.add_event(batch, ticket, "handover_impossible", reason="no address to send to")
         return
     if purpose == "escalation":
-        cluster = join_incident(session, config, f"escalation|{category}|{to}", ticket, utcnow())
+        cluster = join_incident(batch, config, f"escalation|{category}|{to}", ticket, utcnow())
         if cluster.escalated_ticket is not None:
-            link_to_escalation(session, ticket, cluster)
+            link_to_escalation(batch, ticket, cluster)
             return
         cluster.escalated_ticket = ticket.number
-    hand_over(session, config, context.templates, ticket, to, purpose, category)
+    hand_over(batch, config, context.templates, ticket, to, purpose, category)
 
 
 def _cluster_known_issue(
-    session: Session, ticket: Ticket, incident: Incident, context: Context
+    batch: Batch, ticket: Ticket, incident: Incident, context: Context
 ) -> None:
     config = context.config
     to = escalation_address(config, ticket.customer_id)
     if to is None:
         return
-    cluster = join_incident(session, config, f"known|{incident.id}|{to}", ticket, utcnow())
+    cluster = join_incident(batch, config, f"known|{incident.id}|{to}", ticket, utcnow())
     if cluster.escalated_ticket is not None:
-        link_to_escalation(session, ticket, cluster)
+        link_to_escalation(batch, ticket, cluster)
     elif len(cluster.customers) >= config.cluster_after:
         category = f"Known issue {incident.id} affects {len(cluster.customers)} customers"
         cluster.escalated_ticket = ticket.number
-        hand_over(session, config, context.templates, ticket, to, "escalation", category)
+        hand_over(batch, config, context.templates, ticket, to, "escalation", category)
 
 
 def _acknowledge(
-    session: Session,
+    batch: Batch,
     ticket: Ticket,
     message: ParsedMessage,
     context: Context,
@@ -282,20 +280,20 @@ def _acknowledge(
     language: str = "",
 ) -> None:
     config = context.config
-    if not tickets.requester_answerable(session, ticket, "acknowledgement"):
+    if not tickets.requester_answerable(batch, ticket, "acknowledgement"):
         return
     customer = customer_of(ticket, config)
     templates = context.templates
     mail = sender.acknowledgement(config, templates, ticket, message, customer, incident, language)
     # Two auto-responders answering each other would loop forever; a cap per sender ends it.
-    if outbox.sent_recently(session, mail.rate_key or "", _HOUR) >= config.support.acks_per_hour:
-        tickets.add_event(session, ticket, "acknowledgement_suppressed", reason="rate limit")
+    if outbox.sent_recently(batch, mail.rate_key or "", _HOUR) >= config.support.acks_per_hour:
+        tickets.add_event(batch, ticket, "acknowledgement_suppressed", reason="rate limit")
         return
-    outbox.send_for_ticket(session, ticket, mail)
+    outbox.send_for_ticket(batch, ticket, mail)
 
 
 def _notify_agents(
-    session: Session,
+    batch: Batch,
     ticket: Ticket,
     message: ParsedMessage,
     context: Context,
@@ -320,11 +318,11 @@ def _notify_agents(
             unserved=unserved,
             suggestion=suggestion,
         )
-        outbox.send_for_ticket(session, ticket, mail)
+        outbox.send_for_ticket(batch, ticket, mail)
     if agents:
         addresses = [a.address for a in agents]
         reason = {"reason": "no agent of the queue may act on the customer"} if unserved else {}
-        tickets.add_event(session, ticket, "notified", agents=addresses, **reason)
+        tickets.add_event(batch, ticket, "notified", agents=addresses, **reason)
 
 
 def customer_of(ticket: Ticket, config: Config) -> Customer | None:

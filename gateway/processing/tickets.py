@@ -10,7 +10,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from gateway.delivery.sender import sendable
-from gateway.store import batch as deferred
+from gateway.store.batch import Batch
 from gateway.store.counters import next_ticket_number
 from gateway.store.models import Event, Ticket, TicketMessage, TicketStatus, utcnow
 from parsers.message import ParsedMessage
@@ -28,11 +28,11 @@ _INSERT_EVENT = insert(Event.__table__)
 
 
 def open_ticket(
-    session: Session, subject: str, requester: str, customer_id: str | None, decision: Decision
+    batch: Batch, subject: str, requester: str, customer_id: str | None, decision: Decision
 ) -> Ticket:
     now = utcnow()
     ticket = Ticket(
-        number=next_ticket_number(session),
+        number=next_ticket_number(batch),
         subject=subject,
         status=TicketStatus.NEW,
         customer_id=customer_id,
@@ -46,15 +46,15 @@ def open_ticket(
         updated_at=now,
     )
     values = {column: getattr(ticket, column) for column in _TICKET_COLUMNS}
-    ticket.id = session.connection().execute(_INSERT_TICKET, values).scalar_one()
+    ticket.id = batch.session.connection().execute(_INSERT_TICKET, values).scalar_one()
     # Attached as if loaded, without reading back the row just written: later changes are saved.
     make_transient_to_detached(ticket)
-    session.add(ticket)
+    batch.session.add(ticket)
     return ticket
 
 
 def add_message(
-    session: Session,
+    batch: Batch,
     ticket: Ticket,
     *,
     direction: str,
@@ -79,7 +79,7 @@ def add_message(
         "date": date or utcnow(),
         "text": text,
     }
-    deferred.write(session, _INSERT_MESSAGE, values)
+    batch.add(_INSERT_MESSAGE, values)
     _touch(ticket)
 
 
@@ -95,7 +95,7 @@ def _touch(ticket: Ticket) -> None:
 
 
 def record_incoming(
-    session: Session,
+    batch: Batch,
     ticket: Ticket,
     message: ParsedMessage,
     kind: str,
@@ -104,7 +104,7 @@ def record_incoming(
 ) -> None:
     """An incoming mail on the ticket, with its new text (or `text`, e.g. without commands)."""
     add_message(
-        session,
+        batch,
         ticket,
         direction="in",
         kind=kind,
@@ -132,14 +132,14 @@ def _with_forwarded(message: ParsedMessage) -> str:
     return "\n\n".join(part for part in (message.text, head, forwarded.text) if part)
 
 
-def add_event(session: Session, ticket: Ticket, what: str, **detail: Any) -> None:
+def add_event(batch: Batch, ticket: Ticket, what: str, **detail: Any) -> None:
     values = {"ticket_id": ticket.id, "at": utcnow(), "what": what, "detail": detail}
-    deferred.write(session, _INSERT_EVENT, values)
+    batch.add(_INSERT_EVENT, values)
 
 
-def set_status(session: Session, ticket: Ticket, status: str, why: str) -> None:
+def set_status(batch: Batch, ticket: Ticket, status: str, why: str) -> None:
     if ticket.status != status:
-        add_event(session, ticket, "status", old=ticket.status, new=status, why=why)
+        add_event(batch, ticket, "status", old=ticket.status, new=status, why=why)
         ticket.status = status
 
 
@@ -184,12 +184,12 @@ def ticket_json(session: Session, ticket: Ticket, full: bool = False) -> dict[st
     return data
 
 
-def keep_case_numbers(session: Session, ticket: Ticket, numbers: Sequence[str]) -> None:
+def keep_case_numbers(batch: Batch, ticket: Ticket, numbers: Sequence[str]) -> None:
     """Upstream case numbers (TrackingID#…, Case …) seen for the first time on this ticket."""
-    known = _case_numbers(_events(session, ticket))
+    known = _case_numbers(_events(batch, ticket))
     for number in numbers:
         if number not in known:
-            add_event(session, ticket, "case_number", number=number)
+            add_event(batch, ticket, "case_number", number=number)
             known.append(number)
 
 
@@ -197,13 +197,14 @@ def _case_numbers(events: Sequence[Event]) -> list[str]:
     return [str(e.detail["number"]) for e in events if e.what == "case_number"]
 
 
-def _messages(session: Session, ticket: Ticket) -> Sequence[TicketMessage]:
+def _messages(reader: Session | Batch, ticket: Ticket) -> Sequence[TicketMessage]:
     statement = select(TicketMessage).where(TicketMessage.ticket_id == ticket.id)
-    return session.scalars(statement.order_by(TicketMessage.id)).all()
+    return reader.scalars(statement.order_by(TicketMessage.id)).all()
 
 
-def _events(session: Session, ticket: Ticket) -> Sequence[Event]:
-    return session.scalars(
+def _events(reader: Session | Batch, ticket: Ticket) -> Sequence[Event]:
+    """A batch's reader writes its rows first: the events just added are among them."""
+    return reader.scalars(
         select(Event).where(Event.ticket_id == ticket.id).order_by(Event.id)
     ).all()
 
@@ -221,11 +222,11 @@ def _message_json(entry: TicketMessage) -> dict[str, Any]:
     }
 
 
-def requester_answerable(session: Session, ticket: Ticket, what: str) -> bool:
+def requester_answerable(batch: Batch, ticket: Ticket, what: str) -> bool:
     """A requester that no mail can be addressed to ("From: Big Bug bb@bug.com" without angle
     brackets, an address that needs SMTPUTF8) gets no automatic mail; the ticket stays, and
     its events say why."""
     if sendable(ticket.requester):
         return True
-    add_event(session, ticket, f"{what}_impossible", reason="address cannot be answered")
+    add_event(batch, ticket, f"{what}_impossible", reason="address cannot be answered")
     return False

@@ -14,6 +14,7 @@ from gateway.delivery import outbox, sender
 from gateway.delivery.templates import Templates
 from gateway.processing import tickets
 from gateway.processing.identity import agents_to_notify
+from gateway.store.batch import Batch
 from gateway.store.engine import Store
 from gateway.store.locks import AdvisoryLock
 from gateway.store.models import Event, Ticket, TicketMessage, TicketStatus, utcnow
@@ -35,13 +36,14 @@ def close_waiting(store: Store, config: Config) -> int:
     """Close tickets that waited on the customer longer than close_waiting_after."""
     cutoff = utcnow() - config.support.close_waiting_after
     with store.session() as session:
+        batch = Batch.immediate(session)
         waiting = session.scalars(
             select(Ticket).where(
                 Ticket.status == TicketStatus.WAITING_CUSTOMER, Ticket.updated_at < cutoff
             )
         ).all()
         for ticket in waiting:
-            tickets.set_status(session, ticket, TicketStatus.CLOSED, "no answer from the customer")
+            tickets.set_status(batch, ticket, TicketStatus.CLOSED, "no answer from the customer")
             ticket.updated_at = utcnow()
     return len(waiting)
 
@@ -54,6 +56,7 @@ def remind_first_response(store: Store, config: Config, templates: Templates) ->
     due = utcnow() - target + timedelta(seconds=target.total_seconds() * REMIND_BEFORE)
     reminded = 0
     with store.session() as session:
+        batch = Batch.immediate(session)
         for ticket in session.scalars(
             select(Ticket).where(Ticket.status == TicketStatus.NEW, Ticket.created_at <= due)
         ).all():
@@ -62,8 +65,8 @@ def remind_first_response(store: Store, config: Config, templates: Templates) ->
             deadline = ticket.created_at + target
             for agent in agents_to_notify(ticket.customer_id, ticket.queue, config):
                 mail = sender.reminder(config, templates, ticket, agent, deadline)
-                outbox.send_for_ticket(session, ticket, mail)
-            tickets.add_event(session, ticket, "reminded", deadline=_iso(deadline))
+                outbox.send_for_ticket(batch, ticket, mail)
+            tickets.add_event(batch, ticket, "reminded", deadline=_iso(deadline))
             reminded += 1
     return reminded
 

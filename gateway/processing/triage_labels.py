@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.processing.tickets import add_event
+from gateway.store.batch import Batch
 from gateway.store.models import Event, Ticket, TicketMessage, TriageLabel, utcnow
 from routing.intents import CATEGORIES, INTENTS, UPSTREAM, MailText
 from routing.triage import Example
@@ -20,10 +21,10 @@ from routing.triage import Example
 _INTENT_OF_CATEGORY = {category.lower(): intent for intent, category in CATEGORIES.items()}
 
 
-def keep(session: Session, ticket: Ticket, intent: str, agent: str) -> None:
+def keep(batch: Batch, ticket: Ticket, intent: str, agent: str) -> None:
     """The ticket's first customer text, labelled `intent` by `agent`."""
     assert intent in INTENTS
-    first = session.scalars(
+    first = batch.scalars(
         select(TicketMessage)
         .where(TicketMessage.ticket_id == ticket.id, TicketMessage.kind == "customer")
         .order_by(TicketMessage.id)
@@ -38,17 +39,17 @@ def keep(session: Session, ticket: Ticket, intent: str, agent: str) -> None:
         subject=ticket.subject,
         text=text,
     )
-    session.add(label)
-    add_event(session, ticket, "labelled", intent=intent, agent=agent)
+    batch.session.add(label)
+    add_event(batch, ticket, "labelled", intent=intent, agent=agent)
 
 
-def intent_of_escalation(session: Session, ticket: Ticket, category: str) -> str | None:
+def intent_of_escalation(batch: Batch, ticket: Ticket, category: str) -> str | None:
     """What an agent's `#escalate [category]` of a handled ticket says its intent was: the
     category's, else the upstream intent triage found (the suggestion), else none known."""
     named = _INTENT_OF_CATEGORY.get(category.strip().lower())
     if named:
         return named
-    routed = session.scalars(
+    routed = batch.scalars(
         select(Event).where(Event.ticket_id == ticket.id, Event.what == "routed").limit(1)
     ).first()
     intent = (routed.detail or {}).get("intent") if routed else None

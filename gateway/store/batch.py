@@ -1,16 +1,21 @@
-"""Rows written together at the end of a processing batch instead of one statement at a time.
+"""The batch writer: rows of one processing batch written together, one executemany per
+statement, instead of one statement at a time.
 
 Processing a new ticket writes about ten small rows (its messages, events, outbox mail and the
 raw message's new state). Executed one by one, SQLAlchemy's bookkeeping per statement cost more
 than the rows themselves; collected for the batch, each statement runs once as an executemany.
 
-Nothing may read a table before its deferred rows are in it, so they are written before every
-ORM-level statement of the session (`Session.execute`, `scalar`, `get`: the threader, hand-overs
-and agent replies read the ticket's messages) and when the batch ends. A read that bypasses the
-ORM (`connection().execute`) sees only what is written: the one such read, the outbox's rate
-count, adds the deferred rows itself (`pending`).
+Every stage is handed the `Batch` and the call sites show when rows are written:
+- `batch.add(statement, values)` keeps a row for later;
+- `batch.execute`, `scalars`, `scalar` and `get` write the rows kept so far, then read: nothing
+  reads a table before its rows are in it;
+- `batch.session` is the plain session, for ORM objects (`batch.session.add(ticket)`) and for
+  Core reads that must not write first; such a read sees only what is written, so one that
+  counts rows adds `batch.pending(...)` itself (the outbox's rate count does);
+- `batch.flush()` writes at once; the batch's end writes the rest.
 
-Outside `deferring` (the CLI, timers, intake) `write` executes at once, as before.
+Outside processing (the CLI, timers, commands run by hand) `Batch.immediate(session)` writes
+each row at once.
 """
 
 from __future__ import annotations
@@ -18,20 +23,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event
-from sqlalchemy.engine import Connection
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.engine import Connection, Result
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql import Executable
 
 from gateway.store import driver_sql
 
-_KEY = "gateway.deferred"
 # Rows are written early once they hold this much text and bytes: a hand-over carries the
 # customer's files (up to 25 MB a message), and a batch is PROCESS_BATCH (gateway/runtime/worker.py)
 # messages.
 WRITE_AT_BYTES = 8_000_000
+T = TypeVar("T")
 
 
 @dataclass
@@ -76,72 +81,92 @@ def _executemany(connection: Connection, statement: Executable, rows: list[dict[
         connection.execute(statement, rows)
 
 
+class Batch:
+    """The rows of one transaction, kept and written together (see the module's docstring)."""
+
+    def __init__(self, session: Session, deferring: bool = True) -> None:
+        self.session = session
+        self._rows: _Rows | None = _Rows() if deferring else None
+        self.info: dict[str, Any] = {}  # what a stage keeps for the rest of the batch
+
+    @classmethod
+    def immediate(cls, session: Session) -> Batch:
+        """A batch that writes every row at once: for work done outside processing."""
+        return cls(session, deferring=False)
+
+    @property
+    def deferring(self) -> bool:
+        return self._rows is not None
+
+    def add(self, statement: Executable, values: dict[str, Any]) -> None:
+        """Execute `statement` (an INSERT or UPDATE without RETURNING) with `values`, with the
+        batch's other rows or, for an immediate batch, now."""
+        if self._rows is None:
+            self.session.connection().execute(statement, values)
+            return
+        self._rows.add(statement, values)
+        if self._rows.size >= WRITE_AT_BYTES:
+            self._rows.write(self.session)
+
+    def flush(self) -> None:
+        """Write the rows kept so far."""
+        if self._rows and self._rows.statements:
+            self._rows.write(self.session)
+
+    def execute(self, statement: Executable, params: dict[str, Any] | None = None) -> Result[Any]:
+        self.flush()
+        return self.session.execute(statement, params)
+
+    def scalars(self, statement: Executable) -> Any:
+        self.flush()
+        return self.session.scalars(statement)
+
+    def scalar(self, statement: Executable) -> Any:
+        self.flush()
+        return self.session.scalar(statement)
+
+    def get(self, model: type[T], ident: Any) -> T | None:
+        """An object by primary key: from the session if loaded, else read after a flush."""
+        if identity_key(model, ident) not in self.session.identity_map:
+            self.flush()
+        return self.session.get(model, ident)
+
+    def get_one(self, model: type[T], ident: Any) -> T:
+        found = self.get(model, ident)
+        if found is None:
+            raise LookupError(f"no {model.__name__} {ident!r}")
+        return found
+
+    def pending(self, statement: Executable, keep: Callable[[dict[str, Any]], bool]) -> int:
+        """How many kept, not yet written rows of `statement` `keep` accepts."""
+        if self._rows is None:
+            return 0
+        return sum(1 for _, values in self._rows.statements.get(statement, ()) if keep(values))
+
+    def last(self, statement: Executable) -> dict[str, Any] | None:
+        """The values of the last kept, not yet written row of `statement`."""
+        waiting = self._rows.statements.get(statement) if self._rows else None
+        return waiting[-1][1] if waiting else None
+
+    @property
+    def generation(self) -> int | None:
+        """Changes whenever the kept rows are written; None for an immediate batch."""
+        return self._rows.generation if self._rows else None
+
+    def mark(self) -> int:
+        """Where the kept rows stand now; see `take_back`."""
+        return self._rows.serial if self._rows else 0
+
+    def take_back(self, since: int) -> None:
+        """Forget the rows kept after `mark` returned `since` (a message that failed: its
+        savepoint takes back what was already written)."""
+        if self._rows:
+            self._rows.discard_after(since)
+
+
 @contextmanager
-def deferring(session: Session) -> Iterator[None]:
-    """Defer `write`s of this session until the block ends (or an ORM statement needs them)."""
-    rows = _Rows()
-    session.info[_KEY] = rows
-    try:
-        yield
-        rows.write(session)
-    finally:
-        del session.info[_KEY]
-
-
-def write(session: Session, statement: Executable, values: dict[str, Any]) -> None:
-    """Execute `statement` (an INSERT or UPDATE without RETURNING) with `values`, now or, in a
-    deferring session, with the batch."""
-    rows: _Rows | None = session.info.get(_KEY)
-    if rows is None:
-        session.connection().execute(statement, values)
-        return
-    rows.add(statement, values)
-    if rows.size >= WRITE_AT_BYTES:
-        rows.write(session)
-
-
-def pending(session: Session, statement: Executable, keep: Callable[[dict[str, Any]], bool]) -> int:
-    """How many deferred, not yet written rows of `statement` `keep` accepts."""
-    rows: _Rows | None = session.info.get(_KEY)
-    if rows is None:
-        return 0
-    return sum(1 for _, values in rows.statements.get(statement, ()) if keep(values))
-
-
-def active(session: Session) -> bool:
-    """Whether `session` defers its writes (a processing batch)."""
-    return _KEY in session.info
-
-
-def last(session: Session, statement: Executable) -> dict[str, Any] | None:
-    """The values of the last deferred, not yet written row of `statement`."""
-    rows: _Rows | None = session.info.get(_KEY)
-    waiting = rows.statements.get(statement) if rows else None
-    return waiting[-1][1] if waiting else None
-
-
-def generation(session: Session) -> int | None:
-    """Changes whenever the deferred rows are written; None outside `deferring`."""
-    rows: _Rows | None = session.info.get(_KEY)
-    return rows.generation if rows else None
-
-
-def mark(session: Session) -> int:
-    """Where the deferred rows stand now; see `take_back`."""
-    rows: _Rows | None = session.info.get(_KEY)
-    return rows.serial if rows else 0
-
-
-def take_back(session: Session, since: int) -> None:
-    """Forget the rows deferred after `mark` returned `since` (a message that failed: its
-    savepoint takes back what was already written)."""
-    rows: _Rows | None = session.info.get(_KEY)
-    if rows:
-        rows.discard_after(since)
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _write_before_reading(state: ORMExecuteState) -> None:
-    rows: _Rows | None = state.session.info.get(_KEY)
-    if rows and rows.statements:
-        rows.write(state.session)
+def writing(session: Session) -> Iterator[Batch]:
+    """A deferring batch on `session`, whose rows are written when the block ends."""
+    batch = Batch(session)
+    yield batch
+    batch.flush()

@@ -8,27 +8,26 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.orm import Session
 
-from gateway.store import batch as deferred
+from gateway.store.batch import Batch
 from gateway.store.models import Counter
 
 
-def next_ticket_number(session: Session) -> int:
+def next_ticket_number(batch: Batch) -> int:
     """Never the same twice. On PostgreSQL a sequence (migration 0005: it locks nothing, so
     daemons sharing the database do not wait for each other's batches; numbers may have gaps)."""
-    connection = session.connection()
+    connection = batch.session.connection()
     if connection.dialect.name == "postgresql":
         return int(connection.execute(_NEXT_FROM_SEQUENCE).scalar_one())
-    if not deferred.active(session):
+    if not batch.deferring:
         return int(connection.execute(_NEXT_TICKET_NUMBER).scalar_one())
     # In a processing batch, which holds SQLite's write lock from its first statement, the
     # counter is read once and its new value written with the batch's rows. The number comes
     # from the last value not yet written, so a message that fails (and whose rows are taken
     # back) leaves no gap; once written, the counter itself has it.
-    waiting = deferred.last(session, _SET_TICKET_NUMBER)
+    waiting = batch.last(_SET_TICKET_NUMBER)
     current = waiting["value"] if waiting else connection.execute(_TICKET_NUMBER).scalar_one()
-    deferred.write(session, _SET_TICKET_NUMBER, {"value": current + 1})
+    batch.add(_SET_TICKET_NUMBER, {"value": current + 1})
     return int(current + 1)
 
 

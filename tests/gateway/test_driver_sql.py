@@ -11,7 +11,7 @@ from gateway.store import driver_sql
 from gateway.store.engine import Store
 from gateway.store.models import Event, RawMessage, Ticket, utcnow
 from gateway.store.raw_messages import IncomingRaw
-from tests.gateway.test_deferred import a_ticket
+from tests.gateway.test_batch import a_ticket
 
 EVENTS = Event.__table__
 RAW = RawMessage.__table__

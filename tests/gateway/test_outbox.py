@@ -19,6 +19,7 @@ from gateway.config import Config, Outbound
 from gateway.delivery import outbox
 from gateway.delivery.relay import PermanentDeliveryError, TemporaryDeliveryError
 from gateway.delivery.sender import OutgoingMail
+from gateway.store.batch import Batch
 from gateway.store.engine import Store
 from gateway.store.faults import StorageUnavailable
 from gateway.store.models import OutboxMessage, utcnow
@@ -65,7 +66,7 @@ def settings(config: Config) -> Outbound:
 def enqueue(store: Store, mail: OutgoingMail = MAIL) -> int:
     """Queue `mail`; its outbox id."""
     with store.session() as session:
-        outbox.enqueue(session, mail, ticket_id=None)
+        outbox.enqueue(Batch.immediate(session), mail, ticket_id=None)
         return session.scalar(select(func.max(OutboxMessage.id))) or 0
 
 
@@ -242,8 +243,16 @@ def test_sent_recently_counts_by_rate_key(store: Store) -> None:
     enqueue(store, replace(MAIL, rate_key="acknowledgement:bob@adatum.example"))
 
     with store.session() as session:
-        assert outbox.sent_recently(session, MAIL.rate_key or "", timedelta(hours=1)) == 2
-        assert outbox.sent_recently(session, "acknowledgement:nobody", timedelta(hours=1)) == 0
+        assert (
+            outbox.sent_recently(Batch.immediate(session), MAIL.rate_key or "", timedelta(hours=1))
+            == 2
+        )
+        assert (
+            outbox.sent_recently(
+                Batch.immediate(session), "acknowledgement:nobody", timedelta(hours=1)
+            )
+            == 0
+        )
 
 
 def count_writes(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[int]:

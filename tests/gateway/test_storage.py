@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import event, inspect, select, text
 
-from gateway.store import batch as deferred
+from gateway.store.batch import Batch, writing
 from gateway.store.counters import next_ticket_number
 from gateway.store.engine import Store
 from gateway.store.faults import StorageUnavailable
@@ -270,9 +270,12 @@ def test_migrating_twice_changes_nothing(store: Store) -> None:
 
 def test_ticket_numbers_count_up_from_one(store: Store) -> None:
     with store.session() as session:
-        first, second = next_ticket_number(session), next_ticket_number(session)
+        first, second = (
+            next_ticket_number(Batch.immediate(session)),
+            next_ticket_number(Batch.immediate(session)),
+        )
     with store.session() as session:
-        third = next_ticket_number(session)
+        third = next_ticket_number(Batch.immediate(session))
 
     assert (first, second, third) == (1, 2, 3)
 
@@ -282,11 +285,11 @@ def test_a_rolled_back_transaction_does_not_use_up_a_number(store: Store) -> Non
         pass
 
     with pytest.raises(Abort), store.session() as session:
-        next_ticket_number(session)
+        next_ticket_number(Batch.immediate(session))
         raise Abort
 
     with store.session() as session:
-        assert next_ticket_number(session) == 1
+        assert next_ticket_number(Batch.immediate(session)) == 1
 
 
 def test_a_processing_batch_reads_the_counter_once_and_writes_it_with_its_rows(
@@ -294,11 +297,11 @@ def test_a_processing_batch_reads_the_counter_once_and_writes_it_with_its_rows(
 ) -> None:
     statements: list[str] = []
     event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
-    with store.session() as session, deferred.deferring(session):
-        numbers = [next_ticket_number(session) for _ in range(3)]
+    with store.session() as session, writing(session) as batch:
+        numbers = [next_ticket_number(batch) for _ in range(3)]
         counter_statements = [s for s in statements if "counters" in s]
     with store.session() as session:
-        after = next_ticket_number(session)
+        after = next_ticket_number(Batch.immediate(session))
 
     assert numbers == [1, 2, 3]
     assert len(counter_statements) == 1 and counter_statements[0].startswith("SELECT")
@@ -306,14 +309,14 @@ def test_a_processing_batch_reads_the_counter_once_and_writes_it_with_its_rows(
 
 
 def test_a_failed_message_of_a_batch_leaves_no_gap_in_the_numbers(store: Store) -> None:
-    with store.session() as session, deferred.deferring(session):
-        first = next_ticket_number(session)
-        since = deferred.mark(session)
-        next_ticket_number(session)  # the message that fails
-        deferred.take_back(session, since)
-        again = next_ticket_number(session)
-        session.scalars(select(RawMessage.id)).all()  # an ORM read writes the deferred rows
-        after_the_write = next_ticket_number(session)
+    with store.session() as session, writing(session) as batch:
+        first = next_ticket_number(batch)
+        since = batch.mark()
+        next_ticket_number(batch)  # the message that fails
+        batch.take_back(since)
+        again = next_ticket_number(batch)
+        batch.flush()
+        after_the_write = next_ticket_number(batch)
 
     assert (first, again, after_the_write) == (1, 2, 3)
 

@@ -15,6 +15,7 @@ from gateway.config import Config
 from gateway.delivery.reply_address import UPSTREAM_TAG, agent_tag, signed_reply_address
 from gateway.processing import tickets
 from gateway.processing.threader import ThreadMatch, find_ticket, foreign_references
+from gateway.store.batch import Batch
 from gateway.store.engine import Store
 from parsers.message import ParsedMessage, parse_message
 from routing import Decision
@@ -35,10 +36,10 @@ class Tickets:
 def tickets_made(store: Store) -> Tickets:
     with store.session() as session:
         fabrikam = tickets.open_ticket(
-            session, "Printer broken", "anna@fabrikam.example", "fabrikam", HANDLE
+            Batch.immediate(session), "Printer broken", "anna@fabrikam.example", "fabrikam", HANDLE
         )
         tickets.add_message(
-            session,
+            Batch.immediate(session),
             fabrikam,
             direction="in",
             kind="customer",
@@ -48,10 +49,12 @@ def tickets_made(store: Store) -> Tickets:
             message_id="<anna-1@fabrikam.example>",
             text="It is broken.",
         )
-        adatum = tickets.open_ticket(session, "Licences", "bob@adatum.example", "adatum", HANDLE)
+        adatum = tickets.open_ticket(
+            Batch.immediate(session), "Licences", "bob@adatum.example", "adatum", HANDLE
+        )
         for number in (1, 2):
             tickets.add_message(
-                session,
+                Batch.immediate(session),
                 adatum,
                 direction="in",
                 kind="customer",
@@ -61,7 +64,9 @@ def tickets_made(store: Store) -> Tickets:
                 message_id=f"<bob-{number}@adatum.example>",
                 text="More licences.",
             )
-        stranger = tickets.open_ticket(session, "Hello", "someone@elsewhere.example", None, HANDLE)
+        stranger = tickets.open_ticket(
+            Batch.immediate(session), "Hello", "someone@elsewhere.example", None, HANDLE
+        )
         return Tickets(fabrikam.number, adatum.number, stranger.number)
 
 
@@ -95,7 +100,7 @@ def find(
     staff: bool = False,
 ) -> ThreadMatch | None:
     with store.session() as session:
-        return find_ticket(session, parsed, envelope, customer_id, config, staff)
+        return find_ticket(Batch.immediate(session), parsed, envelope, customer_id, config, staff)
 
 
 def test_new_mail_matches_no_ticket(store: Store, config: Config, tickets_made: Tickets) -> None:
@@ -238,7 +243,9 @@ def test_upstream_and_agents_thread_by_the_tag_of_any_ticket(
         sender="support@microsoft.com", subject=f"RE: [CONTOSO#{tickets_made.fabrikam}]"
     )
     with store.session() as session:
-        match = find_ticket(session, parsed, (), None, config, upstream_or_agent=True)
+        match = find_ticket(
+            Batch.immediate(session), parsed, (), None, config, upstream_or_agent=True
+        )
     assert match is not None and match.ticket.number == tickets_made.fabrikam
 
 
@@ -302,7 +309,7 @@ def test_references_to_another_customers_ticket_do_not_thread(
 
     assert find(store, config, parsed, customer_id) is None
     with store.session() as session:
-        foreign = foreign_references(session, parsed, customer_id)
+        foreign = foreign_references(Batch.immediate(session), parsed, customer_id)
         assert [t.number for t in foreign] == [tickets_made.adatum]
 
 
@@ -323,7 +330,7 @@ def test_the_requester_of_a_ticket_without_customer_threads_by_references(
         stranger = tickets.ticket_numbered(session, tickets_made.stranger)
         assert stranger is not None
         tickets.add_message(
-            session,
+            Batch.immediate(session),
             stranger,
             direction="in",
             kind="customer",

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from gateway.config import Config
 from gateway.delivery.templates import Templates
 from gateway.processing import tickets, timers
+from gateway.store.batch import Batch
 from gateway.store.engine import Store
 from gateway.store.models import OutboxMessage, Ticket, utcnow
 from routing import Decision
@@ -20,7 +21,7 @@ HANDLE = Decision("handle", "helpdesk", "helpdesk", None)
 def make_ticket(store: Store, status: str, age: timedelta) -> int:
     with store.session() as session:
         ticket = tickets.open_ticket(
-            session, "Printer", "anna@fabrikam.example", "fabrikam", HANDLE
+            Batch.immediate(session), "Printer", "anna@fabrikam.example", "fabrikam", HANDLE
         )
         ticket.status = status
         ticket.created_at = ticket.updated_at = utcnow() - age

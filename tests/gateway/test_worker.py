@@ -17,6 +17,7 @@ from gateway.processing import decision
 from gateway.runtime import worker as worker_module
 from gateway.runtime.parse_ahead import Parsed
 from gateway.runtime.worker import Worker
+from gateway.store.batch import Batch
 from gateway.store.engine import Store
 from gateway.store.faults import StorageUnavailable
 from gateway.store.models import RawMessage, TicketMessage
@@ -47,7 +48,7 @@ def worker(config: Config, store: Store, monkeypatch: pytest.MonkeyPatch) -> Wor
 
 def queue_mail(store: Store) -> None:
     with store.session() as session:
-        outbox.enqueue(session, MAIL, ticket_id=None)
+        outbox.enqueue(Batch.immediate(session), MAIL, ticket_id=None)
 
 
 def test_processing_marks_a_backlog_until_a_round_finds_nothing(
