@@ -38,7 +38,7 @@ class SmtpRelay:
         try:
             with self._connect() as smtp:
                 self._prepare(smtp)
-                # RFC 6531: a non-ASCII address (whose local part is, see sender.wire_address)
+                # RFC 6531: a non-ASCII address (whose local part is, see wire.wire_address)
                 # goes only with SMTPUTF8; smtplib refuses when the relay does not offer it.
                 utf8 = not all(a.isascii() for a in [envelope_from, *recipients])
                 options = ["SMTPUTF8"] if utf8 else []

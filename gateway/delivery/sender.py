@@ -2,31 +2,30 @@
 Auto-Submitted, the threading headers and the signed reply address; everything else asks it.
 
 Every message is From: the partner address, so customers only ever hear from the partner.
-"""
+Writing the headers and the MIME body as bytes is gateway/delivery/wire.py's."""
 
 from __future__ import annotations
 
-import base64
-import quopri
-import re
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.header import Header
-from email.utils import encode_rfc2231, format_datetime, formataddr, make_msgid
+from email.utils import format_datetime, formataddr, make_msgid
 
 from gateway.config import Agent, Config, Customer
 from gateway.delivery.reply_address import UPSTREAM_TAG, agent_tag, signed_reply_address
 from gateway.delivery.templates import Templates
+from gateway.delivery.wire import (
+    address_list,
+    clean,
+    encoded,
+    header_block,
+    mime_body,
+    wire_address,
+)
 from gateway.store.models import Ticket, utcnow
 from parsers.message import ParsedMessage
 from parsers.payloads import Payload
 from routing.service_health import Incident
-
-
-class UnsafeHeader(ValueError):
-    """A value that cannot be written into a header as it is; no mail is built from it."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ def ticket_tag(config: Config, number: int) -> str:
 
 def tagged_subject(config: Config, number: int, subject: str) -> str:
     tag = ticket_tag(config, number)
-    subject = _clean(subject) or "(no subject)"
+    subject = clean(subject) or "(no subject)"
     return subject if tag.lower() in subject.lower() else f"{tag} {subject}"
 
 
@@ -203,7 +202,7 @@ def notice(
         config,
         purpose="notice",
         to=[agent.address],
-        subject=_clean(f"[gatewayd] {subject}"),
+        subject=clean(f"[gatewayd] {subject}"),
         body=body,
         auto_submitted="auto-generated",
         rate_key=f"notice:{problem}:{agent.address}",
@@ -230,7 +229,7 @@ def refused_reply(
         config,
         purpose="notice",
         to=[agent.address],
-        subject=_clean(f"[gatewayd] {subject}"),
+        subject=clean(f"[gatewayd] {subject}"),
         body=body,
         auto_submitted="auto-generated",
         rate_key=f"notice:reply-{problem}:{agent.address}",
@@ -317,10 +316,10 @@ def _build(
 ) -> OutgoingMail:
     message_id = make_msgid(domain=config.partner.address.partition("@")[2])
     headers = [
-        ("From", formataddr((_clean(config.partner.name), config.partner.address), "utf-8")),
-        ("To", _address_list(to)),
-        *([("Cc", _address_list(cc))] if cc else []),
-        ("Subject", _encoded(subject)),
+        ("From", formataddr((clean(config.partner.name), config.partner.address), "utf-8")),
+        ("To", address_list(to)),
+        *([("Cc", address_list(cc))] if cc else []),
+        ("Subject", encoded(subject)),
         ("Date", format_datetime(utcnow())),
         ("Message-ID", message_id),
         *([("Reply-To", reply_to)] if reply_to else []),
@@ -338,7 +337,7 @@ def _build(
     headers += [("X-Auto-Response-Suppress", "All"), ("MIME-Version", "1.0")]
     # Written out directly: every value is cleaned or encoded here, and the email package's
     # generator (re-parsing and re-folding each header) was most of the processor's time.
-    data = _header_block(headers) + _mime_body(body, attachments)
+    data = header_block(headers) + mime_body(body, attachments)
     return OutgoingMail(
         purpose=purpose,
         recipients=tuple(dict.fromkeys(wire_address(a) for a in [*to, *cc])),
@@ -348,137 +347,6 @@ def _build(
         data=data,
         rate_key=rate_key,
     )
-
-
-def _header_block(headers: Sequence[tuple[str, str]]) -> bytes:
-    return "".join(_header_line(name, value) for name, value in headers).encode("utf-8")
-
-
-_FOLD = re.compile(r"\r\n[ \t]")
-
-
-def _header_line(name: str, value: str) -> str:
-    """The last guard against CR LF injection: whatever reached a value, a line break that is
-    not a fold (or any other control character) could start a header of the sender's choosing,
-    so the mail is not built at all."""
-    unfolded = _FOLD.sub(" ", value)
-    # Only address lists may carry UTF-8 (RFC 6532): their addresses passed `sendable`.
-    eight_bit_allowed = name in _ADDRESS_HEADERS
-    if _CONTROL.search(unfolded) or not (unfolded.isascii() or eight_bit_allowed):
-        raise UnsafeHeader(f"{name}: {value[:200]!r}")
-    return f"{name}: {value}\r\n"
-
-
-_ADDRESS_HEADERS = ("To", "Cc")
-# RFC 5321 §4.1.2 Mailbox without quoted local parts: nothing a header or the relay's RCPT command
-# could split on.
-_SENDABLE = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
-)
-# The same with non-ASCII letters (RFC 6531 §3.3), but no Unicode space, line or paragraph
-# separator, zero-width or direction mark: nothing a reader could split on or be fooled by.
-_NON_ASCII = r"(?:(?![\s\u0085\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff])[^\x00-\x7f])"
-_SENDABLE_UTF8 = re.compile(
-    rf"(?:[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~.-]|{_NON_ASCII})+"
-    rf"@(?:[A-Za-z0-9]|{_NON_ASCII})(?:(?:[A-Za-z0-9.-]|{_NON_ASCII})*(?:[A-Za-z0-9]|{_NON_ASCII}))?"
-)
-
-
-def sendable(address: str) -> bool:
-    """Whether mail can be addressed to `address`: plain ASCII, or an internationalised
-    address (RFC 6531) that goes out with SMTPUTF8 (or IDNA, where only the domain is)."""
-    return bool(_SENDABLE.fullmatch(address) or _SENDABLE_UTF8.fullmatch(address))
-
-
-def wire_address(address: str) -> str:
-    """The address as it is written into the headers and the envelope: a non-ASCII domain
-    under an ASCII local part in its IDNA form (no SMTPUTF8 needed), else as it is."""
-    local, _, domain = address.rpartition("@")
-    if address.isascii() or not local.isascii():
-        return address
-    try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
-    except UnicodeError:  # not a valid IDNA name: only SMTPUTF8 can carry it
-        return address
-
-
-def _address_list(addresses: Sequence[str]) -> str:
-    for address in addresses:
-        if not sendable(address):
-            raise UnsafeHeader(f"not an address that mail can be sent to: {address[:200]!r}")
-    return ",\r\n ".join(wire_address(address) for address in addresses)
-
-
-_TEXT_HEADERS = (
-    'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n'
-)
-
-
-def _mime_body(text: str, attachments: Sequence[Payload]) -> bytes:
-    body = _TEXT_HEADERS.encode() + b"\r\n" + _quoted_printable(text)
-    if not attachments:
-        return body
-    boundary = "=_gatewayd_" + secrets.token_hex(12)
-    parts = [body, *(_attachment_part(a) for a in attachments)]
-    head = f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'.encode()
-    separator = f"\r\n--{boundary}\r\n".encode()
-    return head + separator + separator.join(parts) + f"\r\n--{boundary}--\r\n".encode()
-
-
-def _attachment_part(attachment: Payload) -> bytes:
-    content_type = (
-        attachment.content_type if "/" in attachment.content_type else "application/octet-stream"
-    )
-    name = _clean(attachment.filename) or "attachment"
-    # RFC 2231 for the file name, which any name survives; the encoded data is plain ASCII.
-    quoted = encode_rfc2231(name, "utf-8") if not name.isascii() else f'"{_ascii_name(name)}"'
-    parameter = "filename*" if not name.isascii() else "filename"
-    head = (
-        f"Content-Type: {_clean(content_type)}\r\n"
-        f"Content-Disposition: attachment; {parameter}={quoted}\r\n"
-        "Content-Transfer-Encoding: base64\r\n\r\n"
-    )
-    return head.encode("ascii") + base64.encodebytes(attachment.data).replace(b"\n", b"\r\n")
-
-
-def _ascii_name(name: str) -> str:
-    return name.replace("\\", "_").replace('"', "_")
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _encoded(text: str) -> str:
-    """A header value as it is where it is plain ASCII, folded where long; else as RFC 2047
-    encoded words. ASCII that looks like an encoded word is encoded, so that no reader decodes
-    what the customer wrote."""
-    if text.isascii() and "=?" not in text:
-        return _folded(text)
-    return Header(text, "utf-8", maxlinelen=76).encode(linesep="\r\n")
-
-
-def _folded(text: str, width: int = 68) -> str:
-    """Lines of at most `width` where the spaces allow (RFC 5322 §2.2.3): a fold takes the
-    place of a space, and unfolding gives the text back as it was."""
-    words = text.split(" ")
-    lines, line = [], words[0]
-    for word in words[1:]:
-        if word and line.strip() and len(line) + 1 + len(word) > width:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}"
-    return "\r\n ".join([*lines, line])
-
-
-def _quoted_printable(body: str) -> bytes:
-    lines = body.replace("\r\n", "\n").encode("utf-8")
-    return quopri.encodestring(lines).replace(b"\n", b"\r\n")
-
-
-def _clean(text: str) -> str:
-    """One line, no control characters: a subject can never add a header (CR LF injection)."""
-    return " ".join(_CONTROL.sub(" ", text).split())[:900]
 
 
 _UNITS = {

@@ -17,6 +17,7 @@ from gateway.delivery import outbox, sender
 from gateway.delivery.notices import queue_once_an_hour
 from gateway.delivery.reply_address import UPSTREAM_TAG, agent_tag
 from gateway.delivery.templates import Templates
+from gateway.delivery.wire import sendable
 from gateway.processing import tickets
 from gateway.processing.identity import Author, agent_for, customer_for
 from gateway.processing.threader import ThreadMatch
@@ -153,7 +154,7 @@ def _relay_answer(reply: AgentReply, answer: str) -> None:
     if not tickets.requester_answerable(batch, ticket, "answer"):
         return  # the answer stays on the ticket; the agent sees why in its events
     addresses = _customer_addresses(batch, ticket, config)
-    others = [a for a in addresses if a != ticket.requester and sender.sendable(a)]
+    others = [a for a in addresses if a != ticket.requester and sendable(a)]
     files = attached_files(reply.raw.data)
     thread = _customer_thread(batch, ticket, config)
     mail = sender.agent_answer(config, ticket, [ticket.requester], others, answer, files, thread)

@@ -1,5 +1,9 @@
 """The stages after parsing, for one message: identify and thread it, then keep a robot's mail,
-act on an agent's reply, add a follow-up or open a ticket. Each is a function of typed inputs."""
+act on an agent's reply, add a follow-up or open a ticket.
+
+Each stage reads what it needs and plans its effects on the ticket (gateway/processing/plan.py);
+`plan.apply` writes them, in one place.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +19,10 @@ from gateway.processing import tickets
 from gateway.processing.agent_replies import handle_agent_mail, is_agent_mail
 from gateway.processing.context import Context
 from gateway.processing.decision import decide
-from gateway.processing.handovers import escalation_address, hand_over, party_address
+from gateway.processing.handovers import escalation_address, party_address
 from gateway.processing.identity import Author, agents_to_notify, identify
 from gateway.processing.outages import join_incident, link_to_escalation
+from gateway.processing.plan import Plan, apply
 from gateway.processing.threader import ThreadMatch, find_ticket, foreign_references
 from gateway.processing.triage_model import mail_text
 from gateway.store.batch import Batch
@@ -31,8 +36,6 @@ from routing.service_health import Incident
 from routing.triage import detect_language, document
 
 ROBOT_KINDS = ("auto_reply", "bounce", "list")
-
-
 _HOUR = timedelta(hours=1)
 
 
@@ -55,7 +58,7 @@ def process_raw(
     match = find_ticket(batch, message, raw.rcpt_to, customer_id, context.config, staff)
     kind = _kind(message, raw)
     if kind in ROBOT_KINDS:
-        return _keep_robot_mail(batch, raw, message, match, kind)
+        return _keep_robot_mail(batch, raw, message, match, kind, context)
     if who.role == "partner":
         return "own mail came back; kept, nothing sent"  # a loop through a forwarding rule
     if match and is_agent_mail(match, who):
@@ -77,13 +80,20 @@ def _kind(message: ParsedMessage, raw: RawMessage) -> str:
 
 
 def _keep_robot_mail(
-    batch: Batch, raw: RawMessage, message: ParsedMessage, match: ThreadMatch | None, kind: str
+    batch: Batch,
+    raw: RawMessage,
+    message: ParsedMessage,
+    match: ThreadMatch | None,
+    kind: str,
+    context: Context,
 ) -> str:
     """Auto-replies, bounces and list mail never open a ticket and never get an answer."""
     if match is None:
         return f"{kind}; kept, no ticket"
-    tickets.record_incoming(batch, match.ticket, message, "system", raw.id)
-    tickets.add_event(batch, match.ticket, kind, recipients=list(message.bounced_recipients))
+    plan = Plan(match.ticket)
+    plan.record(message, "system", raw.id)
+    plan.note(kind, recipients=list(message.bounced_recipients))
+    apply(batch, plan, context.config, context.templates)
     return f"{kind}; attached to ticket {match.ticket.number}"
 
 
@@ -98,18 +108,20 @@ def _follow_up(
     kind = "upstream" if who.role == "upstream" else "customer"
     if kind == "customer":
         message = _without_known_closing(batch, ticket, message)
-    tickets.record_incoming(batch, ticket, message, kind, raw.id)
-    _note_defects(batch, ticket, message)
+    plan = Plan(ticket)
+    plan.record(message, kind, raw.id)
+    _note_defects(plan, message)
     if kind == "upstream":
-        tickets.keep_case_numbers(batch, ticket, case_numbers(message.subject))
+        plan.case_numbers(tuple(case_numbers(message.subject)))
     reopens = (
         (TicketStatus.WAITING_UPSTREAM,)
         if kind == "upstream"
         else (TicketStatus.CLOSED, TicketStatus.WAITING_CUSTOMER)
     )
     if ticket.status in reopens:
-        tickets.set_status(batch, ticket, TicketStatus.OPEN, f"{kind} wrote")
-    _notify_agents(batch, ticket, message, context, followup=True)
+        plan.status(TicketStatus.OPEN, f"{kind} wrote")
+    _notify_agents(plan, message, context, followup=True)
+    apply(batch, plan, context.config, context.templates)
     return f"follow-up on ticket {ticket.number}"
 
 
@@ -149,11 +161,10 @@ def _new_ticket(
     ticket = tickets.open_ticket(
         batch, message.subject, message.from_addr, customer.id if customer else None, decision
     )
-    tickets.record_incoming(batch, ticket, message, "customer", raw.id)
-    _note_defects(batch, ticket, message)
-    tickets.add_event(
-        batch,
-        ticket,
+    plan = Plan(ticket)
+    plan.record(message, "customer", raw.id)
+    _note_defects(plan, message)
+    plan.note(
         "routed",
         action=decision.action,
         target=decision.target,
@@ -161,33 +172,34 @@ def _new_ticket(
         **_triage_fields(triage),
     )
     if incident:
-        tickets.add_event(batch, ticket, "known_issue", id=incident.id, title=incident.title)
-    _note_foreign_references(batch, ticket, message, customer)
+        plan.note("known_issue", id=incident.id, title=incident.title)
+    _note_foreign_references(batch, plan, message, customer)
     language = triage.language if triage else detect_language(document(mail_text(message)))
-    _acknowledge(batch, ticket, message, context, incident, language)
+    _acknowledge(batch, plan, message, context, incident, language)
     if decision.reply:
-        _reply_with(batch, ticket, message, decision.reply, context, language)
+        _reply_with(batch, plan, message, decision.reply, context, language)
     suggestion = decision.suggestion.line() if decision.suggestion else None
-    _notify_agents(batch, ticket, message, context, followup=False, suggestion=suggestion)
+    _notify_agents(plan, message, context, followup=False, suggestion=suggestion)
+    apply(batch, plan, context.config, context.templates)
     _act_on(batch, ticket, decision, context, incident)
     return f"new ticket {ticket.number} ({decision.action} -> {decision.target})"
 
 
 def _note_foreign_references(
-    batch: Batch, ticket: Ticket, message: ParsedMessage, customer: Customer | None
+    batch: Batch, plan: Plan, message: ParsedMessage, customer: Customer | None
 ) -> None:
     """The message names another customer's ticket in its references: it was not threaded
     there, and the agents see the link."""
     if not (message.in_reply_to or message.references):
         return
     for other in foreign_references(batch, message, customer.id if customer else None):
-        tickets.add_event(batch, ticket, "references_other_ticket", number=other.number)
+        plan.note("references_other_ticket", number=other.number)
 
 
-def _note_defects(batch: Batch, ticket: Ticket, message: ParsedMessage) -> None:
+def _note_defects(plan: Plan, message: ParsedMessage) -> None:
     """What was odd about the mail and what the parser assumed, on the ticket for the agents."""
     if message.defects:
-        tickets.add_event(batch, ticket, "defects", defects=list(message.defects))
+        plan.note("defects", defects=list(message.defects))
 
 
 def _triage_fields(triage: Triage | None) -> dict[str, Any]:
@@ -202,25 +214,54 @@ def _triage_fields(triage: Triage | None) -> dict[str, Any]:
 
 def _reply_with(
     batch: Batch,
-    ticket: Ticket,
+    plan: Plan,
     message: ParsedMessage,
     template: str,
     context: Context,
     language: str = "",
 ) -> None:
     """A rule's `reply`: a template sent to the customer besides the acknowledgement."""
-    config = context.config
-    if not tickets.requester_answerable(batch, ticket, "reply"):
+    config, ticket = context.config, plan.ticket
+    if not plan.answerable("reply"):
         return
     customer = customer_of(ticket, config)
     mail = sender.template_reply(
         config, context.templates, ticket, message, customer, template, language
     )
-    if outbox.sent_recently(batch, mail.rate_key or "", _HOUR) >= config.support.acks_per_hour:
-        tickets.add_event(batch, ticket, "reply_suppressed", reason="rate limit")
+    if _over_rate(batch, plan, mail, config):
+        plan.note("reply_suppressed", reason="rate limit")
         return
-    outbox.send_for_ticket(batch, ticket, mail)
-    tickets.add_event(batch, ticket, "replied", template=template)
+    plan.send(mail)
+    plan.note("replied", template=template)
+
+
+def _acknowledge(
+    batch: Batch,
+    plan: Plan,
+    message: ParsedMessage,
+    context: Context,
+    incident: Incident | None = None,
+    language: str = "",
+) -> None:
+    config, ticket = context.config, plan.ticket
+    if not plan.answerable("acknowledgement"):
+        return
+    customer = customer_of(ticket, config)
+    templates = context.templates
+    mail = sender.acknowledgement(config, templates, ticket, message, customer, incident, language)
+    # Two auto-responders answering each other would loop forever; a cap per sender ends it.
+    if _over_rate(batch, plan, mail, config):
+        plan.note("acknowledgement_suppressed", reason="rate limit")
+        return
+    plan.send(mail)
+
+
+def _over_rate(batch: Batch, plan: Plan, mail: sender.OutgoingMail, config: Config) -> bool:
+    """This sender got `acks_per_hour` automatic mails of this kind already, counting the ones
+    this plan would send."""
+    key = mail.rate_key or ""
+    planned = sum(1 for m in plan.mails() if m.rate_key == key)
+    return outbox.sent_recently(batch, key, _HOUR) + planned >= config.support.acks_per_hour
 
 
 def _act_on(
@@ -243,16 +284,19 @@ def _act_on(
         return
     else:
         return
+    plan = Plan(ticket)
     if to is None:  # e.g. no microsoft.escalation_address: the agents must decide
-        tickets.add_event(batch, ticket, "handover_impossible", reason="no address to send to")
-        return
-    if purpose == "escalation":
+        plan.note("handover_impossible", reason="no address to send to")
+    elif purpose == "escalation":
         cluster = join_incident(batch, config, f"escalation|{category}|{to}", ticket, utcnow())
         if cluster.escalated_ticket is not None:
             link_to_escalation(batch, ticket, cluster)
             return
         cluster.escalated_ticket = ticket.number
-    hand_over(batch, config, context.templates, ticket, to, purpose, category)
+        plan.hand_over(to, purpose, category)
+    else:
+        plan.hand_over(to, purpose, category)
+    apply(batch, plan, config, context.templates)
 
 
 def _cluster_known_issue(
@@ -268,39 +312,19 @@ def _cluster_known_issue(
     elif len(cluster.customers) >= config.cluster_after:
         category = f"Known issue {incident.id} affects {len(cluster.customers)} customers"
         cluster.escalated_ticket = ticket.number
-        hand_over(batch, config, context.templates, ticket, to, "escalation", category)
-
-
-def _acknowledge(
-    batch: Batch,
-    ticket: Ticket,
-    message: ParsedMessage,
-    context: Context,
-    incident: Incident | None = None,
-    language: str = "",
-) -> None:
-    config = context.config
-    if not tickets.requester_answerable(batch, ticket, "acknowledgement"):
-        return
-    customer = customer_of(ticket, config)
-    templates = context.templates
-    mail = sender.acknowledgement(config, templates, ticket, message, customer, incident, language)
-    # Two auto-responders answering each other would loop forever; a cap per sender ends it.
-    if outbox.sent_recently(batch, mail.rate_key or "", _HOUR) >= config.support.acks_per_hour:
-        tickets.add_event(batch, ticket, "acknowledgement_suppressed", reason="rate limit")
-        return
-    outbox.send_for_ticket(batch, ticket, mail)
+        plan = Plan(ticket)
+        plan.hand_over(to, "escalation", category)
+        apply(batch, plan, config, context.templates)
 
 
 def _notify_agents(
-    batch: Batch,
-    ticket: Ticket,
+    plan: Plan,
     message: ParsedMessage,
     context: Context,
     followup: bool,
     suggestion: str | None = None,
 ) -> None:
-    config = context.config
+    config, ticket = context.config, plan.ticket
     customer = customer_of(ticket, config)
     agents = agents_to_notify(ticket.customer_id, ticket.queue, config)
     unserved = not agents
@@ -318,11 +342,11 @@ def _notify_agents(
             unserved=unserved,
             suggestion=suggestion,
         )
-        outbox.send_for_ticket(batch, ticket, mail)
+        plan.send(mail)
     if agents:
         addresses = [a.address for a in agents]
         reason = {"reason": "no agent of the queue may act on the customer"} if unserved else {}
-        tickets.add_event(batch, ticket, "notified", agents=addresses, **reason)
+        plan.note("notified", agents=addresses, **reason)
 
 
 def customer_of(ticket: Ticket, config: Config) -> Customer | None:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from gateway.delivery.sender import sendable
+from gateway.delivery.wire import sendable
 from gateway.store.batch import Batch
 from gateway.store.counters import next_ticket_number
 from gateway.store.models import Event, Ticket, TicketMessage, TicketStatus, utcnow

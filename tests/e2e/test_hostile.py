@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from gateway.config import Config, load_config
-from gateway.delivery import sender
+from gateway.delivery import sender, wire
 from gateway.intake.smtp import SmtpHandler, smtp_server_factory
 from gateway.store.models import Ticket
 from gateway.store.raw_messages import IncomingRaw
@@ -237,9 +237,9 @@ def test_the_sender_refuses_a_value_that_would_add_a_header(tmp_path: Path) -> N
         "anna@fabrikam.example, victim@evil.example",
         "Big Bug bb@bug.example",
     ):
-        with pytest.raises(sender.UnsafeHeader):
+        with pytest.raises(wire.UnsafeHeader):
             answer(to)
-    with pytest.raises(sender.UnsafeHeader):
+    with pytest.raises(wire.UnsafeHeader):
         answer("anna@fabrikam.example", thread="<a@fabrikam.example>\nBcc: victim@evil.example")
 
 

@@ -10,14 +10,15 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select, update
-from sqlalchemy.orm import Session
 
 from gateway.config import Config, load_config
 from gateway.delivery.templates import Templates
 from gateway.processing import processor, stages
 from gateway.processing.context import Context
 from gateway.processing.decision import request_text
+from gateway.processing.plan import Plan
 from gateway.runtime.parse_ahead import MAX_BYTES, open_database, parse_next
+from gateway.store.batch import Batch
 from gateway.store.engine import Store
 from gateway.store.models import Event, OutboxMessage, RawMessage, Ticket, TicketMessage, utcnow
 from gateway.store.raw_messages import IncomingRaw
@@ -94,10 +95,10 @@ def test_a_failure_rolls_back_only_its_own_message(
     store.insert_raw([IncomingRaw(data=m, via="smtp") for m in (second, REQUEST, third)])
     real_acknowledge = stages._acknowledge
 
-    def acknowledge_fails_for_help(session: Session, ticket: Ticket, *args: Any) -> None:
-        if ticket.subject == "Help":
+    def acknowledge_fails_for_help(batch: Batch, plan: Plan, *args: Any) -> None:
+        if plan.ticket.subject == "Help":
             raise RuntimeError("template bug")  # after the ticket row was written
-        real_acknowledge(session, ticket, *args)
+        real_acknowledge(batch, plan, *args)
 
     monkeypatch.setattr(stages, "_acknowledge", acknowledge_fails_for_help)
     caplog.set_level(logging.INFO, logger="gateway.processor")

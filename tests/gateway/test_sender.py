@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from gateway.config import Config, Customer, KnownIssue
-from gateway.delivery import sender
+from gateway.delivery import sender, wire
 from gateway.delivery.reply_address import ReplyTarget, agent_tag, verify_reply_address
 from gateway.delivery.templates import Templates
 from gateway.store.models import Ticket
@@ -406,7 +406,7 @@ def test_describe_duration(duration: timedelta, language: str, text: str) -> Non
     ],
 )
 def test_a_long_plain_subject_is_folded_not_encoded(subject: str) -> None:
-    value = sender._encoded(subject)
+    value = wire.encoded(subject)
     lines = value.split("\r\n ")
 
     assert "=?" not in value
@@ -416,7 +416,7 @@ def test_a_long_plain_subject_is_folded_not_encoded(subject: str) -> None:
 
 
 def test_plain_text_that_looks_encoded_is_encoded() -> None:
-    value = sender._encoded("=?utf-8?q?not_really?=")
+    value = wire.encoded("=?utf-8?q?not_really?=")
     assert str(make_header(decode_header(value))) == "=?utf-8?q?not_really?="
 
 
@@ -489,4 +489,4 @@ def test_a_non_ascii_domain_alone_goes_out_in_idna(
     ["jos\u2028é@fabrikam.example", "josé@fab\u202erikam.example", "jo sé@fabrikam.example"],
 )
 def test_unicode_separators_and_direction_marks_are_never_sendable(address: str) -> None:
-    assert not sender.sendable(address)
+    assert not wire.sendable(address)
