@@ -10,6 +10,7 @@ from gateway.delivery import outbox, sender
 from gateway.delivery.templates import Templates
 from gateway.store.batch import Batch
 from gateway.store.engine import Store
+from routing.rate_limits import may_notify
 
 NOTICE_INTERVAL = timedelta(hours=1)
 
@@ -31,7 +32,7 @@ def queue_notice(
 
 def queue_once_an_hour(batch: Batch, mail: sender.OutgoingMail) -> bool:
     """Queue `mail` unless mail of its rate key went out within the hour."""
-    if outbox.sent_recently(batch, mail.rate_key or "", NOTICE_INTERVAL):
+    if not may_notify(outbox.sent_recently(batch, mail.rate_key or "", NOTICE_INTERVAL)):
         return False
     outbox.enqueue(batch, mail, ticket_id=None)
     return True

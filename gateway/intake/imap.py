@@ -49,9 +49,9 @@ STANDBY_SECONDS = 2.0  # how soon a standing-by daemon takes over a mailbox
 # its commit, so a slower read delays nothing that a person sees. In a backlog the processor goes
 # first, and SMTP intake (which owes its clients a 250) before both. So a reader thread runs at a
 # lower CPU priority than the worker (gateway/runtime/worker.py, NICENESS), and its commits do not
-# make the processor end a batch early (not `urgent`, gateway/store/). bench/imap_backlog.py, 3,000
-# messages on 2 cores: 865 msg/s without either, 911-922 with both: the worker no longer waits
-# while the reader has the CPU, and the reader uses the core that processing leaves free.
+# make the processor end a batch early (not `urgent`, gateway/store/). Measured with
+# bench/imap_backlog.py (docs/PERFORMANCE.md): the worker no longer waits while the reader has
+# the CPU, and the reader uses the core that processing leaves free.
 READER_NICENESS = 10
 
 

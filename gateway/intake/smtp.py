@@ -27,9 +27,9 @@ log = logging.getLogger("gateway.intake")
 
 RunBlocking = Callable[..., Awaitable[Any]]
 _BATCH_LIMIT = 256
-# Up to this size a message's identity (storage.IncomingRaw.identity) is computed on the event
-# loop: 0.13 ms for 64 kB of text, 0.5 ms at the limit. A larger one would hold every session
-# up (a 25 MB message takes up to half a second), so the commit thread computes that.
+# Up to this size a message's identity (gateway/store/raw_messages.py, IncomingRaw.identity) is
+# computed on the event loop, in well under a millisecond. A larger one would hold every session
+# up (hashing the largest message takes a good part of a second), so the commit thread does it.
 _IDENTIFY_INLINE = 256 * 1024
 
 

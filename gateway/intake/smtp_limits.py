@@ -1,4 +1,5 @@
-"""How many SMTP sessions the daemon holds at once, in all and from one client address.
+"""How many SMTP sessions the daemon holds at once, in all and from one client address: counted
+here, decided by routing/rate_limits.py.
 
 Each session holds a file descriptor until it ends or times out (smtp.timeout, 5 minutes by
 default): about a thousand idle connections at the common limit of 1,024 descriptors blocked
@@ -16,11 +17,13 @@ from collections import Counter
 from collections.abc import Callable
 
 from gateway.logs import log_event
+from routing.rate_limits import SessionCaps, SessionRefusal, session_refusal
 
 log = logging.getLogger("gateway.intake")
 
 TOO_MANY_IN_ALL = b"421 4.7.0 Too many connections, try again later\r\n"
 TOO_MANY_FROM_YOU = b"421 4.7.0 Too many connections from your address, try again later\r\n"
+REPLIES = {SessionRefusal.IN_ALL: TOO_MANY_IN_ALL, SessionRefusal.FROM_ADDRESS: TOO_MANY_FROM_YOU}
 LOG_EVERY = 60.0  # seconds: a refused client is logged once a minute, with its count
 
 
@@ -39,10 +42,9 @@ class SessionLimits:
 
     def admit(self, ip: str) -> bytes | None:
         """None when the session may start (it is then counted), else the 421 reply."""
-        if self.by_ip[ip] >= self.per_ip:
-            return self._refuse(ip, TOO_MANY_FROM_YOU)
-        if self.open >= self.total:
-            return self._refuse(ip, TOO_MANY_IN_ALL)
+        refusal = session_refusal(self.open, self.by_ip[ip], SessionCaps(self.total, self.per_ip))
+        if refusal is not None:
+            return self._refuse(ip, REPLIES[refusal])
         self.open += 1
         self.by_ip[ip] += 1
         return None

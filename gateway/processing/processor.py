@@ -15,7 +15,6 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -25,10 +24,11 @@ from gateway.processing.context import Context
 from gateway.processing.stages import _HOUR, ROBOT_KINDS, process_raw
 from gateway.processing.triage_model import mail_text
 from gateway.runtime.parse_ahead import Parsed
+from gateway.store import raw_messages
 from gateway.store.batch import Batch, writing
 from gateway.store.engine import Store
 from gateway.store.faults import StorageUnavailable
-from gateway.store.models import RawMessage, RawState, utcnow
+from gateway.store.models import RawMessage, RawState
 from parsers.message import ParsedMessage, Unparseable
 from routing.intents import Triage
 
@@ -51,14 +51,7 @@ def process_pending(
     """
 
     def new_messages(session: Session) -> Sequence[int]:
-        statement = select(RawMessage.id).where(RawMessage.state == RawState.NEW)
-        if ahead is not None:
-            statement = statement.where(RawMessage.id.in_(ahead.ids))
-        # Several daemons on one PostgreSQL database each take other messages (SKIP LOCKED);
-        # SQLite has one writer at a time anyway and ignores the clause.
-        ids = session.scalars(
-            statement.order_by(RawMessage.id).limit(limit).with_for_update(skip_locked=True)
-        ).all()
+        ids = raw_messages.take_new(session, limit, ahead.ids if ahead is not None else None)
         on_picked(ids)
         return ids
 
@@ -116,12 +109,14 @@ def _run(store: Store, context: Context, selection: _Selection, careful: bool) -
     outcomes = []
     with store.session() as session, writing(session) as batch:
         ids = selection.pick(session)
-        parsed_ahead = _load_raws(batch, [raw_id for raw_id in ids if raw_id in selection.parsed])
+        parsed_ahead = raw_messages.load_many(
+            batch, [raw_id for raw_id in ids if raw_id in selection.parsed]
+        )
         _count_acknowledgements_ahead(batch, [selection.parsed[raw_id] for raw_id in parsed_ahead])
         untriaged = {i: selection.parsed[i] for i in parsed_ahead if i not in selection.triaged}
         triaged = {**selection.triaged, **_triage_ahead(context, untriaged)}
         for raw_id in ids:
-            raw = parsed_ahead.pop(raw_id, None) or _load_raw(batch, raw_id)
+            raw = parsed_ahead.pop(raw_id, None) or raw_messages.load(batch, raw_id)
             if raw.state in selection.states:  # another process may have taken it meanwhile
                 parsed = selection.parsed.get(raw_id)
                 triage = triaged.get(raw_id)
@@ -129,36 +124,6 @@ def _run(store: Store, context: Context, selection: _Selection, careful: bool) -
             if selection.should_yield():
                 break
     return outcomes
-
-
-# Core, built once: an ORM load and an ORM flush of each raw message cost more than its
-# processing. One message's bytes at a time, so that a batch of large ones does not pile up;
-# only those the parser stage took, each at most its MAX_BYTES, are loaded together.
-_RAW = RawMessage.__table__
-
-
-_RAW_COLUMNS = select(_RAW.c.id, _RAW.c.state, _RAW.c.mail_from, _RAW.c.rcpt_to, _RAW.c.data)
-
-
-_LOAD_RAW = _RAW_COLUMNS.where(_RAW.c.id == bindparam("raw_id"))
-
-
-_LOAD_RAWS = _RAW_COLUMNS.where(_RAW.c.id.in_(bindparam("raw_ids", expanding=True)))
-
-
-_MARK_DONE = (
-    update(_RAW)
-    .where(_RAW.c.id == bindparam("raw_id"))
-    .values(
-        state=RawState.DONE, processed_at=bindparam("now"), error=None, attempts=_RAW.c.attempts + 1
-    )
-)
-
-
-def _load_raw(batch: Batch, raw_id: int) -> RawMessage:
-    """The stored message, not attached to the batch: processing never changes it."""
-    row = batch.session.connection().execute(_LOAD_RAW, {"raw_id": raw_id}).one()
-    return RawMessage(**row._mapping)
 
 
 def _count_acknowledgements_ahead(
@@ -187,13 +152,6 @@ def _triage_ahead(
     return dict(zip(wanted, results, strict=True))
 
 
-def _load_raws(batch: Batch, raw_ids: list[int]) -> dict[int, RawMessage]:
-    if not raw_ids:
-        return {}
-    rows = batch.session.connection().execute(_LOAD_RAWS, {"raw_ids": raw_ids})
-    return {row.id: RawMessage(**row._mapping) for row in rows}
-
-
 def _process_contained(
     batch: Batch,
     raw: RawMessage,
@@ -215,15 +173,11 @@ def _process_contained(
         if isinstance(exc, Unparseable):
             return _quarantine(batch, raw, str(exc))
         return _quarantine(batch, raw, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
-    batch.add(_MARK_DONE, {"raw_id": raw.id, "now": utcnow()})
+    raw_messages.mark_done(batch, raw.id)
     return _Outcome("message.processed", logging.INFO, {"raw": raw.id, "outcome": outcome})
 
 
 def _quarantine(batch: Batch, raw: RawMessage, reason: str) -> _Outcome:
-    raw = batch.get_one(RawMessage, raw.id)
-    raw.state, raw.error, raw.processed_at = RawState.QUARANTINED, reason, utcnow()
-    raw.attempts += 1
-    batch.session.flush()
-    batch.session.expunge(raw)  # its bytes need not stay in memory for the rest of the batch
+    raw_messages.quarantine(batch, raw.id, reason)
     fields = {"raw": raw.id, "reason": reason.splitlines()[0]}
     return _Outcome("message.quarantined", logging.WARNING, fields)

@@ -32,6 +32,7 @@ from parsers.message import ParsedMessage, Unparseable, parse_message
 from parsers.subjects import case_numbers
 from routing import Decision
 from routing.intents import Triage
+from routing.rate_limits import may_send_automatic
 from routing.service_health import Incident
 from routing.triage import detect_language, document
 
@@ -261,7 +262,8 @@ def _over_rate(batch: Batch, plan: Plan, mail: sender.OutgoingMail, config: Conf
     this plan would send."""
     key = mail.rate_key or ""
     planned = sum(1 for m in plan.mails() if m.rate_key == key)
-    return outbox.sent_recently(batch, key, _HOUR) + planned >= config.support.acks_per_hour
+    sent = outbox.sent_recently(batch, key, _HOUR)
+    return not may_send_automatic(sent, planned, config.support.acks_per_hour)
 
 
 def _act_on(

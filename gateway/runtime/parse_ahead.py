@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway.logs import log_event
+from gateway.store import raw_reader
+from gateway.store.raw_reader import open_database
 from parsers.message import ParsedMessage, Unparseable, parse_message
 from routing.intents import Triage
 
@@ -44,12 +46,12 @@ log = logging.getLogger("gateway.runtime.parse_ahead")
 # identity on the event loop (gateway/intake/smtp.py); the largest a batch can hand over is
 # PROCESS_BATCH (gateway/runtime/worker.py) times it.
 MAX_BYTES = 256 * 1024
-# The longest the processor waits for a batch being parsed: far more than a batch takes (about
-# 20 ms); a stage that takes longer is stopped, and the processor parses the batch itself.
+# The longest the processor waits for a batch being parsed: far more than a batch takes; a
+# stage that takes longer is stopped, and the processor parses the batch itself.
 WAIT_SECONDS = 30.0
 _READY = "ready"
 # A stage that failed is not started again for this long: one that dies on some input would
-# otherwise cost a new interpreter (its start, 0.12 s of CPU) on every batch.
+# otherwise cost a new interpreter's start on every batch.
 RESTART_AFTER_SECONDS = 60.0
 
 
@@ -201,25 +203,6 @@ def main(connection: Connection) -> None:
         database.close()
 
 
-def open_database(url: str) -> sqlite3.Connection:
-    """The stage reads the SQLite file with the standard library's own module, not through
-    gateway.store: SQLAlchemy's import alone is 0.3 s of CPU, spent just when a flood begins
-    and every core is busy. In WAL mode (gateway/store/) a reader never waits for a writer;
-    each statement here reads the latest commit."""
-    if not url.startswith("sqlite:///"):
-        raise ValueError(f"the parser stage reads SQLite only, not {url.partition(':')[0]}")
-    database = sqlite3.connect(url.removeprefix("sqlite:///").partition("?")[0], timeout=5)
-    database.execute("PRAGMA query_only = ON")
-    return database
-
-
-# The statements name raw_messages' columns themselves (see gateway/store/, RawMessage).
-_NEXT = (
-    "SELECT id, size FROM raw_messages WHERE state = 'new' AND id NOT IN ({}) ORDER BY id LIMIT ?"
-)
-_DATA = "SELECT id, mail_from, data FROM raw_messages WHERE id IN ({})"
-
-
 def _triager(cache: str) -> Any:
     """The worker's triage model, or None (no rules on intents, or it cannot be had: the
     processor then classifies by itself)."""
@@ -245,11 +228,11 @@ def parse_next(
 ) -> Parsed:
     """The first `limit` new messages not in `exclude`, parsed if not over `max_bytes`, and
     classified by `triager` if given."""
-    rows = database.execute(_NEXT.format(_marks(exclude)), (*exclude, limit)).fetchall()
+    rows = raw_reader.next_new(database, limit, exclude)
     small = [raw_id for raw_id, size in rows if size <= max_bytes]
     messages = {
         raw_id: _parsed(data, mail_from)
-        for raw_id, mail_from, data in database.execute(_DATA.format(_marks(small)), small)
+        for raw_id, mail_from, data in raw_reader.contents(database, small)
     }
     kept = {raw_id: message for raw_id, message in messages.items() if message is not None}
     triaged = _triaged(triager, kept) if triager else {}
@@ -266,10 +249,6 @@ def _triaged(triager: Any, parsed: dict[int, ParsedMessage | Unparseable]) -> di
     }
     results = triager.classify_many([mail_text(m) for m in wanted.values()], evidence=False)
     return dict(zip(wanted, results, strict=True))
-
-
-def _marks(values: Sequence[int]) -> str:
-    return ", ".join("?" * len(values))
 
 
 def _parsed(data: bytes, mail_from: str | None) -> ParsedMessage | Unparseable | None:

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from gateway.store import driver_sql
+from gateway.store.batch import Batch
 from gateway.store.faults import StorageUnavailable, first_line
 from gateway.store.models import RawMessage, RawState, utcnow
 from parsers.message_identity import message_identity
@@ -143,3 +145,56 @@ class _RawInsert:
 
 
 _RAW = RawMessage.__table__
+
+
+# The processor's statements, in Core and built once: an ORM load and an ORM flush of each raw
+# message cost more than its processing. One message's bytes at a time, so that a batch of
+# large ones does not pile up; only those the parser stage took, each at most its MAX_BYTES,
+# are loaded together.
+_COLUMNS = select(_RAW.c.id, _RAW.c.state, _RAW.c.mail_from, _RAW.c.rcpt_to, _RAW.c.data)
+_LOAD = _COLUMNS.where(_RAW.c.id == bindparam("raw_id"))
+_LOAD_MANY = _COLUMNS.where(_RAW.c.id.in_(bindparam("raw_ids", expanding=True)))
+_MARK_DONE = (
+    update(_RAW)
+    .where(_RAW.c.id == bindparam("raw_id"))
+    .values(
+        state=RawState.DONE, processed_at=bindparam("now"), error=None, attempts=_RAW.c.attempts + 1
+    )
+)
+
+
+def take_new(session: Session, limit: int, among: Sequence[int] | None = None) -> Sequence[int]:
+    """The first `limit` new messages (of `among`, if given), locked for this transaction.
+    Several daemons on one PostgreSQL database each take other messages (SKIP LOCKED); SQLite
+    has one writer at a time anyway and ignores the clause."""
+    statement = select(RawMessage.id).where(RawMessage.state == RawState.NEW)
+    if among is not None:
+        statement = statement.where(RawMessage.id.in_(among))
+    statement = statement.order_by(RawMessage.id).limit(limit).with_for_update(skip_locked=True)
+    return session.scalars(statement).all()
+
+
+def load(batch: Batch, raw_id: int) -> RawMessage:
+    """The stored message, not attached to the session: processing never changes it."""
+    row = batch.session.connection().execute(_LOAD, {"raw_id": raw_id}).one()
+    return RawMessage(**row._mapping)
+
+
+def load_many(batch: Batch, raw_ids: Sequence[int]) -> dict[int, RawMessage]:
+    if not raw_ids:
+        return {}
+    rows = batch.session.connection().execute(_LOAD_MANY, {"raw_ids": list(raw_ids)})
+    return {row.id: RawMessage(**row._mapping) for row in rows}
+
+
+def mark_done(batch: Batch, raw_id: int) -> None:
+    batch.add(_MARK_DONE, {"raw_id": raw_id, "now": utcnow()})
+
+
+def quarantine(batch: Batch, raw_id: int, reason: str) -> None:
+    """Kept with its reason for `gatewayd replay --quarantined`."""
+    raw = batch.get_one(RawMessage, raw_id)
+    raw.state, raw.error, raw.processed_at = RawState.QUARANTINED, reason, utcnow()
+    raw.attempts += 1
+    batch.session.flush()
+    batch.session.expunge(raw)  # its bytes need not stay in memory for the rest of the batch

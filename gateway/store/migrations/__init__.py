@@ -1,8 +1,8 @@
 """Alembic migrations of the gateway's schema, run programmatically (no alembic.ini needed).
 
 Alembic itself is imported only to migrate: every start asks whether the schema is current, and
-answering that through Alembic (its import, and reading each revision file) cost the daemon's
-start about 90 ms before intake could begin (bench/imap_backlog.py).
+answering that through Alembic (its import, and reading each revision file) delayed the daemon's
+start, and so intake (bench/imap_backlog.py measures a start).
 """
 
 from __future__ import annotations
