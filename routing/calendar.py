@@ -91,6 +91,23 @@ class ServiceCalendar:
                 found.append((self._utc(day, span.start), end))
         return _merged(sorted(found))
 
+    def opening(self, day: date) -> datetime | None:
+        """When a local day's service begins (UTC), or None on a closed day."""
+        spans = self.open_spans(day)
+        return spans[0][0] if spans else None
+
+    def first_working_day(self, year: int, month: int) -> date:
+        """The first day of a month with service hours (after weekends and holidays)."""
+        day = date(year, month, 1)
+        while self.opening(day) is None:
+            day += timedelta(days=1)
+            if day.month != month:
+                raise CalendarError(f"no open day in {year}-{month:02d}")
+        return day
+
+    def local_date(self, moment: datetime) -> date:
+        return moment.astimezone(self._zone).date()
+
     def _utc(self, day: date, moment: time) -> datetime:
         return datetime.combine(day, moment, tzinfo=self._zone).astimezone(UTC)
 
