@@ -105,7 +105,7 @@ def test_a_pause_counts_only_service_time_and_moves_both_clocks() -> None:
 
 
 def test_resolution_stops_at_the_close_and_stands_still_while_closed() -> None:
-    closed = [(local(1, 15), "closed")]
+    closed = [(local(1, 12), "closed")]
     sla = ticket_sla(OFFICE, TARGETS, True, facts(closed), now=local(9, 9))
     assert sla.resolution is not None and sla.resolution.met
     # Closed in time without an answer (the customer solved it): nothing is late.
