@@ -105,6 +105,9 @@ class ServiceCalendar:
                 raise CalendarError(f"no open day in {year}-{month:02d}")
         return day
 
+    def local(self, moment: datetime) -> datetime:
+        return moment.astimezone(self._zone)
+
     def local_date(self, moment: datetime) -> date:
         return moment.astimezone(self._zone).date()
 
