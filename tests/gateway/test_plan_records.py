@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from gateway import sent_once, sla_state, tickets, time_entries
+from gateway import plan_timers, sent_once, sla_state, tickets, time_entries
 from gateway.reports.formats import report_json
 from gateway.reports.gather import month_facts
 from gateway.reports.statement import Month, month_report
@@ -14,7 +14,7 @@ from gateway.storage import Store, Ticket
 from routing import Decision
 from routing.billing import TimeEntry
 from routing.calendar import ServiceCalendar
-from routing.directory import Customer
+from routing.directory import Agent, Customer
 from routing.plans import Plan
 
 FABRIKAM = Customer(
@@ -33,8 +33,8 @@ PLAN = Plan(
 HANDLE = Decision("handle", "helpdesk", "helpdesk", None)
 
 
-def utc(day: int, hour: int, month: int = 11) -> datetime:
-    return datetime(2026, month, day, hour, tzinfo=UTC)
+def utc(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=UTC)
 
 
 def open_at(store: Store, when: datetime, decision: Decision = HANDLE) -> Ticket:
@@ -165,3 +165,74 @@ def test_a_key_is_claimed_once(store: Store) -> None:
         pass
     with store.session() as session:  # rolled back with the work: done by the next run
         assert sent_once.claim(session, "statements:2026-11")
+
+
+# --- the timers' findings ---
+
+OFFICE = PLAN.calendar
+JAN = Agent("jan@contoso.example", "Jan", ("helpdesk-agent",), ("*",), ("helpdesk",))
+SAM = Agent("sam@contoso.example", "Sam", ("helpdesk-agent",), ("adatum",), ("helpdesk",))
+
+
+def plan_for(customer_id: str | None) -> Plan:
+    return PLAN
+
+
+def alerts(store: Store, now: datetime) -> list[tuple[int, str, bool]]:
+    with store.reader() as session:
+        found = plan_timers.clock_alerts(session, plan_for, now)
+    return [(a.ticket.number, a.clock, a.breach) for a in found]
+
+
+def test_a_reminder_at_a_quarter_left_then_a_breach_each_once(store: Store) -> None:
+    ticket = open_at(store, utc(2, 9))  # 10:00 local, due 14:00 local
+    assert alerts(store, utc(2, 11, 59)) == []
+    assert alerts(store, utc(2, 12)) == [(ticket.number, "first_response", False)]  # 1 h left
+    event(store, ticket, utc(2, 12), "reminded", clock="first_response")
+    assert alerts(store, utc(2, 12, 30)) == []
+    assert alerts(store, utc(2, 13, 1)) == [(ticket.number, "first_response", True)]
+    event(store, ticket, utc(2, 13, 1), "sla_breached", clock="first_response")
+    assert alerts(store, utc(2, 14)) == []
+    # Resolution (20 h, due 10:00 local on the 4th): a quarter left at 15:00 local on the 3rd.
+    assert alerts(store, utc(3, 13, 59)) == []
+    assert alerts(store, utc(3, 14)) == [(ticket.number, "resolution", False)]
+
+
+def test_a_paused_clock_is_not_reminded(store: Store) -> None:
+    ticket = open_at(store, utc(2, 9))
+    status(store, ticket, utc(2, 10), "waiting_customer")
+    assert alerts(store, utc(3, 15)) == []
+
+
+def test_the_digest_is_due_in_service_hours_of_an_open_day() -> None:
+    assert plan_timers.digest_day(OFFICE, utc(2, 6, 59)) is None  # 07:59 local
+    assert plan_timers.digest_day(OFFICE, utc(2, 7)) == "2026-11-02"
+    assert plan_timers.digest_day(OFFICE, utc(2, 17)) is None  # 18:00 local: closed
+    assert plan_timers.digest_day(OFFICE, utc(7, 9)) is None  # a Saturday
+
+
+def test_statements_are_due_from_the_first_working_day_on() -> None:
+    # 1 Nov 2026 is a Sunday: Monday the 2nd at 08:00 local.
+    assert plan_timers.statements_month(OFFICE, utc(1, 12)) is None
+    assert plan_timers.statements_month(OFFICE, utc(2, 6, 59)) is None
+    assert plan_timers.statements_month(OFFICE, utc(2, 7)) == Month(2026, 10)
+    assert plan_timers.statements_month(OFFICE, utc(20, 7)) == Month(2026, 10)
+
+
+def test_each_agent_gets_the_tickets_they_may_act_on(store: Store) -> None:
+    late = open_at(store, utc(2, 9))  # breached by 14:00 local
+    due = open_at(store, utc(3, 7))  # 08:00 local: due at noon
+    upstream = open_at(store, utc(2, 9))
+    answer(store, upstream, utc(2, 10))
+    status(store, upstream, utc(2, 10), "waiting_upstream")
+    with store.session() as session:
+        row = session.get(Ticket, upstream.id)
+        assert row is not None
+        row.assignee = "jan@contoso.example"
+    with store.reader() as session:
+        found = plan_timers.digests(session, [JAN, SAM], plan_for, OFFICE, utc(3, 7))
+    (digest,) = found  # Sam may act on adatum only: nothing for him
+    assert digest.agent is JAN
+    assert [line.number for line in digest.breached] == [late.number]
+    assert [line.number for line in digest.due_today] == [due.number]
+    assert [line.number for line in digest.waiting_upstream] == [upstream.number]
