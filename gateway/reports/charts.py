@@ -77,7 +77,7 @@ def _figure() -> tuple[Any, Any]:
     matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "gatewayd", "font.size": 9})
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(5.6, 2.6), layout="constrained")
+    figure = Figure(figsize=(5.6, 2.8), layout="constrained")
     axes = figure.add_subplot()
     axes.spines[["top", "right"]].set_visible(False)
     return figure, axes
@@ -95,7 +95,7 @@ def _weeks_chart(statement: CustomerStatement, month: Month, words: dict[str, st
     axes.set_xticks(list(positions), [f"{words['week']} {m.isocalendar().week}" for m in mondays])
     axes.yaxis.get_major_locator().set_params(integer=True)
     axes.set_title(words["weeks"])
-    axes.legend(frameon=False)
+    _legend(figure)
     return _svg(figure)
 
 
@@ -111,7 +111,7 @@ def _sla_chart(statement: CustomerStatement, words: dict[str, str]) -> str:
             axes.text(ok + late, row, f" {ok / (ok + late):.0%}", va="center")
     axes.xaxis.get_major_locator().set_params(integer=True)
     axes.set_title(words["sla"])
-    axes.legend(frameon=False, loc="lower right")
+    _legend(figure)
     return _svg(figure)
 
 
@@ -129,8 +129,13 @@ def _hours_chart(statement: CustomerStatement, month: Month, words: dict[str, st
     axes.set_ylim(bottom=0)
     axes.set_xlabel(words["day"])
     axes.set_title(words["hours"])
-    axes.legend(frameon=False, loc="upper left")
+    _legend(figure)
     return _svg(figure)
+
+
+def _legend(figure: Any) -> None:
+    """Below the plot, where it hides no bar or line."""
+    figure.legend(loc="outside lower center", ncol=3, frameon=False)
 
 
 def _level(axes: Any, hours: Decimal, label: str, color: str, style: str) -> None:
