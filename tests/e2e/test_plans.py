@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from email.message import EmailMessage
-from email.policy import SMTP
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
