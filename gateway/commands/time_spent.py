@@ -4,7 +4,7 @@ the time and nothing reaches the customer; above an answer, both are done."""
 
 from __future__ import annotations
 
-from gateway import tickets, time_entries
+from gateway.processing import tickets, time_entries
 from gateway.clock import now
 from gateway.commands.base import AgentCommand, AgentReply, CommandFacts, command
 from routing.billing import TimeError, parse_time
@@ -27,7 +27,7 @@ class Time(AgentCommand):
         return None
 
     def run(self, reply: AgentReply, argument: str) -> None:
-        from gateway.plan_notices import tell_usage
+        from gateway.processing.plan_notices import tell_usage
 
         entry = parse_time(argument)
         assert reply.agent is not None  # checked before

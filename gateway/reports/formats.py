@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from gateway.reports.statement import ROUTES, CustomerStatement, MonthReport
-from gateway.templates import Templates
+from gateway.delivery.templates import Templates
 from routing.plans import CLOCKS
 
 CSV_COLUMNS = (

@@ -8,9 +8,9 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from gateway import sla_state, time_entries
+from gateway.processing import sla_state, time_entries
 from gateway.reports.statement import ClockOutcome, CustomerFacts, Month, TicketRecord
-from gateway.storage import Event, Ticket, TicketStatus
+from gateway.store.models import Event, Ticket, TicketStatus
 from routing.directory import Customer
 from routing.plans import Plan
 from routing.sla import Clock, TicketFacts

@@ -13,7 +13,7 @@ from markupsafe import Markup
 from gateway.reports.charts import charts
 from gateway.reports.formats import statement_values
 from gateway.reports.statement import MonthReport
-from gateway.templates import SHIPPED
+from gateway.delivery.templates import SHIPPED
 
 
 def _environment(language: str, override: Path | None) -> jinja2.Environment:

@@ -21,7 +21,7 @@ import pytest
 
 from gateway.clock import set_clock
 from gateway.config import load_config
-from gateway.reply_address import agent_tag, signed_reply_address
+from gateway.delivery.reply_address import agent_tag, signed_reply_address
 from tests.e2e import postgres
 from tests.e2e.conftest import PARTNER, Gateway, Sink, mail, wait_for
 from tests.e2e.test_agents import notification, reply, send_reply

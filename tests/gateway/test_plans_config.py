@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
-from gateway.config import Support, Table
-from gateway.plans_config import DEFAULT_PLAN, Plans, read_plans
+from gateway.config import Support
+from gateway.config.values import Table
+from gateway.config.model import DEFAULT_PLAN, Plans
+from gateway.config.plans import read_plans
 
 SUPPORT = Support(
     hours="Mon-Fri 08:00-18:00",

@@ -20,7 +20,7 @@ from gateway.reports.statement import (
     TimeLine,
     month_report,
 )
-from gateway.templates import Templates
+from gateway.delivery.templates import Templates
 from routing.calendar import ServiceCalendar
 from routing.plans import Plan
 

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway import sla_state
+from gateway.processing import sla_state
 from gateway.reports.statement import Month
-from gateway.storage import Event, Ticket, TicketStatus
+from gateway.store.models import Event, Ticket, TicketStatus
 from routing.calendar import ServiceCalendar
 from routing.directory import Agent
 from routing.plans import CLOCKS, Plan

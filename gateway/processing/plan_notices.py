@@ -8,14 +8,16 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from gateway import outbox, plan_timers, sender, sent_once, tickets, time_entries
+from gateway.delivery import outbox, sender
+from gateway.processing import plan_timers, tickets, time_entries
+from gateway.store import sent_once
 from gateway.config import Agent, Config
-from gateway.identity import agents_to_notify
+from gateway.processing.identity import agents_to_notify
 from gateway.reports.formats import customer_text, report_csv, report_json
 from gateway.reports.gather import month_facts
 from gateway.reports.statement import CustomerStatement, Month, MonthReport, month_report
-from gateway.storage import Store
-from gateway.templates import Templates
+from gateway.store.engine import Store
+from gateway.delivery.templates import Templates
 from routing.plans import Plan
 
 

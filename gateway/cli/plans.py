@@ -53,9 +53,9 @@ def _duration(text: str) -> timedelta:
 
 def _report(config: Config, args: argparse.Namespace) -> int:
     from gateway.clock import now
-    from gateway.plan_notices import build_report
+    from gateway.processing.plan_notices import build_report
     from gateway.reports.statement import Month
-    from gateway.storage import Store
+    from gateway.store.engine import Store
 
     try:
         month = Month.parse(args.month)
@@ -87,7 +87,7 @@ def _formatted(report: Any, config: Config, form: str) -> str:
         from gateway.reports.html import report_html
 
         return report_html(report, config.partner.name, language, config.templates_folder)
-    from gateway.templates import Templates
+    from gateway.delivery.templates import Templates
 
     return formats.report_text(report, Templates(config.templates_folder), language)
 

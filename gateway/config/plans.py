@@ -9,33 +9,16 @@ hours as the acknowledgement promises.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from gateway.config.model import DEFAULT_PLAN, Plans, Support
+from gateway.config.values import Table, parse_duration, zone_value
 from routing.calendar import ALWAYS, CalendarError, ServiceCalendar
 from routing.hours import parse_hours
 from routing.plans import PRIORITIES, Plan
-
-if TYPE_CHECKING:
-    from gateway.config import Support, Table
-
-DEFAULT_PLAN = "default"
-
-
-@dataclass(frozen=True)
-class Plans:
-    plans: tuple[Plan, ...]
-    default: str  # the plan of customers that name none
-
-    def get(self, plan_id: str | None) -> Plan:
-        wanted = plan_id or self.default
-        return next((p for p in self.plans if p.id == wanted), self.plans[0])
-
-    def ids(self) -> set[str]:
-        return {p.id for p in self.plans}
 
 
 def implicit_plan(support: Support) -> Plan:
@@ -64,8 +47,6 @@ def read_plans(
 
 
 def _plan(t: Table, support: Support) -> Plan | None:
-    from gateway.config import parse_duration
-
     plan_id = t.get("id", _plan_id)
     calendar = _calendar(t, support)
     first_response = _targets(t, "first_response")
@@ -92,10 +73,8 @@ def _plan(t: Table, support: Support) -> Plan | None:
 
 
 def _calendar(t: Table, support: Support) -> ServiceCalendar | None:
-    from gateway.config import _zone
-
     hours = t.str("hours", support.hours)
-    zone = t.get("timezone", _zone, support.timezone)
+    zone = t.get("timezone", zone_value, support.timezone)
     country = t.str("holidays", "")
     closed = frozenset(t.list("closed", _day))
     if hours is None or zone is None or country is None:
@@ -109,8 +88,6 @@ def _calendar(t: Table, support: Support) -> ServiceCalendar | None:
 
 
 def _targets(t: Table, name: str) -> MappingProxyType[str, timedelta]:
-    from gateway.config import parse_duration
-
     table = t.table(name)
     found = {}
     for priority in PRIORITIES:

@@ -11,10 +11,10 @@ from decimal import Decimal
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from gateway import sent_once
-from gateway.plan_models import TimeEntry
+from gateway.store import sent_once
+from gateway.store.models import TimeEntry
 from gateway.reports.statement import Month, TimeLine
-from gateway.storage import Ticket
+from gateway.store.models import Ticket
 from routing import billing
 from routing.plans import Plan
 

@@ -9,7 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gateway.clock import now
-from gateway.plan_models import SentOnce
+from gateway.store.models import SentOnce
 
 
 def claim(session: Session, key: str) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.storage import Event, Ticket, TicketMessage, TicketStatus
+from gateway.store.models import Event, Ticket, TicketMessage, TicketStatus
 from routing.plans import Plan
 from routing.sla import Clock, TicketFacts, TicketSla, ticket_sla
 
