@@ -5,30 +5,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gateway.cli.base import EX_OK, EX_USAGE, Commands, open_store
 from gateway.config import Config, parse_duration
 from routing.plans import PRIORITIES
 
-EX_OK, EX_USAGE = 0, 2
 FORMATS = ("text", "json", "csv", "html")
 
 
-def add_commands(
-    command: Callable[[str, Any, str], argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
-    report = command("report", _report, "a month's statement per customer")
+def register(commands: Commands) -> None:
+    report = commands.add("report", _report, "a month's statement per customer")
     report.add_argument("--month", required=True, help="YYYY-MM")
     report.add_argument("--customer", help="only this customer")
     report.add_argument("--format", choices=FORMATS, default="text")
-    sla = command("sla", None, "service levels: when a target falls due")
-    sla_commands = sla.add_subparsers(dest="sla_command", metavar="due", required=True)
-    due = sla_commands.add_parser(
-        "due", parents=[common], help="when a plan's targets fall due from a moment"
-    )
-    due.set_defaults(handler=_sla_due)
+    sla = commands.group("sla", "service levels: when a target falls due", "due")
+    due = sla.add("due", _sla_due, "when a plan's targets fall due from a moment")
     due.add_argument(
         "--from", dest="start", required=True, help="ISO 8601, e.g. 2026-12-24T16:00+01:00"
     )
@@ -55,7 +49,6 @@ def _report(config: Config, args: argparse.Namespace) -> int:
     from gateway.clock import now
     from gateway.processing.plan_notices import build_report
     from gateway.reports.statement import Month
-    from gateway.store.engine import Store
 
     try:
         month = Month.parse(args.month)
@@ -65,9 +58,8 @@ def _report(config: Config, args: argparse.Namespace) -> int:
     if args.customer and config.customer(args.customer) is None:
         print(f"--customer: no [[customers]] entry has id {args.customer!r}", file=sys.stderr)
         return EX_USAGE
-    store = Store(config.storage.url)
+    store = open_store(config)
     try:
-        store.migrate()
         report = build_report(store, config, month, now(), args.customer)
     finally:
         store.close()
@@ -124,7 +116,6 @@ def _sla_due(config: Config, args: argparse.Namespace) -> int:
 
 
 def sla_filtered(
-    config: Config,
     found: Sequence[dict[str, Any]],
     due_within: timedelta | None,
     breached: bool,
@@ -144,3 +135,31 @@ def _matches(sla: dict[str, Any], limit: datetime | None, breached: bool) -> boo
         return True
     running = [c for c in clocks if not (c["met"] or c["breached"])]
     return limit is not None and any(datetime.fromisoformat(c["due"]) <= limit for c in running)
+
+
+def with_sla(
+    session: Any, config: Config, tickets: Sequence[Any], found: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each ticket's JSON with its "sla", in its customer's plan, at now."""
+    from gateway.clock import now
+    from gateway.processing import sla_state
+    from gateway.processing.plan_notices import plan_for
+
+    facts = sla_state.facts_of(session, tickets)
+    find, moment = plan_for(config), now()
+    for ticket, data in zip(tickets, found, strict=True):
+        plan = find(ticket.customer_id)
+        data["sla"] = sla_state.sla_json(plan, sla_state.sla_of(plan, facts[ticket.id], moment))
+    return found
+
+
+def sla_lines(sla: dict[str, Any]) -> list[str]:
+    lines = []
+    for clock in ("first_response", "resolution"):
+        state = sla[clock]
+        if state is None:
+            continue
+        how = "met" if state["met"] else "breached" if state["breached"] else "running"
+        paused = ", paused" if state["paused"] else ""
+        lines.append(f"{clock.replace('_', ' ')} due {state['due']}: {how}{paused}")
+    return [f"plan {sla['plan']}", *lines]

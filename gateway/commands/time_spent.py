@@ -4,9 +4,9 @@ the time and nothing reaches the customer; above an answer, both are done."""
 
 from __future__ import annotations
 
-from gateway.processing import tickets, time_entries
 from gateway.clock import now
 from gateway.commands.base import AgentCommand, AgentReply, CommandFacts, command
+from gateway.processing import tickets, time_entries
 from routing.billing import TimeError, parse_time
 
 

@@ -8,16 +8,16 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from gateway.delivery import outbox, sender
-from gateway.processing import plan_timers, tickets, time_entries
-from gateway.store import sent_once
 from gateway.config import Agent, Config
+from gateway.delivery import outbox, sender
+from gateway.delivery.templates import Templates
+from gateway.processing import plan_timers, tickets, time_entries
 from gateway.processing.identity import agents_to_notify
 from gateway.reports.formats import customer_text, report_csv, report_json
 from gateway.reports.gather import month_facts
 from gateway.reports.statement import CustomerStatement, Month, MonthReport, month_report
+from gateway.store import sent_once
 from gateway.store.engine import Store
-from gateway.delivery.templates import Templates
 from routing.plans import Plan
 
 
@@ -63,12 +63,12 @@ def run_clock_alerts(session: Session, config: Config, templates: Templates, now
         ticket, plan = alert.ticket, plan_for(config)(alert.ticket.customer_id)
         if alert.breach:
             for agent in admins(config):
-                mail = sender.sla_breach(config, templates, ticket, agent, alert, plan.id)
+                mail = sender.sla_breach(config, templates, ticket, agent, alert, plan)
                 outbox.enqueue(session, mail, ticket_id=ticket.id)
             what = "sla_breached"
         else:
             for agent in _ticket_agents(config, ticket):
-                mail = sender.sla_reminder(config, templates, ticket, agent, alert, plan.id)
+                mail = sender.sla_reminder(config, templates, ticket, agent, alert, plan)
                 outbox.send_for_ticket(session, ticket, mail)
             what = "reminded"
         tickets.add_event(session, ticket, what, clock=alert.clock, due=alert.due.isoformat())

@@ -11,10 +11,9 @@ from decimal import Decimal
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from gateway.store import sent_once
-from gateway.store.models import TimeEntry
 from gateway.reports.statement import Month, TimeLine
-from gateway.store.models import Ticket
+from gateway.store import sent_once
+from gateway.store.models import Ticket, TimeEntry
 from routing import billing
 from routing.plans import Plan
 

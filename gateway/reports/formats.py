@@ -8,8 +8,8 @@ import io
 from decimal import Decimal
 from typing import Any
 
-from gateway.reports.statement import ROUTES, CustomerStatement, MonthReport
 from gateway.delivery.templates import Templates
+from gateway.reports.statement import ROUTES, CustomerStatement, MonthReport
 from routing.plans import CLOCKS
 
 CSV_COLUMNS = (

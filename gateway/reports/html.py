@@ -10,10 +10,10 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from gateway.delivery.templates import SHIPPED
 from gateway.reports.charts import charts
 from gateway.reports.formats import statement_values
 from gateway.reports.statement import MonthReport
-from gateway.delivery.templates import SHIPPED
 
 
 def _environment(language: str, override: Path | None) -> jinja2.Environment:

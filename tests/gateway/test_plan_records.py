@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from gateway.processing import plan_timers, sla_state, tickets, time_entries
-from gateway.store import sent_once
 from gateway.reports.formats import report_json
 from gateway.reports.gather import month_facts
 from gateway.reports.statement import Month, month_report
+from gateway.store import sent_once
 from gateway.store.engine import Store
 from gateway.store.models import Ticket
 from routing import Decision

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from gateway.config import Support
-from gateway.config.values import Table
 from gateway.config.model import DEFAULT_PLAN, Plans
 from gateway.config.plans import read_plans
+from gateway.config.values import Table
 
 SUPPORT = Support(
     hours="Mon-Fri 08:00-18:00",

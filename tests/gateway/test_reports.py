@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from gateway.delivery.templates import Templates
 from gateway.reports.formats import report_csv, report_json, report_text
 from gateway.reports.html import report_html
 from gateway.reports.statement import (
@@ -20,7 +21,6 @@ from gateway.reports.statement import (
     TimeLine,
     month_report,
 )
-from gateway.delivery.templates import Templates
 from routing.calendar import ServiceCalendar
 from routing.plans import Plan
 
