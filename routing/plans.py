@@ -5,11 +5,10 @@ prepaid hours, rounding, minimum). gateway/config builds them from `[[plans]]`; 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from types import MappingProxyType
 
 from routing.billing import Pricing
 from routing.calendar import ServiceCalendar
@@ -18,8 +17,19 @@ PRIORITIES = ("low", "normal", "high", "urgent")
 CLOCKS = ("first_response", "resolution")
 
 
-def _no_targets() -> Mapping[str, timedelta]:
-    return MappingProxyType({})
+Targets = tuple[tuple[str, timedelta], ...]  # (priority, service time); pairs pickle
+_PART = re.compile(r"(\d+)\s*([smhdw])")
+_UNITS = {"s": timedelta(seconds=1), "m": timedelta(minutes=1), "h": timedelta(hours=1)}
+
+
+def service_time(text: str, calendar: ServiceCalendar) -> timedelta:
+    """A target as written ("4h", "3d", "1w2d") in service time: a day is a usual open day of
+    the calendar and a week its open week, so "1d" in Mon-Fri 08:00-18:00 is 10 hours (by the
+    same time the next working day) and in 24x7 is 24 hours. The text is a valid duration."""
+    week, days = calendar.week()
+    day = week / days if days else timedelta(0)
+    units = {**_UNITS, "d": day, "w": week}
+    return sum((int(n) * units[u] for n, u in _PART.findall(text.lower())), start=timedelta(0))
 
 
 @dataclass(frozen=True)
@@ -28,8 +38,8 @@ class Plan:
     calendar: ServiceCalendar
     # Per priority; a priority left out takes the target of "normal", and a plan without
     # any has no such clock.
-    first_response: Mapping[str, timedelta] = field(default_factory=_no_targets)
-    resolution: Mapping[str, timedelta] = field(default_factory=_no_targets)
+    first_response: Targets = ()
+    resolution: Targets = ()
     pause_while_upstream: bool = True
     rate: Decimal = Decimal(0)  # per hour
     currency: str = "EUR"
@@ -41,7 +51,7 @@ class Plan:
     balance_notices: bool = False  # tell the customer too at 80 % and 100 % of their hours
 
     def target(self, clock: str, priority: str) -> timedelta | None:
-        targets = self.first_response if clock == "first_response" else self.resolution
+        targets = dict(self.first_response if clock == "first_response" else self.resolution)
         return targets.get(priority) or targets.get("normal")
 
     def pricing(self, prepaid_left: Decimal) -> Pricing:

@@ -21,6 +21,7 @@ def register(commands: Commands) -> None:
     report.add_argument("--month", required=True, help="YYYY-MM")
     report.add_argument("--customer", help="only this customer")
     report.add_argument("--format", choices=FORMATS, default="text")
+    report.add_argument("--json", action="store_true", help="the same as --format json")
     sla = commands.group("sla", "service levels: when a target falls due", "due")
     due = sla.add("due", _sla_due, "when a plan's targets fall due from a moment")
     due.add_argument(
@@ -63,7 +64,7 @@ def _report(config: Config, args: argparse.Namespace) -> int:
         report = build_report(store, config, month, now(), args.customer)
     finally:
         store.close()
-    sys.stdout.write(_formatted(report, config, args.format))
+    sys.stdout.write(_formatted(report, config, "json" if args.json else args.format))
     return EX_OK
 
 

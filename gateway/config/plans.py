@@ -11,19 +11,18 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
-from types import MappingProxyType
 from typing import Any
 
 from gateway.config.model import DEFAULT_PLAN, Plans, Support
 from gateway.config.values import Table, parse_duration, zone_value
 from routing.calendar import ALWAYS, CalendarError, ServiceCalendar
 from routing.hours import parse_hours
-from routing.plans import PRIORITIES, Plan
+from routing.plans import PRIORITIES, Plan, Targets, service_time
 
 
 def implicit_plan(support: Support) -> Plan:
     hours = support.hours if parse_hours(support.hours) else ALWAYS
-    target = MappingProxyType(dict.fromkeys(PRIORITIES, support.first_response))
+    target = tuple((priority, support.first_response) for priority in PRIORITIES)
     return Plan(DEFAULT_PLAN, ServiceCalendar(hours, support.timezone), first_response=target)
 
 
@@ -49,13 +48,14 @@ def read_plans(
 def _plan(t: Table, support: Support) -> Plan | None:
     plan_id = t.get("id", _plan_id)
     calendar = _calendar(t, support)
-    first_response = _targets(t, "first_response")
-    resolution = _targets(t, "resolution")
+    counted_in = calendar or ServiceCalendar(ALWAYS, "UTC")
+    first_response = _targets(t, "first_response", counted_in)
+    resolution = _targets(t, "resolution", counted_in)
     rounding = t.get("rounding", parse_duration, timedelta(minutes=15))
     minimum = t.get("minimum", parse_duration, timedelta(0))
     plan = Plan(
         id=plan_id,
-        calendar=calendar or ServiceCalendar(ALWAYS, "UTC"),
+        calendar=counted_in,
         first_response=first_response,
         resolution=resolution,
         pause_while_upstream=t.bool("pause_while_upstream", True),
@@ -87,7 +87,8 @@ def _calendar(t: Table, support: Support) -> ServiceCalendar | None:
         return None
 
 
-def _targets(t: Table, name: str) -> MappingProxyType[str, timedelta]:
+def _targets(t: Table, name: str, calendar: ServiceCalendar) -> Targets:
+    """Per priority, in service time: "1d" is a usual open day of the plan's calendar."""
     table = t.table(name)
     found = {}
     for priority in PRIORITIES:
@@ -95,10 +96,10 @@ def _targets(t: Table, name: str) -> MappingProxyType[str, timedelta]:
         if value is not None and value <= timedelta(0):
             t.problems.append(f"{table.key(priority)}: must be longer than 0s")
         elif value is not None:
-            found[priority] = value
+            found[priority] = service_time(str(table.data[priority]), calendar)
     for extra in sorted(set(table.data) - set(PRIORITIES)):
         t.problems.append(f"{table.key(extra)}: unknown priority; use {', '.join(PRIORITIES)}")
-    return MappingProxyType(found)
+    return tuple(found.items())
 
 
 def _plan_id(value: Any) -> str:

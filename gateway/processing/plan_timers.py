@@ -104,13 +104,19 @@ def digest_day(calendar: ServiceCalendar, now: datetime) -> str | None:
     return day.isoformat()
 
 
+CATCH_UP = timedelta(days=7)  # statements not sent on time are sent this long after
+
+
 def statements_month(calendar: ServiceCalendar, now: datetime) -> Month | None:
     """The month whose statements are due: the one before, from the opening of this month's
-    first working day on (a daemon that was down then sends them when it is back)."""
+    first working day on, for a week (a daemon that was down then sends them when it is back;
+    one installed later in the month does not send last month's)."""
     day = calendar.local_date(now)
     first = calendar.first_working_day(day.year, day.month)
     opening = calendar.opening(first)
     if day < first or (day == first and opening is not None and now < opening):
+        return None
+    if day >= first + CATCH_UP:
         return None
     return Month(day.year, day.month).previous
 

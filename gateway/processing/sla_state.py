@@ -66,11 +66,12 @@ def sla_of(plan: Plan, facts: TicketFacts, now: datetime) -> TicketSla:
     return ticket_sla(plan.calendar, targets, plan.pause_while_upstream, facts, now)
 
 
-def clock_json(state: Clock | None) -> dict[str, Any] | None:
+def clock_json(plan: Plan, state: Clock | None) -> dict[str, Any] | None:
+    """`due` in the plan's zone, as the customer's promise reads."""
     if state is None:
         return None
     return {
-        "due": state.due.isoformat(),
+        "due": plan.calendar.local(state.due).isoformat(timespec="seconds"),
         "met": state.met,
         "breached": state.breached,
         "paused": state.paused,
@@ -81,7 +82,7 @@ def clock_json(state: Clock | None) -> dict[str, Any] | None:
 def sla_json(plan: Plan, sla: TicketSla) -> dict[str, Any]:
     return {
         "plan": plan.id,
-        "first_response": clock_json(sla.first_response),
-        "resolution": clock_json(sla.resolution),
+        "first_response": clock_json(plan, sla.first_response),
+        "resolution": clock_json(plan, sla.resolution),
         "paused_seconds": int(sla.paused.total_seconds()),
     }

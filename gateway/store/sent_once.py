@@ -17,7 +17,8 @@ def claim(session: Session, key: str) -> bool:
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(SentOnce).values(key=key, at=now()).on_conflict_do_nothing()
-    return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+    # RETURNING, not rowcount: psycopg's rowcount of a statement that inserted nothing was -1.
+    return session.execute(statement.returning(SentOnce.key)).scalar() is not None
 
 
 def claimed(session: Session, key: str) -> bool:

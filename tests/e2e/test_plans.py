@@ -103,8 +103,18 @@ def new_ticket(gateway: Gateway, sender: str = ANNA, subject: str = "Printer") -
     return int(gateway.wait_for_tickets(before + 1)[-1]["number"])
 
 
+def text_of(message: EmailMessage) -> str:
+    body = message.get_body(("plain",))
+    return body.get_content() if body is not None else ""
+
+
 def purposes(sink: Sink, address: str, purpose: str) -> list[EmailMessage]:
     return [r.message for r in sink.to(address) if purpose in r.message["Subject"]]
+
+
+def near(text: str, moment: datetime) -> bool:
+    """`text` (ISO 8601) within a minute of `moment`: the clock runs on while a test works."""
+    return abs((datetime.fromisoformat(text) - moment).total_seconds()) < 60
 
 
 def test_sla_fields_after_an_answer_and_a_pause(
@@ -113,8 +123,8 @@ def test_sla_fields_after_an_answer_and_a_pause(
     number = new_ticket(gateway)
     sla = gateway.ticket(number)["sla"]
     assert sla["plan"] == "standard"
-    assert sla["first_response"]["due"] == "2026-11-30T13:00:00+01:00"
-    assert sla["resolution"]["due"] == "2026-12-03T15:00:00+01:00"  # 30 h of service time
+    assert near(sla["first_response"]["due"], local(11, 30, 13))
+    assert near(sla["resolution"]["due"], local(12, 3, 9))  # 30 h of service time
     send_reply(gateway, reply(notification(sink, JAN), JAN, "We are on it.", "thunderbird"))
     sla = gateway.wait_for_ticket(number, lambda t: t["sla"]["first_response"]["met"], "met")
     assert not sla["sla"]["first_response"]["breached"]
@@ -124,7 +134,7 @@ def test_sla_fields_after_an_answer_and_a_pause(
     sla = gateway.ticket(number)["sla"]
     assert sla["resolution"]["paused"]
     assert 7000 < sla["paused_seconds"] <= 7200  # paused from about 09:00 to 11:00
-    assert sla["resolution"]["due"] == "2026-12-03T17:00:00+01:00"  # moved by the pause
+    assert near(sla["resolution"]["due"], local(12, 3, 11))  # moved by the pause
 
 
 def test_a_reminder_at_a_quarter_left_and_a_breach_told_once(
@@ -134,16 +144,16 @@ def test_a_reminder_at_a_quarter_left_and_a_breach_told_once(
     tag = f"[CONTOSO#{number}]"
     at(clock_file, local(11, 30, 13, 59))
     time.sleep(2)
-    assert not [m for m in purposes(sink, JAN, tag) if "quarter" in m.get_content()]
+    assert not [m for m in purposes(sink, JAN, tag) if "quarter" in text_of(m)]
     at(clock_file, local(11, 30, 14, 0, 30))
     reminder = wait_for(
-        lambda: [m for m in purposes(sink, JAN, tag) if "quarter" in m.get_content()],
+        lambda: [m for m in purposes(sink, JAN, tag) if "quarter" in text_of(m)],
         what="a reminder",
     )[0]
-    assert "2026-11-30 15:00" in reminder.get_content()
+    assert "2026-11-30 15:00" in text_of(reminder)
     at(clock_file, local(11, 30, 15, 0, 30))
     breach = wait_for(lambda: missed(sink, PRIYA, tag), what="a breach notice")
-    assert len(breach) == 1 and "first response" in breach[0].get_content()
+    assert len(breach) == 1 and "first response" in text_of(breach[0])
     time.sleep(3)  # three more rounds of the timers
     assert len(missed(sink, PRIYA, tag)) == 1
     assert not missed(sink, JAN, tag)  # admin-agents only
@@ -207,7 +217,7 @@ def test_time_from_a_customer_or_an_agent_not_on_the_customer_is_refused(
     send_reply(gateway, answer, to=address)
     wait_for(
         lambda: any(
-            "may not act on customer adatum" in m.get_content()
+            "may not act on customer adatum" in text_of(m)
             for m in [r.message for r in sink.to(PRIYA)]
         ),
         what="the refusal",
@@ -220,10 +230,10 @@ def test_the_80_percent_notice(gateway: Gateway, sink: Sink) -> None:
     # 30 - 15 = 15 minutes billable, rounded to 18; 33 more: 48 of the 60 included, 80 %.
     send_reply(gateway, reply(notification(sink, JAN), JAN, "#time 33m"))
     notices = wait_for(lambda: purposes(sink, PRIYA, "80 %"), what="the 80 % notice")
-    assert "Fabrikam BV" in notices[0].get_content()
+    assert "Fabrikam BV" in text_of(notices[0])
     to_customer = wait_for(lambda: sink.to(CONTACT), what="the customer's notice")
-    assert "80 %" in to_customer[0].message.get_content()  # in Dutch: fabrikam reads Dutch
-    assert "inbegrepen" in to_customer[0].message.get_content()
+    assert "80 %" in text_of(to_customer[0].message)  # in Dutch: fabrikam reads Dutch
+    assert "inbegrepen" in text_of(to_customer[0].message)
     assert not purposes(sink, PRIYA, "100 %")
 
 
@@ -233,7 +243,7 @@ def test_the_report_of_november_in_each_format(gateway: Gateway, sink: Sink) -> 
     notes = [r for r in sink.to(JAN) if f"[CONTOSO#{second}]" in r.message["Subject"]]
     send_reply(gateway, reply(notes[0], JAN, "#time 45m"))
     gateway.wait_for_ticket(second, lambda t: len(t["time"]) == 1, "the entry")
-    data = gateway.json("report", "--month", "2026-11", "--format", "json")
+    data = gateway.json("report", "--month", "2026-11")
     (fabrikam,) = [c for c in data["customers"] if c["customer"] == "fabrikam"]
     assert (fabrikam["tickets_opened"], fabrikam["tickets_closed"]) == (2, 0)
     assert (fabrikam["sla_met"], fabrikam["sla_breached"]) == (1, 1)
@@ -264,19 +274,19 @@ def test_statements_and_the_digest_on_the_first_working_day_once(
 ) -> None:
     at(clock_file, local(12, 1, 7, 59, 50))  # Tuesday 1 December, before opening
     time.sleep(2)
-    assert not sink.to(CONTACT)[1:] and not purposes(sink, JAN, "digest")
+    assert not purposes(sink, CONTACT, "2026-11") and not purposes(sink, JAN, "digest")
     at(clock_file, local(12, 1, 8, 0, 5))
-    statement = wait_for(lambda: sink.to(CONTACT)[1:], what="the statement")[0].message
-    assert "2026-11" in statement["Subject"]
+    statement = wait_for(lambda: purposes(sink, CONTACT, "2026-11"), what="the statement")[0]
+    assert "Supportoverzicht" in statement["Subject"]
     assert "Bedrag:" in statement.get_body(("plain",)).get_content()  # Dutch, as fabrikam reads
     (page,) = [p for p in statement.iter_attachments() if p.get_content_type() == "text/html"]
     assert page.get_content().count("<svg") == 3
     summary = wait_for(lambda: purposes(sink, PRIYA, "statements 2026-11"), what="the summary")
     assert "fabrikam" in summary[0].get_body(("plain",)).get_content()
     digest = wait_for(lambda: purposes(sink, JAN, "digest"), what="Jan's digest")[0]
-    assert "Teams is slow" in digest.get_content()  # breached
+    assert "Teams is slow" in text_of(digest)  # breached
     time.sleep(3)
-    assert len(sink.to(CONTACT)) == 2  # the 80 % notice and one statement
+    assert len(purposes(sink, CONTACT, "2026-11")) == 1
     assert len(purposes(sink, JAN, "digest")) == 1
 
 
@@ -303,10 +313,10 @@ def test_two_daemons_on_postgresql_send_the_statements_and_the_digest_once(
             send_reply(daemons[0], reply(notification(relay, JAN), JAN, "#time 20m"))
             daemons[0].wait_for_ticket(1, lambda t: len(t["time"]) == 1, "the entry")
             set_clock(str(path), local(1, 4, 8, 0, 5).replace(year=2027))  # Monday 4 January
-            wait_for(lambda: relay.to(CONTACT), what="the statement", timeout=20)
+            wait_for(lambda: purposes(relay, CONTACT, "2026-12"), what="the statement", timeout=20)
             wait_for(lambda: [r for r in relay.to(JAN) if "digest" in r.message["Subject"]])
             time.sleep(4)
-            assert len(relay.to(CONTACT)) == 1
+            assert len(purposes(relay, CONTACT, "2026-12")) == 1
             assert len([r for r in relay.to(JAN) if "digest" in r.message["Subject"]]) == 1
     finally:
         for daemon in daemons:

@@ -25,8 +25,8 @@ FABRIKAM = Customer(
 PLAN = Plan(
     id="standard",
     calendar=ServiceCalendar("Mon-Fri 08:00-18:00", "Europe/Amsterdam"),
-    first_response={"normal": timedelta(hours=4)},
-    resolution={"normal": timedelta(hours=20)},
+    first_response=(("normal", timedelta(hours=4)),),
+    resolution=(("normal", timedelta(hours=20)),),
     rate=Decimal(100),
     included_hours=Decimal(1),
     prepaid_hours=Decimal(2),
@@ -127,7 +127,7 @@ def test_a_tickets_sla_json_after_an_answer_and_a_pause(store: Store) -> None:
     assert data["first_response"]["met"] and not data["first_response"]["breached"]
     assert data["paused_seconds"] == 8 * 3600  # 12:00-18:00 and 08:00-10:00 local
     # 2 h ran before the pause; 18 h from 10:00 local on the 3rd: 8 h that day, 10 the next.
-    assert data["resolution"]["due"] == "2026-11-04T17:00:00+00:00"
+    assert data["resolution"]["due"] == "2026-11-04T18:00:00+01:00"
 
 
 def test_usage_levels_are_told_once(store: Store) -> None:
@@ -213,12 +213,13 @@ def test_the_digest_is_due_in_service_hours_of_an_open_day() -> None:
     assert plan_timers.digest_day(OFFICE, utc(7, 9)) is None  # a Saturday
 
 
-def test_statements_are_due_from_the_first_working_day_on() -> None:
+def test_statements_are_due_from_the_first_working_day_on_for_a_week() -> None:
     # 1 Nov 2026 is a Sunday: Monday the 2nd at 08:00 local.
     assert plan_timers.statements_month(OFFICE, utc(1, 12)) is None
     assert plan_timers.statements_month(OFFICE, utc(2, 6, 59)) is None
     assert plan_timers.statements_month(OFFICE, utc(2, 7)) == Month(2026, 10)
-    assert plan_timers.statements_month(OFFICE, utc(20, 7)) == Month(2026, 10)
+    assert plan_timers.statements_month(OFFICE, utc(8, 7)) == Month(2026, 10)  # catching up
+    assert plan_timers.statements_month(OFFICE, utc(9, 7)) is None  # a week on: too late
 
 
 def test_each_agent_gets_the_tickets_they_may_act_on(store: Store) -> None:

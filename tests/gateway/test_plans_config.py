@@ -65,7 +65,7 @@ def test_plans_as_written() -> None:
     assert standard.calendar.hours == "Mon-Fri 08:00-18:00"  # support.hours by default
     assert standard.calendar.is_closed(date(2026, 12, 31))
     assert standard.target("first_response", "high") == timedelta(hours=2)
-    assert standard.target("resolution", "urgent") == timedelta(days=3)  # normal's
+    assert standard.target("resolution", "urgent") == timedelta(hours=30)  # normal: 3 days of 10 h
     assert (standard.rate, standard.prepaid_hours) == (Decimal("95.0"), Decimal("10.5"))
     assert (standard.rounding_minutes, standard.minimum_minutes) == (15, 30)
     assert standard.statements and not premium.statements

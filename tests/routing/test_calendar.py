@@ -123,3 +123,10 @@ def test_a_days_opening_is_local_and_none_when_closed() -> None:
     assert OFFICE.opening(date(2026, 12, 1)) == local(2026, 12, 1, 8, 0)
     assert OFFICE.opening(date(2026, 12, 25)) is None
     assert OFFICE.local_date(datetime(2026, 12, 1, 23, 30, tzinfo=UTC)) == date(2026, 12, 2)
+
+
+def test_a_usual_week_of_open_time() -> None:
+    assert OFFICE.week() == (hours(50), 5)
+    assert ServiceCalendar("24x7", "UTC").week() == (hours(168), 7)
+    split = ServiceCalendar("Mon-Fri 08:00-12:00, Mon-Fri 13:00-17:00, Sat 10:00-12:00", "UTC")
+    assert split.week() == (hours(42), 6)
