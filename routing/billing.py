@@ -9,7 +9,7 @@ rest is charged at the plan's rate. Money is Decimal, rounded to cents at the en
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -104,7 +104,7 @@ def usage_thresholds_crossed(before: Decimal, after: Decimal, allowance: Decimal
 
 
 def prepaid_left(
-    months: list[Mapping[str, list[int]]], block_hours: Decimal, pricing: Pricing
+    months: Sequence[Mapping[str, list[int]]], block_hours: Decimal, pricing: Pricing
 ) -> Decimal:
     """What is left of a prepaid block after the months before, oldest first: each month takes
     its included hours first, then draws on the block."""

@@ -18,6 +18,7 @@ from gateway.reports.gather import month_facts
 from gateway.reports.statement import CustomerStatement, Month, MonthReport, month_report
 from gateway.store import sent_once
 from gateway.store.engine import Store
+from gateway.store.models import Ticket
 from routing.plans import Plan
 
 
@@ -75,7 +76,7 @@ def run_clock_alerts(session: Session, config: Config, templates: Templates, now
     return len(alerts)
 
 
-def _ticket_agents(config: Config, ticket: tickets.Ticket) -> list[Agent]:
+def _ticket_agents(config: Config, ticket: Ticket) -> list[Agent]:
     """The agents of its queue, and its assignee (who may work in another queue)."""
     found = agents_to_notify(ticket.customer_id, ticket.queue, config)
     assignee = next((a for a in config.agents if a.address == ticket.assignee), None)
