@@ -53,6 +53,7 @@ class Support:
     self_help: str
     acks_per_hour: int
     plan: str | None = None  # the plan of customers that name none (support.plan)
+    digest: bool = True  # each agent's digest at the start of service hours
 
 
 DEFAULT_PLAN = "default"  # the plan made of [support] when there are no [[plans]]
@@ -62,6 +63,7 @@ DEFAULT_PLAN = "default"  # the plan made of [support] when there are no [[plans
 class Plans:
     plans: tuple[Plan, ...]
     default: str  # the plan of customers that name none
+    written: bool = True  # false: no [[plans]], the one plan is made of [support]
 
     def get(self, plan_id: str | None) -> Plan:
         wanted = plan_id or self.default

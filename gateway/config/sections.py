@@ -95,6 +95,7 @@ def read_support(t: Table) -> Support:
         self_help=t.str("self_help", "https://support.microsoft.com"),
         acks_per_hour=t.int("acks_per_hour", 5),
         plan=t.get("plan", identifier_value, None),
+        digest=t.bool("digest", True),
     )
     t.finish()
     return support

@@ -18,7 +18,6 @@ from email.utils import encode_rfc2231, format_datetime, formataddr, make_msgid
 from typing import Any
 
 from gateway.config import Agent, Config, Customer
-from gateway.config.model import DEFAULT_PLAN
 from gateway.delivery.reply_address import UPSTREAM_TAG, agent_tag, signed_reply_address
 from gateway.delivery.templates import Templates
 from gateway.store.models import Ticket, utcnow
@@ -74,9 +73,9 @@ def acknowledgement(
         support=config.support,
         # The plan's hours where [[plans]] are written; else support.hours as the admin wrote
         # them (free text such as "Mon-Fri 8-18, not on public holidays" is allowed there).
-        hours=config.support.hours if plan.id == DEFAULT_PLAN else plan.calendar.hours,
+        hours=plan.calendar.hours if config.plans.written else config.support.hours,
         timezone=plan.calendar.timezone,
-        plan=None if plan.id == DEFAULT_PLAN else plan.id,
+        plan=plan.id if config.plans.written else None,
         first_response=describe_duration(target, language),
         known_issue=known_issue,
     )

@@ -87,6 +87,8 @@ def _ticket_agents(config: Config, ticket: Ticket) -> list[Agent]:
 
 def run_digest(store: Store, config: Config, templates: Templates, now: datetime) -> int:
     """Today's digest, once, at the start of the default plan's service hours."""
+    if not config.support.digest:
+        return 0
     calendar = config.plans.get(None).calendar
     day = plan_timers.digest_day(calendar, now)
     if day is None:
@@ -102,7 +104,10 @@ def run_digest(store: Store, config: Config, templates: Templates, now: datetime
 
 def run_statements(store: Store, config: Config, templates: Templates, now: datetime) -> int:
     """Last month's statements, once, from the first working day of this month on: to each
-    customer whose plan says so, and a summary with all of them to the admin-agents."""
+    customer whose plan says so, and a summary with all of them to the admin-agents. Only
+    with [[plans]] written: without, there is nothing to charge or promise."""
+    if not config.plans.written:
+        return 0
     month = plan_timers.statements_month(config.plans.get(None).calendar, now)
     if month is None:
         return 0
@@ -137,7 +142,7 @@ def _statement_mails(
             mailed[customer.id] = customer.contact
     figures = report_json(report)["customers"]
     csv_text = report_csv(report)
-    for agent in admins(config):
+    for agent in admins(config) if report.customers else []:
         page = report_html(report, config.partner.name, agent.language, config.templates_folder)
         summary = sender.statements_summary(
             config, templates, agent, month, figures, mailed, page, csv_text

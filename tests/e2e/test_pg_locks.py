@@ -77,13 +77,13 @@ def test_the_ticket_timers_run_in_the_lock_holder_only(
     my_lock, their_lock = (AdvisoryLock(store, "job:ticket-timers") for store in two_stores)
 
     make_ticket(mine, "new", due)
-    assert timers.run_ticket_timers(mine, my_lock, config, Templates()) == (0, 1, 0, 0)
+    assert counts(timers.run_ticket_timers(mine, my_lock, config, Templates())) == (0, 1)
     make_ticket(theirs, "new", due)
     assert timers.run_ticket_timers(theirs, their_lock, config, Templates()) is None
     assert reminded(mine) == 1
 
     my_lock.release()  # as when the holder's daemon stops
-    assert timers.run_ticket_timers(theirs, their_lock, config, Templates()) == (0, 1, 0, 0)
+    assert counts(timers.run_ticket_timers(theirs, their_lock, config, Templates())) == (0, 1)
     assert reminded(mine) == 2
     their_lock.release()
 
@@ -91,3 +91,9 @@ def test_the_ticket_timers_run_in_the_lock_holder_only(
 def reminded(store: Store) -> int:
     with store.reader() as session:
         return len(session.scalars(select(Event.id).where(Event.what == "reminded")).all())
+
+
+def counts(ran: timers.TimerCounts | None) -> tuple[int, int]:
+    """(closed, reminded): the digest and statements depend on the day (tests/e2e/test_plans.py)."""
+    assert ran is not None
+    return ran.closed, ran.reminded

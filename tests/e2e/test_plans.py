@@ -56,7 +56,7 @@ def local(month: int, day: int, hour: int, minute: int = 0, second: int = 0) -> 
 def plans_config(gateway: Gateway) -> None:
     """The module's plan, fabrikam's statement contact, and standard as the default plan."""
     text = gateway.config.read_text()
-    text = text.replace('first_response = "4h"\n', 'first_response = "4h"\nplan = "standard"\n', 1)
+    text = text.replace("digest = false\n", 'digest = true\nplan = "standard"\n', 1)
     text = text.replace('language = "nl"\n', f'language = "nl"\ncontact = "{CONTACT}"\n', 1)
     gateway.config.write_text(text + PLANS)
 
