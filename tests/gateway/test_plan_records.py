@@ -200,10 +200,12 @@ def test_a_reminder_at_a_quarter_left_then_a_breach_each_once(store: Store) -> N
     assert alerts(store, utc(3, 14)) == [(ticket.number, "resolution", False)]
 
 
-def test_a_paused_clock_is_not_reminded(store: Store) -> None:
-    ticket = open_at(store, utc(2, 9))
-    status(store, ticket, utc(2, 10), "waiting_customer")
-    assert alerts(store, utc(3, 15)) == []
+def test_a_paused_clock_is_not_reminded_nor_breached(store: Store) -> None:
+    ticket = open_at(store, utc(2, 9))  # due 13:00 UTC
+    status(store, ticket, utc(2, 12, 30), "waiting_customer")  # 30 minutes left, not reminded
+    assert alerts(store, utc(2, 13, 30)) == []  # waiting on the customer: nothing to do
+    status(store, ticket, utc(2, 14), "open")
+    assert alerts(store, utc(2, 14, 1)) == [(ticket.number, "first_response", False)]
 
 
 def test_the_digest_is_due_in_service_hours_of_an_open_day() -> None:
