@@ -160,6 +160,13 @@ def test_a_reminder_at_a_quarter_left_and_a_breach_told_once(
     events = [e for e in gateway.ticket(number)["events"] if e["what"] == "sla_breached"]
     assert [e["clock"] for e in events] == ["first_response"]
     assert gateway.ticket(number)["sla"]["first_response"]["breached"]
+    breached = [t["number"] for t in gateway.json("tickets", "list", "--breached")]
+    assert breached == [number]
+    # Both resolutions fall due on 3 December about 11:00 (the first one's was paused for as
+    # long as the second one came later).
+    listed = gateway.json("tickets", "list", "--due-within", "3d")
+    assert [t["number"] for t in listed] == [number - 1, number]
+    assert gateway.json("tickets", "list", "--due-within", "2d") == []
 
 
 def missed(sink: Sink, address: str, tag: str) -> list[EmailMessage]:
