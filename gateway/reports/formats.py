@@ -97,18 +97,24 @@ def report_csv(report: MonthReport) -> str:
                     str(report.month),
                     statement.customer,
                     line.ticket,
-                    line.subject,
-                    line.agent,
+                    _cell(line.subject),
+                    _cell(line.agent),
                     plan.calendar.local(line.at).isoformat(timespec="seconds"),
                     line.minutes,
                     "yes" if line.billable else "no",
-                    line.note,
+                    _cell(line.note),
                     plan.id,
                     f"{plan.rate:.2f}",
                     plan.currency,
                 ]
             )
     return out.getvalue()
+
+
+def _cell(text: str) -> str:
+    """Text as a spreadsheet shows it, not as a formula: subjects come from customers' mail, and
+    "=HYPERLINK(...)" in a cell would run when the partner opens the CSV (OWASP, CSV injection)."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 _DECIMAL_MARK = {"nl": ","}

@@ -92,6 +92,17 @@ def test_the_figures_of_a_known_month(report) -> None:  # type: ignore[no-untype
     json.dumps(data)  # serialisable as it is
 
 
+def test_csv_cells_from_mail_are_never_formulas() -> None:
+    facts = fabrikam()
+    line = TimeLine(
+        6, '=HYPERLINK("http://evil.example")', "jan@contoso.example", at(26), 10, True, "@sum"
+    )
+    hostile = CustomerFacts(**{**facts.__dict__, "time": (line,)})
+    (row,) = csv.DictReader(io.StringIO(report_csv(month_report(NOVEMBER, [hostile]))))
+    assert row["subject"] == '\'=HYPERLINK("http://evil.example")' and row["note"] == "'@sum"
+    assert row["minutes"] == "10"
+
+
 def test_beyond_the_block_the_rate_is_charged() -> None:
     facts = fabrikam()
     extra = TimeLine(5, "Migration", "jan@contoso.example", at(25), 120, True, "")
