@@ -93,6 +93,9 @@ def run_digest(store: Store, config: Config, templates: Templates, now: datetime
     day = plan_timers.digest_day(calendar, now)
     if day is None:
         return 0
+    with store.reader() as session:  # every minute of the day: without taking a write lock
+        if sent_once.claimed(session, f"digest:{day}"):
+            return 0
     with store.session() as session:
         if not sent_once.claim(session, f"digest:{day}"):
             return 0
