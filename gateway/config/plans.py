@@ -40,7 +40,7 @@ def read_plans(
         plans, seen = (implicit_plan(support),), {DEFAULT_PLAN}
     if default and default not in seen:
         problems.append(f"{key}: no [[plans]] entry has id {default!r}")
-    if not plans:  # none written, or each refused with its problems
+    if not tables or not plans:  # none written, or each refused with its problems
         return Plans((implicit_plan(support),), DEFAULT_PLAN, written=False)
     return Plans(plans, default if default in seen else plans[0].id)
 

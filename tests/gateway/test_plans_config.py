@@ -60,7 +60,7 @@ def test_plans_as_written() -> None:
     plans, problems = read(PLANS, default="premium")
     assert problems == []
     standard, premium = plans.plans
-    assert plans.default == "premium" and plans.get(None) is premium
+    assert plans.default == "premium" and plans.get(None) is premium and plans.written
     assert plans.get("standard") is standard
     assert standard.calendar.hours == "Mon-Fri 08:00-18:00"  # support.hours by default
     assert standard.calendar.is_closed(date(2026, 12, 31))
@@ -77,7 +77,7 @@ def test_without_plans_support_makes_the_default_plan() -> None:
     plans, problems = read("")
     assert problems == []
     (plan,) = plans.plans
-    assert plan.id == DEFAULT_PLAN and plans.default == DEFAULT_PLAN
+    assert plan.id == DEFAULT_PLAN and plans.default == DEFAULT_PLAN and not plans.written
     assert plan.target("first_response", "urgent") == timedelta(hours=4)
     assert plan.calendar.hours == SUPPORT.hours and plan.rate == 0
 

@@ -521,4 +521,4 @@ def test_the_acknowledgement_tells_the_plans_hours_and_the_target_of_the_priorit
     assert "premium" in body and "24x7 (UTC)" in body
     assert "binnen 30 minuten" in body  # fabrikam reads Dutch
     plain = body_of(sender.acknowledgement(config, templates, urgent, customer_message, found))
-    assert "premium" not in plain and "4 uur" in plain  # no [[plans]]: [support] as written
+    assert "Abonnement" not in plain and "4 uur" in plain  # no [[plans]]: [support] as written
