@@ -164,3 +164,12 @@ def sla_lines(sla: dict[str, Any]) -> list[str]:
         paused = ", paused" if state["paused"] else ""
         lines.append(f"{clock.replace('_', ' ')} due {state['due']}: {how}{paused}")
     return [f"plan {sla['plan']}", *lines]
+
+
+def sla_summary(sla: dict[str, Any]) -> str:
+    """One cell of `tickets list`: "breached", the next due time, or "-"."""
+    clocks = [c for c in (sla["first_response"], sla["resolution"]) if c is not None]
+    if any(c["breached"] for c in clocks):
+        return "BREACHED"
+    running = sorted(c["due"] for c in clocks if not c["met"])
+    return f"due {running[0][:16].replace('T', ' ')}" if running else "-"

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from gateway.cli.base import EX_FAILURE, EX_OK, Commands, open_store, print_json
-from gateway.cli.plans import add_ticket_filters, sla_filtered, sla_lines, with_sla
+from gateway.cli.plans import add_ticket_filters, sla_filtered, sla_lines, sla_summary, with_sla
 from gateway.clock import now
 from gateway.config import Config
 from gateway.store.models import OutboxMessage, OutboxState
@@ -29,7 +29,7 @@ def _tickets_list(config: Config, args: argparse.Namespace) -> int:
     for t in found:
         print(
             f"{t['number']:>6}  {t['status']:<16} {t['customer'] or '-':<12} "
-            f"{t['queue']:<10} {t['subject']}"
+            f"{t['queue']:<10} {sla_summary(t['sla']):<22} {t['subject']}"
         )
     return EX_OK
 
