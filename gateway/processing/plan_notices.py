@@ -139,8 +139,10 @@ def _statement_mails(
         if customer and customer.contact and statement.plan.statements:
             language = customer.language
             single = MonthReport(report.month, (statement,))
-            text = customer_text(statement, month, templates, language)
-            page = report_html(single, config.partner.name, language, config.templates_folder)
+            # The customer's own: no agent's address, no note (an agent's words, maybe internal).
+            text = customer_text(statement, month, templates, language, internal=False)
+            folder = config.templates_folder
+            page = report_html(single, config.partner.name, language, folder, internal=False)
             mails.append(sender.statement(config, templates, customer, month, text, page))
             mailed[customer.id] = customer.contact
     figures = report_json(report)["customers"]

@@ -128,9 +128,14 @@ def number_text(value: Decimal | float | int, language: str, places: int = 2) ->
     return text
 
 
-def statement_values(statement: CustomerStatement, language: str) -> dict[str, Any]:
-    """What the `statement` templates (text and HTML) are given."""
+def statement_values(
+    statement: CustomerStatement, language: str, internal: bool = True
+) -> dict[str, Any]:
+    """What the `statement` templates (text and HTML) are given. Not `internal` (the customer's
+    own statement): no agent's address and no note of a time entry, which may be internal."""
     figures = customer_json(statement)
+    if not internal:
+        figures["time"] = [{**t, "agent": "", "note": ""} for t in figures["time"]]
 
     def number(value: Any, places: int = 2) -> str:
         return number_text(value, language, places)
@@ -141,15 +146,19 @@ def statement_values(statement: CustomerStatement, language: str) -> dict[str, A
         "clocks": CLOCKS,
         "number": number,
         "has_block": statement.plan.prepaid_hours > 0,
+        "internal": internal,
     }
 
 
 def customer_text(
-    statement: CustomerStatement, month: str, templates: Templates, language: str
+    statement: CustomerStatement,
+    month: str,
+    templates: Templates,
+    language: str,
+    internal: bool = True,
 ) -> str:
-    return templates.render(
-        "statement", language, month=month, **statement_values(statement, language)
-    )
+    values = statement_values(statement, language, internal)
+    return templates.render("statement", language, month=month, **values)
 
 
 def report_text(report: MonthReport, templates: Templates, language: str = "en") -> str:

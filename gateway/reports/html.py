@@ -30,11 +30,15 @@ def _environment(language: str, override: Path | None) -> jinja2.Environment:
 
 
 def report_html(
-    report: MonthReport, partner: str, language: str = "en", override: Path | None = None
+    report: MonthReport,
+    partner: str,
+    language: str = "en",
+    override: Path | None = None,
+    internal: bool = True,  # false: the customer's own page (gateway/reports/formats.py)
 ) -> str:
     customers = []
     for statement in report.customers:
-        values = statement_values(statement, language)
+        values = statement_values(statement, language, internal)
         drawn = charts(statement, report.month, language)
         values["charts"] = {name: Markup(svg) for name, svg in drawn.items()}  # noqa: S704
         customers.append(values)

@@ -288,6 +288,12 @@ def test_statements_and_the_digest_on_the_first_working_day_once(
     assert "Bedrag:" in statement.get_body(("plain",)).get_content()  # Dutch, as fabrikam reads
     (page,) = [p for p in statement.iter_attachments() if p.get_content_type() == "text/html"]
     assert page.get_content().count("<svg") == 3
+    for mail_to_customer in sink.to(CONTACT):  # partner-only: no agent, no agent's note
+        shown = text_of(mail_to_customer.message) + "".join(
+            part.get_content() for part in mail_to_customer.message.iter_attachments()
+        )
+        assert not any(agent in shown for agent in (JAN, PRIYA, SAM))
+        assert "printer drivers" not in shown and "booked twice" not in shown
     summary = wait_for(lambda: purposes(sink, PRIYA, "statements 2026-11"), what="the summary")
     assert "fabrikam" in summary[0].get_body(("plain",)).get_content()
     digest = wait_for(lambda: purposes(sink, JAN, "digest"), what="Jan's digest")[0]

@@ -145,3 +145,17 @@ def test_a_month_is_written_yyyy_mm() -> None:
     for wrong in ("2026-13", "26-11", "november"):
         with pytest.raises(ValueError):
             Month.parse(wrong)
+
+
+def test_the_customers_own_statement_shows_no_agent_and_no_note(report) -> None:  # type: ignore[no-untyped-def]
+    from gateway.reports.formats import customer_text
+
+    (statement,) = report.customers
+    for language in ("en", "nl"):
+        text = customer_text(statement, "2026-11", Templates(), language, internal=False)
+        page = report_html(report, "Contoso Cloud", language, internal=False)
+        for shown in (text, page):
+            assert "contoso.example" not in shown and "drivers" not in shown
+            assert "call, with Anna" not in shown
+        assert "   50 min" in text  # the entries themselves are there
+    assert "jan@contoso.example" in report_html(report, "Contoso Cloud", "en")  # the partner's
