@@ -9,8 +9,8 @@ rest is charged at the plan's rate. Money is Decimal, rounded to cents at the en
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 
 _DURATION = re.compile(r"^(-)?(?:(\d{1,3})h)?(?:(\d{1,4})(?:m|min)?)?$", re.IGNORECASE)
@@ -101,3 +101,24 @@ def usage_thresholds_crossed(before: Decimal, after: Decimal, allowance: Decimal
     if allowance <= 0:
         return []
     return [p for p in (80, 100) if before < allowance * p / 100 <= after]
+
+
+def prepaid_left(
+    months: Sequence[Mapping[str, list[int]]], block_hours: Decimal, pricing: Pricing
+) -> Decimal:
+    """What is left of a prepaid block after the months before, oldest first: each month takes
+    its included hours first, then draws on the block."""
+    left = block_hours
+    for minutes_by_ticket in months:
+        left = month_charge(
+            minutes_by_ticket, replace(pricing, prepaid_hours_left=left)
+        ).prepaid_left
+    return left
+
+
+def usage_reached(used: Decimal, allowance: Decimal) -> list[int]:
+    """The percentages (80, 100) of an allowance that `used` has reached; the caller tells
+    each once (a durable record per customer, month or block, and percentage)."""
+    if allowance <= 0:
+        return []
+    return [p for p in (80, 100) if used >= allowance * p / 100]

@@ -91,6 +91,39 @@ class ServiceCalendar:
                 found.append((self._utc(day, span.start), end))
         return _merged(sorted(found))
 
+    def week(self) -> tuple[timedelta, int]:
+        """The open time of a usual week (no holidays, no DST change) and its open days: what
+        "1w" and "1d" of a target mean in this calendar (routing/plans.py)."""
+        if self.always:
+            return timedelta(days=7), 7
+        total, days = timedelta(0), 0
+        for weekday in range(7):
+            spans = [s for s in self._spans if weekday in s.days and s.start < s.end]
+            hours = sum((_length(s.start, s.end) for s in spans), start=timedelta(0))
+            total += hours
+            days += hours > timedelta(0)
+        return total, days
+
+    def opening(self, day: date) -> datetime | None:
+        """When a local day's service begins (UTC), or None on a closed day."""
+        spans = self.open_spans(day)
+        return spans[0][0] if spans else None
+
+    def first_working_day(self, year: int, month: int) -> date:
+        """The first day of a month with service hours (after weekends and holidays)."""
+        day = date(year, month, 1)
+        while self.opening(day) is None:
+            day += timedelta(days=1)
+            if day.month != month:
+                raise CalendarError(f"no open day in {year}-{month:02d}")
+        return day
+
+    def local(self, moment: datetime) -> datetime:
+        return moment.astimezone(self._zone)
+
+    def local_date(self, moment: datetime) -> date:
+        return moment.astimezone(self._zone).date()
+
     def _utc(self, day: date, moment: time) -> datetime:
         return datetime.combine(day, moment, tzinfo=self._zone).astimezone(UTC)
 
@@ -128,6 +161,13 @@ class ServiceCalendar:
                 break
             total += min(closes, end) - opens
         return total
+
+
+def _length(start: time, end: time) -> timedelta:
+    ends = (
+        timedelta(days=1) if end == _END_OF_DAY else timedelta(hours=end.hour, minutes=end.minute)
+    )
+    return ends - timedelta(hours=start.hour, minutes=start.minute)
 
 
 def _merged(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:

@@ -32,6 +32,8 @@ class Customer:
     direct_microsoft: bool
     language: str
     language_given: bool = True  # false: the language of each mail decides, where templates exist
+    plan: str | None = None  # a [[plans]] id; None: support.plan
+    contact: str | None = None  # who gets statements and balance notices
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from routing.calendar import ServiceCalendar
 
 WAITING_CUSTOMER, WAITING_UPSTREAM = "waiting_customer", "waiting_upstream"
+CLOSED = "closed"
 
 
 @dataclass(frozen=True)
@@ -69,3 +70,83 @@ def clock(
     paused_now = stopped is None and any(a <= now <= b for a, b in pauses)
     remaining = timedelta(0) if stopped or late else calendar.elapsed(now, due)
     return Clock(due, stopped is not None and not late, late, paused_now, remaining)
+
+
+@dataclass(frozen=True)
+class TicketFacts:
+    """What a ticket's clocks are computed from."""
+
+    opened: datetime
+    priority: str
+    history: tuple[tuple[datetime, str], ...]  # (when, new status), oldest first
+    first_answer: datetime | None  # the first agent answer sent to the customer
+    closed: datetime | None  # when it was closed, if it is closed now
+
+
+@dataclass(frozen=True)
+class TicketSla:
+    first_response: Clock | None  # None: the plan has no such target
+    resolution: Clock | None
+    paused: timedelta  # service time in which the clocks stood still
+
+    @property
+    def breached(self) -> bool:
+        return any(c is not None and c.breached for c in (self.first_response, self.resolution))
+
+    def running(self) -> list[Clock]:
+        """The clocks still counting (not stopped, not breached)."""
+        return [
+            c
+            for c in (self.first_response, self.resolution)
+            if c is not None and not c.met and not c.breached
+        ]
+
+
+def ticket_sla(
+    calendar: ServiceCalendar,
+    targets: tuple[timedelta | None, timedelta | None],
+    upstream_pauses: bool,
+    ticket: TicketFacts,
+    now: datetime,
+) -> TicketSla:
+    """Both clocks of a ticket at `now`. First response stops at the first answer (or a close
+    before it); resolution stops at the last close and stands still while the ticket is
+    closed (a reopened ticket goes on where it stopped)."""
+    first_target, resolution_target = targets
+    waits = paused_spans(ticket.history, now, upstream_pauses)
+    closed_spans = _closed_spans(ticket.history)
+    first = resolution = None
+    if first_target is not None:
+        # A ticket closed without an answer (the customer solved it) needs none any more.
+        stops = [at for at in (ticket.first_answer, ticket.closed) if at is not None]
+        first = clock(calendar, ticket.opened, first_target, waits, min(stops, default=None), now)
+    if resolution_target is not None:
+        pauses = _union([*waits, *closed_spans])
+        resolution = clock(calendar, ticket.opened, resolution_target, pauses, ticket.closed, now)
+    end = ticket.closed or now
+    paused = sum(
+        (calendar.elapsed(a, min(b, end)) for a, b in waits if a < end), start=timedelta(0)
+    )
+    return TicketSla(first, resolution, paused)
+
+
+def _closed_spans(history: Sequence[tuple[datetime, str]]) -> list[tuple[datetime, datetime]]:
+    """Spans between a close and the reopening after it; the last close stops the clock."""
+    spans, since = [], None
+    for at, status in history:
+        if status == CLOSED and since is None:
+            since = at
+        elif status != CLOSED and since is not None:
+            spans.append((since, at))
+            since = None
+    return spans
+
+
+def _union(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged

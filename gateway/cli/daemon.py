@@ -40,6 +40,11 @@ def _check_config(config: Config, args: argparse.Namespace) -> int:
         f"{len(config.parties)} parties"
     )
     print(f"  routing   {len(config.rules)} rules, {len(config.known_issues)} known issues")
+    plans = ", ".join(
+        f"{p.id} ({p.calendar.hours}{', default' if p.id == config.plans.default else ''})"
+        for p in config.plans.plans
+    )
+    print(f"  plans     {plans}")
     return EX_OK
 
 

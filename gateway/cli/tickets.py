@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import select
 
 from gateway.cli.base import EX_FAILURE, EX_OK, Commands, open_store, print_json
+from gateway.cli.plans import add_ticket_filters, sla_filtered, sla_lines, sla_summary, with_sla
+from gateway.clock import now
 from gateway.config import Config
 from gateway.store.models import OutboxMessage, OutboxState
 
@@ -18,14 +20,16 @@ def _tickets_list(config: Config, args: argparse.Namespace) -> int:
 
     store = open_store(config)
     with store.reader() as session:
-        found = [ticket_json(session, t) for t in find_tickets(session, args.status, args.customer)]
+        rows = find_tickets(session, args.status, args.customer)
+        found = with_sla(session, config, rows, [ticket_json(session, t) for t in rows])
+    found = sla_filtered(found, args.due_within, args.breached, now())
     if args.json:
         print_json(found)
         return EX_OK
     for t in found:
         print(
             f"{t['number']:>6}  {t['status']:<16} {t['customer'] or '-':<12} "
-            f"{t['queue']:<10} {t['subject']}"
+            f"{t['queue']:<10} {sla_summary(t['sla']):<22} {t['subject']}"
         )
     return EX_OK
 
@@ -37,6 +41,8 @@ def _tickets_show(config: Config, args: argparse.Namespace) -> int:
     with store.reader() as session:
         ticket = ticket_numbered(session, args.number)
         data = ticket_json(session, ticket, full=True) if ticket else None
+        if ticket and data:
+            data = with_sla(session, config, [ticket], [data])[0]
     if data is None:
         print(f"no ticket {args.number}", file=sys.stderr)
         return EX_FAILURE
@@ -50,6 +56,12 @@ def _tickets_show(config: Config, args: argparse.Namespace) -> int:
     )
     if data["cases"]:
         print(f"  upstream cases: {', '.join(data['cases'])}")
+    for line in sla_lines(data["sla"]):
+        print(f"  {line}")
+    for entry in data["time"]:
+        billable = "" if entry["billable"] else " nonbillable"
+        spent = f"{entry['minutes']} min{billable}"
+        print(f"  time {entry['at']} {entry['agent']} {spent} {entry['note']}")
     for m in data["messages"]:
         print(f"\n--- {m['date']} {m['direction']} {m['kind']} from {m['from']}")
         print(m["text"])
@@ -101,6 +113,7 @@ def register(commands: Commands) -> None:
     listing.add_argument("--json", action="store_true")
     listing.add_argument("--status")
     listing.add_argument("--customer")
+    add_ticket_filters(listing)
     show = tickets.add("show", _tickets_show, "one ticket in full")
     show.add_argument("number", type=int)
     show.add_argument("--json", action="store_true")

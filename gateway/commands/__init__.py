@@ -11,6 +11,7 @@ from gateway.commands import (  # noqa: F401  (register)
     priority,
     queue,
     status,
+    time_spent,
 )
 from gateway.commands.base import COMMANDS, AgentCommand, AgentReply, CommandFacts
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from gateway.config.model import Config
 from gateway.config.people import read_agent, read_customer, read_party
+from gateway.config.plans import read_plans
 from gateway.config.rules import (
     check_reply_templates,
     check_rule_queues,
@@ -60,6 +61,13 @@ def _unique(problems: list[str], section: str, values: list[str], what: str) -> 
         seen.add(value)
 
 
+def _check_customer_plans(config: Config, problems: list[str]) -> None:
+    known = config.plans.ids()
+    for i, customer in enumerate(config.customers):
+        if customer.plan and customer.plan not in known:
+            problems.append(f"customers[{i}].plan: no [[plans]] entry has id {customer.plan!r}")
+
+
 def build_config(data: dict[str, Any], path: Path, create_secret: bool = False) -> Config:
     problems: list[str] = []
     data = expand_env(data, "", problems)
@@ -73,10 +81,12 @@ def build_config(data: dict[str, Any], path: Path, create_secret: bool = False) 
     }
     escalation, security = sections["escalation"], sections["security"]
     partner = read_partner(root.table("partner"), base, create_secret)
+    support = read_support(root.table("support"))
+    plans = read_plans(list(root.tables("plans")), support, support.plan, "support.plan", problems)
     config = Config(
         path=path,
         partner=partner,
-        support=read_support(root.table("support")),
+        support=support,
         storage=read_storage(root.table("storage"), base),
         smtp=read_smtp(root.table("smtp")) if "smtp" in data else None,
         imap=tuple(read_imap(t, base) for t in root.tables("imap")),
@@ -95,6 +105,7 @@ def build_config(data: dict[str, Any], path: Path, create_secret: bool = False) 
         trusted_authserv_id=security.str("trusted_authserv_id", ""),
         templates_folder=sections["templates"].path_value("folder", base),
         rules=tuple(read_rule(t, names) for t in root.tables("rules")),
+        plans=plans,
         reply_address_lifetime=security.get(
             "reply_address_lifetime", positive_duration, timedelta(days=90)
         ),
@@ -104,6 +115,7 @@ def build_config(data: dict[str, Any], path: Path, create_secret: bool = False) 
     root.finish()
     check_reply_templates(config, problems)
     check_rule_queues(config, problems)
+    _check_customer_plans(config, problems)
     _unique(problems, "customers", [c.id for c in customers], "id")
     _unique(problems, "parties", [p.id for p in parties], "id")
     _unique(problems, "agents", [a.address for a in config.agents], "address")

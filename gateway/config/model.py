@@ -12,6 +12,7 @@ from routing.conditions import CONDITIONS, OPTIONS
 from routing.directory import Agent, Customer, Directory, Party
 from routing.engine import Rule, Then
 from routing.permissions import ROLES as PERMISSION_ROLES
+from routing.plans import Plan
 
 ROLES = PERMISSION_ROLES  # routing/permissions.py: each includes the one before it
 
@@ -52,6 +53,25 @@ class Support:
     close_waiting_after: timedelta
     self_help: str
     acks_per_hour: int
+    plan: str | None = None  # the plan of customers that name none (support.plan)
+    digest: bool = True  # each agent's digest at the start of service hours
+
+
+DEFAULT_PLAN = "default"  # the plan made of [support] when there are no [[plans]]
+
+
+@dataclass(frozen=True)
+class Plans:
+    plans: tuple[Plan, ...]
+    default: str  # the plan of customers that name none
+    written: bool = True  # false: no [[plans]], the one plan is made of [support]
+
+    def get(self, plan_id: str | None) -> Plan:
+        wanted = plan_id or self.default
+        return next((p for p in self.plans if p.id == wanted), self.plans[0])
+
+    def ids(self) -> set[str]:
+        return {p.id for p in self.plans}
 
 
 @dataclass(frozen=True)
@@ -142,6 +162,7 @@ class Config:
     trusted_authserv_id: str
     templates_folder: Path | None
     rules: tuple[Rule, ...]
+    plans: Plans  # [[plans]], or the one made of [support]
     # Signed reply addresses older than this are answerable only from the agent's own envelope.
     reply_address_lifetime: timedelta = timedelta(days=90)
     warnings: tuple[str, ...] = ()  # usable, but probably not what the admin meant

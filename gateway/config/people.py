@@ -36,6 +36,8 @@ def read_customer(t: Table, party_ids: set[str]) -> Customer:
         direct_microsoft=t.bool("direct_microsoft", False),
         language=t.choice("language", LANGUAGES, "en"),
         language_given="language" in t.data,
+        plan=t.get("plan", identifier_value, None),
+        contact=t.get("contact", parse_address, None),
     )
     if customer.billing == "indirect" and not customer.provider:
         t.problems.append(f'{t.key("provider")}: is required with billing = "indirect"')

@@ -94,6 +94,8 @@ def read_support(t: Table) -> Support:
         close_waiting_after=t.get("close_waiting_after", parse_duration, timedelta(days=7)),
         self_help=t.str("self_help", "https://support.microsoft.com"),
         acks_per_hour=t.int("acks_per_hour", 5),
+        plan=t.get("plan", identifier_value, None),
+        digest=t.bool("digest", True),
     )
     t.finish()
     return support

@@ -12,7 +12,14 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from gateway.delivery.wire import sendable
 from gateway.store.batch import Batch
 from gateway.store.counters import next_ticket_number
-from gateway.store.models import Event, Ticket, TicketMessage, TicketStatus, utcnow
+from gateway.store.models import (
+    Event,
+    Ticket,
+    TicketMessage,
+    TicketStatus,
+    TimeEntry,
+    utcnow,
+)
 from parsers.message import ParsedMessage
 from routing import Decision
 
@@ -181,7 +188,23 @@ def ticket_json(session: Session, ticket: Ticket, full: bool = False) -> dict[st
         data["cases"] = _case_numbers(events)
         data["messages"] = [_message_json(m) for m in _messages(session, ticket)]
         data["events"] = [{"at": e.at.isoformat(), "what": e.what, **e.detail} for e in events]
+        data["time"] = [_time_json(entry) for entry in _time_entries(session, ticket)]
     return data
+
+
+def _time_entries(session: Session, ticket: Ticket) -> Sequence[TimeEntry]:
+    statement = select(TimeEntry).where(TimeEntry.ticket_id == ticket.id)
+    return session.scalars(statement.order_by(TimeEntry.at, TimeEntry.id)).all()
+
+
+def _time_json(entry: TimeEntry) -> dict[str, Any]:
+    return {
+        "agent": entry.agent,
+        "minutes": entry.minutes,
+        "billable": entry.billable,
+        "note": entry.note,
+        "at": entry.at.isoformat(),
+    }
 
 
 def keep_case_numbers(batch: Batch, ticket: Ticket, numbers: Sequence[str]) -> None:

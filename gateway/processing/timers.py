@@ -1,35 +1,47 @@
 """Ticket timers run by the scheduler: tickets left waiting on the customer are closed after
-`support.close_waiting_after`, and the agents of a ticket still unanswered when its
-`support.first_response` target is near are reminded once."""
+`support.close_waiting_after`; the SLA clocks of each ticket's plan remind its agents when a
+quarter of a target is left and tell the admin-agents of a breach, once each; the agents' daily
+digest goes out at the start of service hours and last month's statements on the first working
+day (gateway/processing/plan_notices.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from gateway.config import Config
-from gateway.delivery import outbox, sender
 from gateway.delivery.templates import Templates
-from gateway.processing import tickets
-from gateway.processing.identity import agents_to_notify
+from gateway.processing import plan_notices, tickets
 from gateway.store.batch import Batch
 from gateway.store.engine import Store
 from gateway.store.locks import AdvisoryLock
-from gateway.store.models import Event, Ticket, TicketMessage, TicketStatus, utcnow
+from gateway.store.models import Ticket, TicketStatus, utcnow
 
-REMIND_BEFORE = 0.25  # remind when a quarter of the first-response time is left
+
+class TimerCounts(NamedTuple):
+    closed: int
+    reminded: int  # SLA reminders and breach notices
+    digests: int
+    statements: int
 
 
 def run_ticket_timers(
     store: Store, lock: AdvisoryLock, config: Config, templates: Templates
-) -> tuple[int, int] | None:
-    """Both timers, (closed, reminded), in the one daemon that holds `lock` among those sharing
-    a PostgreSQL database; None in the others, which would otherwise remind twice."""
+) -> TimerCounts | None:
+    """The timers in the one daemon that holds `lock` among those sharing a PostgreSQL
+    database; None in the others, which would otherwise remind twice. (The digest and the
+    statements are also made once by their sent_once keys, should the lock change hands.)"""
     if not lock.acquire():
         return None
-    return close_waiting(store, config), remind_first_response(store, config, templates)
+    now = utcnow()
+    return TimerCounts(
+        close_waiting(store, config),
+        sla_alerts(store, config, templates, now),
+        plan_notices.run_digest(store, config, templates, now),
+        plan_notices.run_statements(store, config, templates, now),
+    )
 
 
 def close_waiting(store: Store, config: Config) -> int:
@@ -48,40 +60,8 @@ def close_waiting(store: Store, config: Config) -> int:
     return len(waiting)
 
 
-def remind_first_response(store: Store, config: Config, templates: Templates) -> int:
-    """One reminder per ticket to its agents when the first-response target comes near and no
-    agent has answered yet. Counted in wall-clock time from arrival (a simplification: the
-    target is stated in service hours, so this reminds early rather than late)."""
-    target = config.support.first_response
-    due = utcnow() - target + timedelta(seconds=target.total_seconds() * REMIND_BEFORE)
-    reminded = 0
+def sla_alerts(store: Store, config: Config, templates: Templates, now: datetime) -> int:
+    """SLA reminders (a quarter of a target left, in the plan's service time) to the ticket's
+    agents and breach notices to the admin-agents, each once per ticket and clock."""
     with store.session() as session:
-        batch = Batch.immediate(session)
-        for ticket in session.scalars(
-            select(Ticket).where(Ticket.status == TicketStatus.NEW, Ticket.created_at <= due)
-        ).all():
-            if _reminded_or_answered(session, ticket):
-                continue
-            deadline = ticket.created_at + target
-            for agent in agents_to_notify(ticket.customer_id, ticket.queue, config):
-                mail = sender.reminder(config, templates, ticket, agent, deadline)
-                outbox.send_for_ticket(batch, ticket, mail)
-            tickets.add_event(batch, ticket, "reminded", deadline=_iso(deadline))
-            reminded += 1
-    return reminded
-
-
-def _reminded_or_answered(session: Session, ticket: Ticket) -> bool:
-    reminded = session.scalar(
-        select(Event.id).where(Event.ticket_id == ticket.id, Event.what == "reminded").limit(1)
-    )
-    answered = session.scalar(
-        select(TicketMessage.id)
-        .where(TicketMessage.ticket_id == ticket.id, TicketMessage.kind == "agent")
-        .limit(1)
-    )
-    return reminded is not None or answered is not None
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="minutes")
+        return plan_notices.run_clock_alerts(session, config, templates, now)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import signal
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -32,13 +33,17 @@ from gateway.store.locks import AdvisoryLock
 
 if TYPE_CHECKING:
     from gateway.delivery.templates import Templates
+    from gateway.processing.timers import TimerCounts
 
 log = logging.getLogger("gateway.daemon")
 T = TypeVar("T")
 
 WORKER_CHECK_SECONDS = 5  # how soon a dead worker is started again
 MAILBOX_CHECK_SECONDS = 10  # how soon a stalled mailbox is logged and reported
-TIMERS_EVERY_SECONDS = 60  # closing long-waiting tickets, first-response reminders
+TIMERS_EVERY_SECONDS = 60  # closing waiting tickets, SLA reminders, digest, statements
+# Tests only (tests/e2e/test_plans.py): the timers every N seconds instead, so that a test that
+# moves the clock (gateway/clock.py) does not wait a minute for each step.
+TIMERS_ENV = "GATEWAYD_TIMERS_SECONDS"
 TRIAGE_TRAIN_EVERY_SECONDS = 24 * 3600  # learning the agents' labels (gatewayd triage train)
 
 
@@ -135,15 +140,14 @@ class Daemon:
             log_event(log, "timers.storage_unavailable", level=logging.ERROR, error=str(exc))
             return
         if counts and any(counts):
-            closed, reminded = counts
-            log_event(log, "timers.ran", closed=closed, reminded=reminded)
+            log_event(log, "timers.ran", **counts._asdict())
             self.worker.wake_delivery()
 
     # Timers and notices run in a thread and import what they need there, when first needed:
     # the processor's modules and the templates are the worker's everyday work, not the
     # daemon's, and importing them delayed the daemon's start (gateway/runtime/worker_process.py).
 
-    def _run_ticket_timers(self) -> tuple[int, int] | None:
+    def _run_ticket_timers(self) -> TimerCounts | None:
         from gateway.processing import timers
 
         return timers.run_ticket_timers(self.store, self._timers_lock, self.config, self._texts())
@@ -212,7 +216,7 @@ class Daemon:
         scheduler = AsyncIOScheduler()
         jobs = [
             (self._check_mailboxes, MAILBOX_CHECK_SECONDS),
-            (self._ticket_timers, TIMERS_EVERY_SECONDS),
+            (self._ticket_timers, _timers_every()),
             (self._check_worker, WORKER_CHECK_SECONDS),
         ]
         if any(key == "intent" for rule in self.config.rules for key, _ in rule.when):
@@ -282,6 +286,13 @@ class Daemon:
         if self._handler:
             self._handler.config = new
         log_event(log, "config.reloaded", path=str(new.path))
+
+
+def _timers_every() -> float:
+    try:
+        return max(0.5, float(os.environ.get(TIMERS_ENV, TIMERS_EVERY_SECONDS)))
+    except ValueError:
+        return TIMERS_EVERY_SECONDS
 
 
 def run_daemon(config: Config) -> None:

@@ -113,6 +113,7 @@ def config_text(smtp_port: int, relay: str, extra: str = "") -> str:
         first_response = "4h"
         self_help = "https://support.microsoft.com"
         acks_per_hour = 3
+        digest = false
 
         [storage]
         url = "sqlite:///gateway.db"

@@ -37,6 +37,8 @@ READ_OTHERWISE = {
     ("Config", "storage"): "compared whole on SIGHUP (gateway/runtime/daemon.py: restart needed)",
     ("Partner", "secret_file"): "the secret is read from it while the config is built",
     ("Partner", "language"): "the default of agents[].language, taken while the config is built",
+    ("Support", "plan"): "becomes plans.default while the config is built",
+    ("Plans", "default"): "read by Plans.get(None), which the timers, the digest and the CLI call",
 }
 
 

@@ -490,3 +490,35 @@ def test_a_non_ascii_domain_alone_goes_out_in_idna(
 )
 def test_unicode_separators_and_direction_marks_are_never_sendable(address: str) -> None:
     assert not wire.sendable(address)
+
+
+def test_the_acknowledgement_tells_the_plans_hours_and_the_target_of_the_priority(
+    config: Config,
+    config_data: dict[str, Any],
+    make_config: Callable[[dict[str, Any]], Config],
+    templates: Templates,
+    customer_message: ParsedMessage,
+) -> None:
+    fabrikam = {**config_data["customers"][0], "plan": "premium"}
+    data = {
+        **config_data,
+        "customers": [fabrikam, *config_data["customers"][1:]],
+        "plans": [
+            {"id": "standard", "first_response": {"normal": "4h"}},
+            {
+                "id": "premium",
+                "hours": "24x7",
+                "timezone": "UTC",
+                "first_response": {"normal": "1h", "high": "30m"},
+            },
+        ],
+    }
+    planned = make_config(data)
+    urgent = ticket()
+    urgent.priority = "high"
+    found = customer(planned, "fabrikam")
+    body = body_of(sender.acknowledgement(planned, templates, urgent, customer_message, found))
+    assert "premium" in body and "24x7 (UTC)" in body
+    assert "binnen 30 minuten" in body  # fabrikam reads Dutch
+    plain = body_of(sender.acknowledgement(config, templates, urgent, customer_message, found))
+    assert "Abonnement" not in plain and "4 uur" in plain  # no [[plans]]: [support] as written

@@ -1,9 +1,11 @@
 """gateway/processing/timers.py on a real SQLite store: closing waiting tickets, one reminder per
-ticket."""
+ticket (the SLA clocks themselves: tests/gateway/test_plan_records.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -46,12 +48,17 @@ def test_tickets_waiting_too_long_are_closed(store: Store, config: Config) -> No
     ]
 
 
-def test_first_response_reminder_goes_out_once(store: Store, config: Config) -> None:
+def test_first_response_reminder_goes_out_once(
+    store: Store, config_data: dict[str, Any], make_config: Callable[[dict[str, Any]], Config]
+) -> None:
+    """Without [[plans]], the default plan is [support]: here always open, so a quarter of the
+    4 h target is left after 3 h."""
+    config = make_config({**config_data, "support": {"first_response": "4h", "hours": "24x7"}})
     late = make_ticket(store, "new", config.support.first_response * 0.9)
     make_ticket(store, "new", timedelta(minutes=1))
 
-    assert timers.remind_first_response(store, config, Templates()) == 1
-    assert timers.remind_first_response(store, config, Templates()) == 0
+    assert timers.sla_alerts(store, config, Templates(), utcnow()) == 1
+    assert timers.sla_alerts(store, config, Templates(), utcnow()) == 0
     with store.session() as session:
         purposes = session.scalars(select(OutboxMessage.purpose)).all()
     assert purposes and set(purposes) == {"reminder"}

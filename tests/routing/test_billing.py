@@ -12,7 +12,9 @@ from routing.billing import (
     TimeError,
     month_charge,
     parse_time,
+    prepaid_left,
     ticket_minutes,
+    usage_reached,
     usage_thresholds_crossed,
 )
 
@@ -84,3 +86,18 @@ def test_usage_thresholds_are_crossed_once() -> None:
     assert usage_thresholds_crossed(Decimal("8.5"), Decimal(9), allowance) == []
     assert usage_thresholds_crossed(Decimal(7), Decimal(12), allowance) == [80, 100]
     assert usage_thresholds_crossed(Decimal(0), Decimal(5), Decimal(0)) == []
+
+
+def test_a_prepaid_block_is_drawn_down_month_after_month() -> None:
+    block = Decimal(5)
+    months = [{"1": [180]}, {"2": [240]}]  # 3h and 4h; 2h included each month
+    assert prepaid_left(months, block, PLAN) == Decimal(2)  # 5 - 1 - 2
+    assert prepaid_left([{"1": [600]}], block, PLAN) == Decimal(0)  # used up, the rest charged
+    assert prepaid_left([], block, PLAN) == block
+
+
+def test_usage_reached() -> None:
+    assert usage_reached(Decimal(8), Decimal(10)) == [80]
+    assert usage_reached(Decimal("7.99"), Decimal(10)) == []
+    assert usage_reached(Decimal(11), Decimal(10)) == [80, 100]
+    assert usage_reached(Decimal(3), Decimal(0)) == []

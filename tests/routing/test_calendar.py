@@ -111,3 +111,22 @@ def test_several_spans_a_day() -> None:
 def test_unusable_calendars_are_refused(hours_text: str, holidays_code: str, reason: str) -> None:
     with pytest.raises(CalendarError, match=reason):
         ServiceCalendar(hours_text, "UTC", holidays=holidays_code)
+
+
+def test_the_first_working_day_of_a_month_skips_weekends_and_holidays() -> None:
+    assert OFFICE.first_working_day(2026, 11) == date(2026, 11, 2)  # the 1st is a Sunday
+    assert OFFICE.first_working_day(2027, 1) == date(2027, 1, 4)  # New Year, then a weekend
+    assert ServiceCalendar("24x7", "UTC").first_working_day(2026, 11) == date(2026, 11, 1)
+
+
+def test_a_days_opening_is_local_and_none_when_closed() -> None:
+    assert OFFICE.opening(date(2026, 12, 1)) == local(2026, 12, 1, 8, 0)
+    assert OFFICE.opening(date(2026, 12, 25)) is None
+    assert OFFICE.local_date(datetime(2026, 12, 1, 23, 30, tzinfo=UTC)) == date(2026, 12, 2)
+
+
+def test_a_usual_week_of_open_time() -> None:
+    assert OFFICE.week() == (hours(50), 5)
+    assert ServiceCalendar("24x7", "UTC").week() == (hours(168), 7)
+    split = ServiceCalendar("Mon-Fri 08:00-12:00, Mon-Fri 13:00-17:00, Sat 10:00-12:00", "UTC")
+    assert split.week() == (hours(42), 6)

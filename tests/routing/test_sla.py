@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from routing.calendar import ServiceCalendar
-from routing.sla import clock, paused_spans
+from routing.sla import TicketFacts, clock, paused_spans, ticket_sla
 
 AMS = ZoneInfo("Europe/Amsterdam")
 OFFICE = ServiceCalendar("Mon-Fri 08:00-18:00", "Europe/Amsterdam", holidays="NL")
@@ -79,3 +79,43 @@ def test_consecutive_waiting_statuses_are_one_pause() -> None:
     assert paused_spans(history, now=local(2, 9), upstream_pauses=True) == [
         (local(1, 10), local(1, 12))
     ]
+
+
+def facts(history: list[tuple[datetime, str]], answered: datetime | None = None) -> TicketFacts:
+    closed = history[-1][0] if history and history[-1][1] == "closed" else None
+    return TicketFacts(local(1, 9), "normal", tuple(history), answered, closed)
+
+
+TARGETS = (FOUR_HOURS, timedelta(hours=20))
+
+
+def test_a_ticket_answered_in_time_and_still_open() -> None:
+    sla = ticket_sla(OFFICE, TARGETS, True, facts([], answered=local(1, 11)), now=local(2, 9))
+    assert sla.first_response is not None and sla.first_response.met
+    assert sla.resolution is not None and sla.resolution.due == local(3, 9)
+    assert not sla.breached and sla.running() == [sla.resolution]
+
+
+def test_a_pause_counts_only_service_time_and_moves_both_clocks() -> None:
+    history = [(local(1, 10), "waiting_customer"), (local(2, 10), "open")]
+    sla = ticket_sla(OFFICE, TARGETS, True, facts(history), now=local(2, 11))
+    assert sla.paused == timedelta(hours=10)  # 10-18 and 08-10
+    assert sla.first_response is not None and sla.first_response.due == local(2, 13)
+    assert sla.resolution is not None and sla.resolution.due == local(4, 9)
+
+
+def test_resolution_stops_at_the_close_and_stands_still_while_closed() -> None:
+    closed = [(local(1, 12), "closed")]
+    sla = ticket_sla(OFFICE, TARGETS, True, facts(closed), now=local(9, 9))
+    assert sla.resolution is not None and sla.resolution.met
+    # Closed in time without an answer (the customer solved it): nothing is late.
+    assert sla.first_response is not None and sla.first_response.met
+    reopened = [(local(1, 15), "closed"), (local(2, 15), "open")]
+    again = ticket_sla(OFFICE, TARGETS, True, facts(reopened), now=local(2, 16))
+    # 6 hours ran before the close; 14 are left from 15:00 on the 2nd.
+    assert again.resolution is not None and again.resolution.due == local(4, 9)
+
+
+def test_a_plan_without_a_resolution_target_has_one_clock() -> None:
+    sla = ticket_sla(OFFICE, (FOUR_HOURS, None), True, facts([]), now=local(1, 10))
+    assert sla.resolution is None and sla.first_response is not None
