@@ -31,9 +31,11 @@ def available() -> bool:
 
 
 class Postfix:
-    def __init__(self, home: Path, support: str, gateway_port: int, relay_port: int) -> None:
+    def __init__(
+        self, home: Path, support: str, gateway_port: int, relay_port: int, port: int = 0
+    ) -> None:
         self.home = home
-        self.port = free_port()
+        self.port = port or free_port()
         self.config = home / "etc"
         self.queue = home / "spool"
         self.support = support  # the address (and its +extensions) handed to gatewayd
