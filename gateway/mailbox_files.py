@@ -3,12 +3,13 @@
 The bytes are handed over as they are stored: the mbox's own "From " separator line is not part
 of a message, and neither is the blank line the format puts before the next one (RFC 4155).
 Each message is read once, one at a time, so a mailbox of several gigabytes never sits in
-memory. The order is the mailbox's own (an mbox's, a Maildir's by file name, which begins with
-the delivery time), so that follow-ups thread onto the tickets their first mails opened.
+memory. The order is the mailbox's own (an mbox's; a Maildir's by the delivery time its file
+names begin with), so that follow-ups thread onto the tickets their first mails opened.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,9 +58,8 @@ class MailboxFile:
 
     def _files(self) -> Iterator[Path]:
         if self.format == "maildir":
-            # new/ before cur/ would reorder: a Maildir's names begin with the delivery time.
             files = [f for sub in ("new", "cur") for f in _plain_files(self.path / sub)]
-            yield from sorted(files, key=lambda f: f.name)
+            yield from sorted(files, key=_delivered)
         elif self.path.is_file():
             yield self.path
         else:
@@ -71,6 +71,20 @@ def guess_format(path: Path) -> str:
         return "maildir" if (path / "cur").is_dir() or (path / "new").is_dir() else "eml"
     with path.open("rb") as file:
         return "mbox" if file.read(len(_MBOX_SEPARATOR)) == _MBOX_SEPARATOR else "eml"
+
+
+_MAILDIR_NAME = re.compile(r"^(\d+)\.(?:M(\d+))?")
+
+
+def _delivered(file: Path) -> tuple[int, int, str]:
+    """When a Maildir file was delivered: its name begins with the second, and most writers
+    add the microsecond as M<n> (Dovecot, Python's mailbox), not zero-padded, so names do not
+    sort as text; a name of another form counts from its file's modification time."""
+    match = _MAILDIR_NAME.match(file.name)
+    if match:
+        return int(match[1]), int(match[2] or 0), file.name
+    mtime = file.stat().st_mtime_ns
+    return mtime // 10**9, mtime % 10**9 // 1000, file.name
 
 
 def _plain_files(folder: Path) -> list[Path]:

@@ -47,8 +47,17 @@ def test_a_maildir_in_delivery_order_new_and_cur(tmp_path: Path) -> None:
     found = MailboxFile.open(tmp_path / "Maildir")
     assert found.format == "maildir"
     assert found.count() == 4
-    subjects = sorted(data.split(b"Subject: ")[1].split(b"\n")[0] for _, data in found.messages())
+    subjects = [data.split(b"Subject: ")[1].split(b"\n")[0] for _, data in found.messages()]
     assert subjects == [f"request {n}".encode() for n in range(4)]
+
+
+def test_maildir_names_sort_by_their_time_not_as_text(tmp_path: Path) -> None:
+    (tmp_path / "cur").mkdir()
+    for name, n in (("1700000000.M99P1.host", 1), ("1700000000.M100000P1.host", 2),
+                    ("1699999999.M5P1.host:2,S", 0)):  # fmt: skip
+        (tmp_path / "cur" / name).write_bytes(mail(n))
+    found = [data for _, data in MailboxFile.open(tmp_path).messages()]
+    assert found == [mail(0), mail(1), mail(2)]
 
 
 def test_eml_files_one_or_a_folder_of_them(tmp_path: Path) -> None:
