@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,8 +36,27 @@ _SENT_SINCE = select(func.count(_OUTBOX.c.id)).where(
 )
 
 
+_HELD_BACK = "outbox.held_back"  # the session's info key: nothing is queued in it
+
+
+@contextmanager
+def queueing(session: Session, mail: bool) -> Iterator[None]:
+    """With `mail=False`, every enqueue in `session` does nothing: `gatewayd import --no-mail`
+    runs the usual stages on a mailbox's past, and nobody may hear of it."""
+    if mail:
+        yield
+        return
+    session.info[_HELD_BACK] = True
+    try:
+        yield
+    finally:
+        session.info.pop(_HELD_BACK, None)
+
+
 def enqueue(session: Session, mail: OutgoingMail, ticket_id: int | None) -> None:
     """Queue a built message (with the batch, in a deferring session: gateway/store/batch.py)."""
+    if session.info.get(_HELD_BACK):
+        return
     now = utcnow()
     values = {
         "ticket_id": ticket_id,

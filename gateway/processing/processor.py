@@ -50,6 +50,9 @@ from routing.triage import detect_language, document
 log = logging.getLogger("gateway.processor")
 
 ROBOT_KINDS = ("auto_reply", "bounce", "list")
+# What became of a message, as /metrics counts it and `gatewayd import` sums it up
+# (gateway/runtime/metrics.py PROCESSING_OUTCOMES).
+OUTCOMES = ("ticket", "follow_up", "agent_reply", "robot", "quarantined", "other")
 _HOUR = timedelta(hours=1)
 
 
@@ -59,6 +62,9 @@ class Context:
     templates: Templates
     health: ServiceHealth = field(default=None)  # type: ignore[assignment]
     triager: Triager = field(default=None)  # type: ignore[assignment]
+
+    # False for `gatewayd import --no-mail`: nothing is queued, and tickets stay closed.
+    mail: bool = True
 
     def __post_init__(self) -> None:
         if self.health is None:
@@ -78,13 +84,15 @@ def process_pending(
     limit: int = 50,
     ahead: Parsed | None = None,
     on_picked: Callable[[Sequence[int]], None] = lambda ids: None,
+    observe: Callable[[str, float], None] = lambda outcome, seconds: None,
 ) -> int:
     """Process up to `limit` new messages in one transaction; returns how many were handled.
 
     `ahead`: the batch the parser stage chose and parsed (gateway/runtime/parse_ahead.py); without
     it, the first new messages. `on_picked` hears the batch's ids once they are taken, before they
-    are processed. The batch ends early when intake waits for the write lock, so a 250 never
-    waits long.
+    are processed. `observe` hears each message's outcome and its seconds since it was stored,
+    once the batch is committed. The batch ends early when intake waits for the write lock, so
+    a 250 never waits long.
     """
 
     def new_messages(session: Session) -> Sequence[int]:
@@ -102,12 +110,36 @@ def process_pending(
     parsed = ahead.messages if ahead else {}
     triaged = ahead.triaged if ahead else {}
     batch = _Batch(new_messages, (RawState.NEW,), store.should_yield, parsed, triaged)
-    return _process(store, context, batch)
+    outcomes = _process(store, context, batch)
+    now = utcnow()
+    for outcome in outcomes:
+        seconds = (now - outcome.received_at).total_seconds() if outcome.received_at else 0.0
+        observe(outcome.kind, seconds)
+    return len(outcomes)
 
 
 def process_again(store: Store, context: Context, ids: list[int], states: tuple[str, ...]) -> int:
     """`gatewayd replay`: process the given messages again if they are still in `states`."""
-    return _process(store, context, _Batch(lambda session: ids, states, lambda: False))
+    return len(_process(store, context, _Batch(lambda session: ids, states, lambda: False)))
+
+
+def process_imported(store: Store, context: Context, ids: list[int], mail: bool) -> list[str]:
+    """`gatewayd import`: process messages it stored as `importing`; their outcomes. With
+    `mail=False` (archive mode) nothing is queued for anyone, and the tickets they open or
+    follow up stay closed: the past is on record, and no reminder falls due for it."""
+    quiet = replace(context, mail=mail)
+    batch = _Batch(lambda session: ids, (RawState.IMPORTING,), lambda: False)
+    return [outcome.kind for outcome in _process(store, quiet, batch)]
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What process_raw did with a message: its outcome (one of OUTCOMES), a description for
+    the log, and the ticket it opened or was added to, if any."""
+
+    kind: str
+    text: str
+    ticket: Ticket | None = None
 
 
 @dataclass(frozen=True)
@@ -126,13 +158,15 @@ class _Outcome:
     event: str
     level: int
     fields: dict[str, Any]
+    kind: str  # one of OUTCOMES
+    received_at: datetime | None  # when the message was stored
 
 
 class _TryCarefully(Exception):
     """A message failed in a batch run without savepoints."""
 
 
-def _process(store: Store, context: Context, batch: _Batch) -> int:
+def _process(store: Store, context: Context, batch: _Batch) -> list[_Outcome]:
     """One transaction for the batch. Quarantining a message that fails mid-way needs a
     savepoint around each message, and savepoints cost a third of the processing of a small
     mail; so a batch runs without them, and only when one of its messages fails is it rolled
@@ -144,12 +178,16 @@ def _process(store: Store, context: Context, batch: _Batch) -> int:
         outcomes = _run(store, context, batch, careful=True)
     for outcome in outcomes:
         log_event(log, outcome.event, level=outcome.level, **outcome.fields)
-    return len(outcomes)
+    return outcomes
 
 
 def _run(store: Store, context: Context, batch: _Batch, careful: bool) -> list[_Outcome]:
     outcomes = []
-    with store.session() as session, deferred.deferring(session):
+    with (
+        store.session() as session,
+        deferred.deferring(session),
+        outbox.queueing(session, context.mail),
+    ):
         ids = batch.pick(session)
         parsed_ahead = _load_raws(session, [raw_id for raw_id in ids if raw_id in batch.parsed])
         _count_acknowledgements_ahead(session, [batch.parsed[raw_id] for raw_id in parsed_ahead])
@@ -170,7 +208,9 @@ def _run(store: Store, context: Context, batch: _Batch, careful: bool) -> list[_
 # processing. One message's bytes at a time, so that a batch of large ones does not pile up;
 # only those the parser stage took, each at most its MAX_BYTES, are loaded together.
 _RAW = RawMessage.__table__
-_RAW_COLUMNS = select(_RAW.c.id, _RAW.c.state, _RAW.c.mail_from, _RAW.c.rcpt_to, _RAW.c.data)
+_RAW_COLUMNS = select(
+    _RAW.c.id, _RAW.c.state, _RAW.c.mail_from, _RAW.c.rcpt_to, _RAW.c.data, _RAW.c.received_at
+)
 _LOAD_RAW = _RAW_COLUMNS.where(_RAW.c.id == bindparam("raw_id"))
 _LOAD_RAWS = _RAW_COLUMNS.where(_RAW.c.id.in_(bindparam("raw_ids", expanding=True)))
 _MARK_DONE = (
@@ -232,7 +272,9 @@ def _process_contained(
     since = deferred.mark(session)
     try:
         with session.begin_nested() if careful else nullcontext():
-            outcome = process_raw(session, raw, context, parsed, triage)
+            handled = process_raw(session, raw, context, parsed, triage)
+            if not context.mail and handled.ticket is not None:
+                tickets.set_status(session, handled.ticket, TicketStatus.CLOSED, "imported")
     except (StorageUnavailable, OperationalError):
         raise  # the database, not the message: the whole batch is tried again later
     except Exception as exc:  # bad input or a bug: keep the message, keep the daemon running
@@ -243,7 +285,8 @@ def _process_contained(
             return _quarantine(session, raw, str(exc))
         return _quarantine(session, raw, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
     deferred.write(session, _MARK_DONE, {"raw_id": raw.id, "now": utcnow()})
-    return _Outcome("message.processed", logging.INFO, {"raw": raw.id, "outcome": outcome})
+    fields = {"raw": raw.id, "outcome": handled.text}
+    return _Outcome("message.processed", logging.INFO, fields, handled.kind, raw.received_at)
 
 
 def _quarantine(session: Session, raw: RawMessage, reason: str) -> _Outcome:
@@ -253,7 +296,7 @@ def _quarantine(session: Session, raw: RawMessage, reason: str) -> _Outcome:
     session.flush()
     session.expunge(raw)  # its bytes need not stay in memory for the rest of the batch
     fields = {"raw": raw.id, "reason": reason.splitlines()[0]}
-    return _Outcome("message.quarantined", logging.WARNING, fields)
+    return _Outcome("message.quarantined", logging.WARNING, fields, "quarantined", raw.received_at)
 
 
 def process_raw(
@@ -262,8 +305,8 @@ def process_raw(
     context: Context,
     parsed: ParsedMessage | Unparseable | None = None,
     triage: Triage | None = None,
-) -> str:
-    """The stages, in order. Returns a short description of what was done. `parsed`: what the
+) -> Handled:
+    """The stages, in order. Returns what was done. `parsed`: what the
     parser stage made of `raw.data`, if it did; `triage`: what triage made of it, if its batch
     was classified ahead."""
     if isinstance(parsed, Unparseable):
@@ -275,16 +318,18 @@ def process_raw(
     match = find_ticket(session, message, raw.rcpt_to, customer_id, context.config, staff)
     kind = _kind(message, raw)
     if kind in ROBOT_KINDS:
-        return _keep_robot_mail(session, raw, message, match, kind)
-    if who.role == "partner":
-        return "own mail came back; kept, nothing sent"  # a loop through a forwarding rule
+        return Handled("robot", _keep_robot_mail(session, raw, message, match, kind))
+    if who.role == "partner":  # a loop through a forwarding rule
+        return Handled("other", "own mail came back; kept, nothing sent")
     if match and is_agent_mail(match, who):
         config, templates = context.config, context.templates
-        return handle_agent_mail(session, raw, message, match, who, config, templates)
+        text = handle_agent_mail(session, raw, message, match, who, config, templates)
+        return Handled("agent_reply", text)
     if match:
-        return _follow_up(session, raw, message, match.ticket, who, context)
+        text = _follow_up(session, raw, message, match.ticket, who, context)
+        return Handled("follow_up", text, match.ticket)
     if who.role == "upstream":
-        return "upstream mail without a ticket; kept"
+        return Handled("other", "upstream mail without a ticket; kept")
     return _new_ticket(session, raw, message, who, context, triage)
 
 
@@ -364,7 +409,7 @@ def _new_ticket(
     who: Author,
     context: Context,
     triage: Triage | None = None,
-) -> str:
+) -> Handled:
     config = context.config
     customer = who.customer
     incident = context.health.incident_for(message.subject, request_text(message), utcnow())
@@ -395,7 +440,8 @@ def _new_ticket(
     suggestion = decision.suggestion.line() if decision.suggestion else None
     _notify_agents(session, ticket, message, context, followup=False, suggestion=suggestion)
     _act_on(session, ticket, decision, context, incident)
-    return f"new ticket {ticket.number} ({decision.action} -> {decision.target})"
+    return Handled("ticket", f"new ticket {ticket.number} ({decision.action} -> {decision.target})",
+                   ticket)  # fmt: skip
 
 
 def _note_foreign_references(

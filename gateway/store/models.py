@@ -35,6 +35,9 @@ class RawState(StrEnum):
     NEW = "new"
     DONE = "done"
     QUARANTINED = "quarantined"
+    # Stored by `gatewayd import` and processed by it, never by a daemon's worker (which would
+    # acknowledge old mail as new): gateway/intake/mailbox_import.py.
+    IMPORTING = "importing"
 
 
 class TicketStatus(StrEnum):
@@ -226,3 +229,13 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Alert(Base):
+    """A problem told to the admin-agents and not yet resolved (gateway/runtime/alerts.py)."""
+
+    __tablename__ = "alerts"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime)

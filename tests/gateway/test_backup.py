@@ -1,4 +1,4 @@
-"""gateway/backup.py: a copy of the SQLite file made while another connection writes."""
+"""gateway/store/backup.py: a copy of the SQLite file made while another connection writes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.backup import BackupError, backup_database
-from gateway.storage import IncomingRaw, Store, insert_raw_rows
+from gateway.store.backup import BackupError, backup_database
+from gateway.store.engine import Store
+from gateway.store.raw_messages import IncomingRaw, insert_raw_rows
 
 
 def mail(n: int) -> bytes:

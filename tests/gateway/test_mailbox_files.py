@@ -1,4 +1,4 @@
-"""gateway/mailbox_files.py: mbox, Maildir and .eml files as the stdlib's mailbox writes them."""
+"""gateway/intake/mailbox_files.py: mbox, Maildir and .eml files as the stdlib's mailbox writes them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.mailbox_files import MailboxFile, MailboxFileError
+from gateway.intake.mailbox_files import MailboxFile, MailboxFileError
 
 
 def mail(n: int) -> bytes:

@@ -1,4 +1,4 @@
-"""gateway/metrics.py: what a scrape of /metrics reads, and /healthz's answers, over HTTP."""
+"""gateway/runtime/metrics.py: what a scrape of /metrics reads, and /healthz's answers, over HTTP."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.metrics import Metrics, MetricsServer, WorkerStats
-from gateway.status import Expiry, MailboxState, Snapshot
+from gateway.runtime.metrics import Metrics, MetricsServer, WorkerStats
+from gateway.runtime.status import Expiry, MailboxState, Snapshot
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""gateway/systemd.py against a real Unix datagram socket, as systemd listens on one."""
+"""gateway/runtime/systemd.py against a real Unix datagram socket, as systemd listens on one."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.systemd import Notifier
+from gateway.runtime.systemd import Notifier
 
 
 @pytest.fixture

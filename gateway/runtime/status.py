@@ -2,9 +2,9 @@
 mailboxes' last successful checks, expiring tokens and certificates, raised alerts, and whether
 the daemon can store mail at all.
 
-One `Snapshot` feeds `/metrics`, `/healthz` (gateway/metrics.py) and `gatewayd status`, so the
-three say the same. Queue depths come from the database, which daemons sharing PostgreSQL
-share; the rest is what this daemon sees.
+One `Snapshot` feeds `/metrics`, `/healthz` (gateway/runtime/metrics.py) and `gatewayd
+status`, so the three say the same. Queue depths come from the database, which daemons sharing
+PostgreSQL share; the rest is what this daemon sees.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.storage import ImapMailbox, OutboxMessage, OutboxState, RawMessage, RawState
+from gateway.store.models import ImapMailbox, OutboxMessage, OutboxState, RawMessage, RawState
 
 QUEUES = ("stored_unprocessed", "quarantined", "outbox_waiting", "outbox_failed")
 

@@ -27,11 +27,12 @@ from sqlalchemy.orm import Session
 
 from gateway.config import Config
 from gateway.logs import log_event
-from gateway.storage import Alert, Store, utcnow
+from gateway.store.engine import Store
+from gateway.store.models import Alert, utcnow
 from routing.alerts import Change, Facts, Limits, Problem, changes, problems
 
 if TYPE_CHECKING:
-    from gateway.templates import Templates
+    from gateway.delivery.templates import Templates
 
 log = logging.getLogger("gateway.alerts")
 
@@ -112,7 +113,7 @@ def _claim(session: Session, change: Change, now: datetime) -> bool:
 
 
 def _tell(session: Session, config: Config, templates: Templates, change: Change) -> None:
-    from gateway import outbox, sender
+    from gateway.delivery import outbox, sender
 
     problem = change.problem
     if change.resolved:

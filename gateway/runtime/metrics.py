@@ -22,7 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from gateway.logs import log_event
-from gateway.status import Snapshot
+from gateway.runtime.status import Snapshot
 
 log = logging.getLogger("gateway.metrics")
 

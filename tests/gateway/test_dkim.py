@@ -1,4 +1,4 @@
-"""gateway/dkim_signing.py: what the relay gets verifies with dkimpy against the public key."""
+"""gateway/delivery/dkim.py: what the relay gets verifies with dkimpy against the public key."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 import dkim
 import pytest
 
-from gateway.dkim_signing import DkimKeyError, SigningRelay, read_key
+from gateway.delivery.dkim import DkimKeyError, read_key
+from gateway.delivery.relay import SigningRelay
 
 MAIL = (
     b"From: Contoso Cloud <support@contoso.example>\r\n"

@@ -5,17 +5,15 @@ Signed at the relay hand-off, not when the mail is built: the outbox keeps the b
 built, and dkimpy's RSA is pure Python (several milliseconds a mail), which belongs in the
 delivery thread rather than in a processing batch that holds the database's write lock. The
 signing domain is the partner address's: every mail's From: is that address, so the signature
-aligns with From: as DMARC (RFC 7489 §3.1.1) asks.
+aligns with From: as DMARC (RFC 7489 §3.1.1) asks. gateway/delivery/relay.py's
+`SigningRelay` signs each mail with `sign` before its transport takes it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import dkim
-
-from gateway.relay import Relay, TemporaryDeliveryError
 
 # relaxed/relaxed: a relay that re-folds a header or trims trailing blanks (Exchange Online,
 # mailing lists) leaves the signature valid; simple/simple would break on either.
@@ -47,18 +45,4 @@ def sign(data: bytes, selector: str, domain: str, key: bytes) -> bytes:
     return signature + data
 
 
-class SigningRelay:
-    """A relay that signs each mail, then hands it to `relay`."""
-
-    def __init__(self, relay: Relay, selector: str, domain: str, key: bytes) -> None:
-        self.relay = relay
-        self.selector = selector
-        self.domain = domain
-        self._key = key
-
-    def deliver(self, envelope_from: str, recipients: Sequence[str], data: bytes) -> None:
-        try:
-            signed = sign(data, self.selector, self.domain, self._key)
-        except dkim.DKIMException as exc:  # a mail dkimpy cannot read: it waits, admins see why
-            raise TemporaryDeliveryError(f"DKIM signing failed: {exc}") from None
-        self.relay.deliver(envelope_from, recipients, signed)
+SigningFailed = dkim.DKIMException  # a mail dkimpy cannot read

@@ -21,9 +21,11 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from gateway.mailbox_files import MailboxFile
-from gateway.processor import Context, process_imported
-from gateway.storage import IncomingRaw, RawMessage, RawState, Store, insert_raw_rows
+from gateway.intake.mailbox_files import MailboxFile
+from gateway.processing.processor import Context, process_imported
+from gateway.store.engine import Store
+from gateway.store.models import RawMessage, RawState
+from gateway.store.raw_messages import IncomingRaw, insert_raw_rows
 
 BATCH = 100  # as the worker's: one transaction each to store and to process
 
@@ -32,7 +34,9 @@ BATCH = 100  # as the worker's: one transaction each to store and to process
 class ImportSummary:
     read: int  # messages in PATH
     stored: int  # new to the gateway
-    outcomes: dict[str, int]  # processing outcome -> messages (gateway/processor.py OUTCOMES)
+    outcomes: dict[
+        str, int
+    ]  # processing outcome -> messages (gateway/processing/processor.py OUTCOMES)
     seconds: float
 
     @property
