@@ -177,8 +177,11 @@ def deliver_due(
     settings: Outbound,
     limit: int = 50,
     on_given_up: Callable[[Undeliverable], None] = lambda mail: None,
+    observe: Callable[[str, float | None], None] = lambda outcome, seconds: None,
 ) -> int:
-    """Try every message that is due, up to `limit`; returns how many were tried."""
+    """Try every message that is due, up to `limit`; returns how many were tried. `observe`
+    hears each attempt's outcome (sent, retry, failed) once recorded, and for a mail sent its
+    seconds since it was queued."""
     attempts: Iterable[_Attempt | None]
     if store.dialect == "postgresql":
         attempts = _deliver_locked(store, relay, settings, limit)
@@ -195,6 +198,7 @@ def deliver_due(
             )
         if attempt.given_up:
             on_given_up(attempt.given_up)
+        observe(attempt.outcome, attempt.waited)
     return tried
 
 
@@ -205,6 +209,11 @@ class _Attempt:
     to: int  # recipients
     sent: bool
     given_up: Undeliverable | None = None
+    waited: float | None = None  # seconds from queueing to sending, for a mail sent
+
+    @property
+    def outcome(self) -> str:
+        return "sent" if self.sent else "failed" if self.given_up else "retry"
 
 
 def _due(now: datetime) -> Select[Any]:
@@ -374,7 +383,8 @@ def _record(row: OutboxMessage, failure: _Failure | None, settings: Outbound) ->
     row.attempts += 1
     if failure is None:
         row.state, row.sent_at, row.last_error = OutboxState.SENT, utcnow(), None
-        return _Attempt(row.id, row.purpose, len(row.recipients), sent=True)
+        waited = (row.sent_at - row.created_at).total_seconds()
+        return _Attempt(row.id, row.purpose, len(row.recipients), sent=True, waited=waited)
     now = utcnow()
     row.last_error = failure.error[:2000]
     if failure.permanent or now - row.created_at >= settings.give_up_after:

@@ -1,4 +1,4 @@
-"""gateway/intake/mailbox_files.py: mbox, Maildir and .eml files as the stdlib's mailbox writes them."""
+"""gateway/intake/mailbox_files.py: mbox, Maildir and .eml files as the stdlib writes them."""
 
 from __future__ import annotations
 

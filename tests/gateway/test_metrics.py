@@ -1,4 +1,4 @@
-"""gateway/runtime/metrics.py: what a scrape of /metrics reads, and /healthz's answers, over HTTP."""
+"""gateway/runtime/metrics.py: what a scrape of /metrics reads, and /healthz answers."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.runtime.metrics import Metrics, MetricsServer, WorkerStats
+from gateway.runtime.metrics import Metrics, MetricsServer
 from gateway.runtime.status import Expiry, MailboxState, Snapshot
+from gateway.runtime.worker_stats import WorkerStats
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -145,3 +146,10 @@ def test_what_makes_a_snapshot_unhealthy() -> None:
     assert snapshot(mailboxes=[never]).unhealthy(fifteen, started=NOW - timedelta(hours=1)) == [
         "mailbox other: not checked since 2026-12-01T11:00:00+00:00"
     ]
+
+
+def test_the_processors_outcomes_are_the_ones_counted() -> None:
+    from gateway.processing.processor import OUTCOMES
+    from gateway.runtime.worker_stats import PROCESSING_OUTCOMES
+
+    assert OUTCOMES == PROCESSING_OUTCOMES
