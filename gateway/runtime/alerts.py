@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 import shutil
 from collections import deque
-from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,8 +44,7 @@ class AlertWatch:
         self.config = config
         self.scope = scope  # this daemon among those sharing the database: host and home
         self.started = started
-        self.worker_deaths: deque[datetime] = deque(maxlen=100)
-        self._outbox: deque[tuple[datetime, int]] = deque()
+        self._outbox: deque[tuple[datetime, int]] = deque()  # (when, waiting) of each check
 
     @property
     def limits(self) -> Limits:
@@ -53,7 +52,11 @@ class AlertWatch:
         return Limits(stall_after=alerts.stall_after, min_free_bytes=alerts.min_free_disk)
 
     def facts(
-        self, now: datetime, mailbox_success: Mapping[str, datetime | None], outbox_waiting: int
+        self,
+        now: datetime,
+        mailbox_success: Mapping[str, datetime | None],
+        outbox_waiting: int,
+        worker_deaths: Sequence[datetime],
     ) -> Facts:
         self._outbox.append((now, outbox_waiting))
         keep = self.limits.outbox_growing_for * 1.2
@@ -63,12 +66,12 @@ class AlertWatch:
             now=now,
             mailbox_success=mailbox_success,
             started=self.started,
-            worker_deaths=list(self.worker_deaths),
+            worker_deaths=worker_deaths,
             outbox_waiting=list(self._outbox),
             free_bytes=free_bytes(self.config),
         )
 
-    def check(self, store: Store, templates: Templates, facts: Facts) -> list[Change]:
+    def check(self, store: Store, templates: Callable[[], Templates], facts: Facts) -> list[Change]:
         """Raise and resolve in one transaction; the changes this daemon told."""
         holding = [self._scoped(p) for p in problems(facts, self.limits)]
         with store.session() as session:
@@ -79,7 +82,7 @@ class AlertWatch:
             }
             told = [c for c in changes(raised, holding) if _claim(session, c, facts.now)]
             for change in told:
-                _tell(session, self.config, templates, change)
+                _tell(session, self.config, templates(), change)
         for change in told:
             event = "alert.resolved" if change.resolved else "alert.raised"
             level = logging.INFO if change.resolved else logging.ERROR
@@ -126,7 +129,8 @@ def _tell(session: Session, config: Config, templates: Templates, change: Change
             "You are told once; another mail follows when it is resolved. "
             "`gatewayd status` shows what the gateway sees now."
         )
-    rate_key = f"alert:{'resolved:' if change.resolved else ''}{problem.key}:{utcnow():%s}"
+    # Unique: the alerts table, not the outbox's hourly limit, makes each notice go once.
+    rate_key = f"alert:{'resolved:' if change.resolved else ''}{problem.key}:{utcnow().timestamp()}"
     for agent in config.agents:
         if "admin-agent" in agent.roles:
             mail = sender.notice(config, templates, agent, rate_key, subject, text)
@@ -151,11 +155,5 @@ def _existing(path: Path) -> Path:
 
 
 def scope_of(hostname: str, home: Path) -> str:
+    """A daemon among those sharing a database: its host, and its home on that host."""
     return f"{hostname}:{home}"
-
-
-def mailbox_names(config: Config) -> Sequence[str]:
-    return [mailbox.name for mailbox in config.imap]
-
-
-STALL_CHECK_EVERY = timedelta(seconds=10)

@@ -61,6 +61,7 @@ class Notifier:
         payload = "\n".join(assignments).encode()
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+                sock.setblocking(False)  # a manager that does not read never holds up the loop
                 sock.sendto(payload, self.address)
         except OSError as exc:
             log_event(log, "systemd.notify_failed", level=logging.WARNING, error=str(exc))

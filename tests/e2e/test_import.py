@@ -1,0 +1,80 @@
+"""`gatewayd import` (issue 19) while the daemon runs: an mbox and a Maildir, each twice (the second
+import adds nothing), threaded by the usual rules, with `--no-mail` (archive: nobody hears of
+it) and without (acknowledgements go out as for new mail)."""
+
+from __future__ import annotations
+
+import mailbox
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Gateway, Sink, mail
+
+pytestmark = pytest.mark.e2e
+
+
+def history(prefix: str) -> list[bytes]:
+    """Three requests, a follow-up on the first, an auto-reply, and an empty message."""
+    first = mail(sender=f"{prefix}1@fabrikam.example", subject=f"{prefix}: VPN drops")
+    follow_up = mail(sender=f"{prefix}1@fabrikam.example", subject=f"RE: {prefix}: VPN drops",
+                     body="Still dropping.", In_Reply_To=str(first["Message-ID"]))  # fmt: skip
+    robot = mail(sender=f"{prefix}-ooo@fabrikam.example", subject="Out of office",
+                 Auto_Submitted="auto-replied")  # fmt: skip
+    others: list[EmailMessage] = [
+        mail(sender=f"{prefix}{n}@tailwind.example", subject=f"{prefix}: request {n}")
+        for n in (2, 3)
+    ]
+    return [m.as_bytes() for m in (first, *others, follow_up, robot)] + [b""]
+
+
+def summary_of(gateway: Gateway, path: Path, *flags: str) -> dict[str, int]:
+    result = gateway.cli("import", str(path), *flags, "--json")
+    assert result.returncode == 0, result.stderr
+    assert "msg/s" in result.stderr  # the progress bar
+    import json
+
+    return dict(json.loads(result.stdout))
+
+
+def test_an_mbox_in_archive_mode_then_again(gateway: Gateway, sink: Sink, tmp_path: Path) -> None:
+    box = mailbox.mbox(tmp_path / "support.mbox")
+    for data in history("arch"):
+        box.add(data)
+    box.close()
+    summary = summary_of(gateway, tmp_path / "support.mbox", "--format", "mbox", "--no-mail")
+    assert (summary["read"], summary["stored"]) == (6, 6)
+    assert (summary["tickets"], summary["follow_ups"], summary["robots"]) == (3, 1, 1)
+    assert summary["quarantined"] == 1
+    tickets = gateway.tickets()
+    assert sorted(t["subject"] for t in tickets) == [
+        "arch: VPN drops", "arch: request 2", "arch: request 3"
+    ]  # fmt: skip
+    assert {t["status"] for t in tickets} == {"closed"}  # the past, on record
+    vpn = next(t for t in tickets if t["subject"] == "arch: VPN drops")
+    assert [m["text"] for m in gateway.ticket(vpn["number"])["messages"]][-1] == "Still dropping."
+
+    again = summary_of(gateway, tmp_path / "support.mbox", "--no-mail")  # format guessed
+    assert (again["read"], again["stored"], again["tickets"]) == (6, 0, 0)
+    assert len(gateway.tickets()) == 3
+    time.sleep(3)  # the daemon's worker would have delivered by now
+    assert sink.received == []
+
+
+def test_a_maildir_with_mail_acknowledges_like_new_mail(
+    gateway: Gateway, sink: Sink, tmp_path: Path
+) -> None:
+    box = mailbox.Maildir(tmp_path / "Maildir")
+    for data in history("live"):
+        box.add(data)
+    box.close()
+    summary = summary_of(gateway, tmp_path / "Maildir", "--format", "maildir")
+    assert (summary["tickets"], summary["follow_ups"], summary["robots"]) == (3, 1, 1)
+    sink.wait_for_mail("live1@fabrikam.example")  # the running daemon delivers the outbox
+    sink.wait_for_mail("live2@tailwind.example")
+    assert {t["status"] for t in gateway.tickets()} == {"new", "open"}
+    again = summary_of(gateway, tmp_path / "Maildir")
+    assert (again["stored"], again["tickets"]) == (0, 0)
+    assert len(gateway.tickets()) == 3
