@@ -274,6 +274,7 @@ class _Loaded:
     recipients: list[str]
     envelope_from: str
     data: bytes
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -284,6 +285,7 @@ class _Tried:
     purpose: str
     recipients: int
     failure: _Failure | None
+    created_at: datetime
 
 
 def _deliver_unlocked(
@@ -299,7 +301,9 @@ def _deliver_unlocked(
         if mail is None:  # no longer pending
             continue
         failure = _send(relay, mail.envelope_from, mail.recipients, mail.data)
-        tried.append(_Tried(mail.outbox_id, mail.purpose, len(mail.recipients), failure))
+        tried.append(
+            _Tried(mail.outbox_id, mail.purpose, len(mail.recipients), failure, mail.created_at)
+        )
         if time.monotonic() - since >= RECORD_EVERY_SECONDS:
             yield from _record_all(store, tried, settings)
             tried, since = [], time.monotonic()
@@ -314,7 +318,12 @@ def _due_ids(store: Store, limit: int) -> list[int]:
 
 
 _LOAD = select(
-    _OUTBOX.c.id, _OUTBOX.c.purpose, _OUTBOX.c.recipients, _OUTBOX.c.envelope_from, _OUTBOX.c.data
+    _OUTBOX.c.id,
+    _OUTBOX.c.purpose,
+    _OUTBOX.c.recipients,
+    _OUTBOX.c.envelope_from,
+    _OUTBOX.c.data,
+    _OUTBOX.c.created_at,
 ).where(_OUTBOX.c.id == bindparam("outbox_id"), _OUTBOX.c.state == OutboxState.PENDING)
 _MARK_SENT = (
     update(_OUTBOX)
@@ -343,12 +352,16 @@ def _record_all(store: Store, tried: list[_Tried], settings: Outbound) -> list[_
     sent = [mail for mail in tried if mail.failure is None]
     try:
         with store.session() as session:
-            marks = [{"outbox_id": mail.outbox_id, "now": utcnow()} for mail in sent]
+            now = utcnow()
+            marks = [{"outbox_id": mail.outbox_id, "now": now} for mail in sent]
             if marks:
                 session.connection().execute(_MARK_SENT, marks)
             for mail in tried:
                 if mail.failure is None:
-                    attempts.append(_Attempt(mail.outbox_id, mail.purpose, mail.recipients, True))
+                    waited = (now - mail.created_at).total_seconds()
+                    attempts.append(
+                        _Attempt(mail.outbox_id, mail.purpose, mail.recipients, True, None, waited)
+                    )
                 else:
                     row = session.get_one(OutboxMessage, mail.outbox_id)
                     attempts.append(_record(row, mail.failure, settings))

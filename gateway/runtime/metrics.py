@@ -33,7 +33,9 @@ class Metrics:
     each scrape."""
 
     def __init__(self, worker: WorkerStats, snapshot: Callable[[], Snapshot]) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+        # No auto_describe: it would collect, and so query the database, when the collector is
+        # registered, on the event loop.
+        self.registry = CollectorRegistry(auto_describe=False)
         self.received = Counter(
             "gatewayd_messages_received",
             "Messages offered to the gateway, by intake and outcome (accepted: stored; "

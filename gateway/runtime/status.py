@@ -85,26 +85,19 @@ class Snapshot:
 
 def queue_depths(session: Session) -> dict[str, int]:
     """Two grouped counts, each over an index whose first column is the state."""
-    raw = dict(
-        session.execute(
-            select(RawMessage.state, func.count())
-            .where(RawMessage.state.in_((RawState.NEW, RawState.QUARANTINED)))
-            .group_by(RawMessage.state)
-        ).tuples()
-    )
-    out = dict(
-        session.execute(
-            select(OutboxMessage.state, func.count())
-            .where(OutboxMessage.state.in_((OutboxState.PENDING, OutboxState.FAILED)))
-            .group_by(OutboxMessage.state)
-        ).tuples()
-    )
+    raw = _counts(session, RawMessage.state, (RawState.NEW, RawState.QUARANTINED))
+    out = _counts(session, OutboxMessage.state, (OutboxState.PENDING, OutboxState.FAILED))
     return {
         "stored_unprocessed": raw.get(RawState.NEW, 0),
         "quarantined": raw.get(RawState.QUARANTINED, 0),
         "outbox_waiting": out.get(OutboxState.PENDING, 0),
         "outbox_failed": out.get(OutboxState.FAILED, 0),
     }
+
+
+def _counts(session: Session, state: Any, states: tuple[str, ...]) -> dict[str, int]:
+    rows = session.execute(select(state, func.count()).where(state.in_(states)).group_by(state))
+    return {str(name): int(count) for name, count in rows}
 
 
 def stored_mailboxes(session: Session, names: Sequence[str]) -> list[MailboxState]:

@@ -32,11 +32,14 @@ SECTIONS: dict[str, tuple[set[str], dict[str, set[str]]]] = {
     ),
     "Microsoft": ({"microsoft"}, {}),
     "Imap": (set(), {"gateway/intake/imap.py": {"settings", "mailbox"}}),
+    "Metrics": ({"metrics"}, {"gateway/runtime/daemon.py": {"settings"}}),
+    "Alerts": ({"alerts"}, {}),
 }
 READ_OTHERWISE = {
     ("Config", "storage"): "compared whole on SIGHUP (gateway/runtime/daemon.py: restart needed)",
     ("Partner", "secret_file"): "the secret is read from it while the config is built",
     ("Partner", "language"): "the default of agents[].language, taken while the config is built",
+    ("Outbound", "dkim_key_file"): "the key is read from it, and tried, while the config is built",
 }
 
 

@@ -12,8 +12,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.runtime.metrics import Metrics, MetricsServer
-from gateway.runtime.status import Expiry, MailboxState, Snapshot
+from gateway.runtime.status import Expiry, MailboxState, Snapshot, queue_depths, stored_mailboxes
 from gateway.runtime.worker_stats import WorkerStats
+from gateway.store.engine import Store
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -153,3 +154,22 @@ def test_the_processors_outcomes_are_the_ones_counted() -> None:
     from gateway.runtime.worker_stats import PROCESSING_OUTCOMES
 
     assert OUTCOMES == PROCESSING_OUTCOMES
+
+
+def test_queue_depths_and_stored_mailboxes_from_the_database(store: Store) -> None:
+    from gateway.store.models import ImapMailbox, RawMessage, RawState
+    from gateway.store.raw_messages import IncomingRaw
+
+    ids = store.insert_raw([IncomingRaw(f"Subject: {n}\r\n\r\n{n}\r\n".encode(), "smtp")
+                            for n in range(3)])  # fmt: skip
+    with store.session() as session:
+        session.get_one(RawMessage, ids[0]).state = RawState.QUARANTINED
+        session.add(ImapMailbox(name="support", last_uid=0, last_success_at=NOW))
+    with store.reader() as session:
+        assert queue_depths(session) == {
+            "stored_unprocessed": 2, "quarantined": 1, "outbox_waiting": 0, "outbox_failed": 0
+        }  # fmt: skip
+        assert stored_mailboxes(session, ["support", "other"]) == [
+            MailboxState("support", NOW),
+            MailboxState("other", None),
+        ]
