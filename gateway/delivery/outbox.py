@@ -79,6 +79,8 @@ def send_for_ticket(
     session: Session, ticket: Ticket, mail: OutgoingMail, kind: str = "system"
 ) -> None:
     """Queue `mail` and keep it on the ticket, whose replies thread by its Message-ID."""
+    if session.info.get(_HELD_BACK) and kind == "system":
+        return  # archive mode: no acknowledgement or notification went out, so none is kept
     enqueue(session, mail, ticket.id)
     tickets.add_message(
         session,

@@ -24,7 +24,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e import postgres
-from tests.e2e.conftest import Gateway, Sink, mail, wait_for
+from tests.e2e.conftest import PARTNER, Gateway, Sink, mail, wait_for
 from tests.e2e.ports import free_port
 
 pytestmark = pytest.mark.e2e
@@ -61,6 +61,9 @@ def relay() -> Iterator[Sink]:
     sink.start()
     yield sink
     sink.stop()
+    for received in sink.received:  # partner-only sending, as the sink fixture checks it
+        assert received.mail_from == PARTNER
+        assert received.message["From"].addresses[0].addr_spec == PARTNER
 
 
 @pytest.fixture(scope="module")
