@@ -74,13 +74,17 @@ class AlertWatch:
     def check(self, store: Store, templates: Callable[[], Templates], facts: Facts) -> list[Change]:
         """Raise and resolve in one transaction; the changes this daemon told."""
         holding = [self._scoped(p) for p in problems(facts, self.limits)]
-        with store.session() as session:
+        with store.reader() as session:  # most checks change nothing, and take no write lock
             raised = {
                 row.key: Problem(row.key, row.text, local="@" in row.key)
                 for row in session.scalars(select(Alert))
                 if self._ours(row.key)
             }
-            told = [c for c in changes(raised, holding) if _claim(session, c, facts.now)]
+        pending = changes(raised, holding)
+        if not pending:
+            return []
+        with store.session() as session:
+            told = [c for c in pending if _claim(session, c, facts.now)]
             for change in told:
                 _tell(session, self.config, templates(), change)
         for change in told:
