@@ -35,8 +35,9 @@ def _stored_snapshot(config: Config) -> Snapshot:
     from gateway.runtime.status import queue_depths, stored_mailboxes
     from gateway.store.engine import Store
 
-    store = Store(config.storage.url)  # not migrated: a status never changes the schema
+    store = Store(config.storage.url)
     try:
+        store.migrate()  # as every command that reads does (an upgrade not yet started)
         with store.reader() as session:
             names = [mailbox.name for mailbox in config.imap]
             return Snapshot(
