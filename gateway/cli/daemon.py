@@ -40,6 +40,16 @@ def _check_config(config: Config, args: argparse.Namespace) -> int:
         f"{len(config.parties)} parties"
     )
     print(f"  routing   {len(config.rules)} rules, {len(config.known_issues)} known issues")
+    metrics = f"{config.metrics.host}:{config.metrics.port}" if config.metrics else "off"
+    outbound = config.outbound
+    dkim = (
+        f"selector {outbound.dkim_selector}, d={outbound.dkim_domain}"
+        if outbound.dkim_key
+        else "off"
+    )
+    print(
+        f"  operate   metrics {metrics}; dkim {dkim}; stall alert after {config.alerts.stall_after}"
+    )
     return EX_OK
 
 
