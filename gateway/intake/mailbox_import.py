@@ -5,8 +5,10 @@ by an earlier import, SMTP or IMAP, adds nothing) but in the state `importing`, 
 transaction, so that a running daemon's worker never takes it: it would acknowledge three-year-
 old mail. The import then processes the batch itself, through the processor's usual stages, so
 its mail threads by the usual rules. With `mail=False` (archive mode, `--no-mail`) nothing is
-queued for anyone and the tickets it opens are closed: the past is on record, and no
-first-response reminder falls due for it. A batch interrupted between its two transactions
+queued for anyone, no acknowledgement or notification is kept on a ticket (none went out),
+the tickets it opens are closed (the past is on record, and no first-response reminder falls
+due for it), and a follow-up changes no ticket's status: an old mail that threads onto a ticket
+open today leaves it open. A batch interrupted between its two transactions
 stays `importing` and is processed by the next import.
 """
 

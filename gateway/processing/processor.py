@@ -125,8 +125,9 @@ def process_again(store: Store, context: Context, ids: list[int], states: tuple[
 
 def process_imported(store: Store, context: Context, ids: list[int], mail: bool) -> list[str]:
     """`gatewayd import`: process messages it stored as `importing`; their outcomes. With
-    `mail=False` (archive mode) nothing is queued for anyone, and the tickets they open or
-    follow up stay closed: the past is on record, and no reminder falls due for it."""
+    `mail=False` (archive mode) nothing is queued for anyone, the tickets they open are closed
+    (the past is on record, and no reminder falls due for it), and a follow-up changes no
+    ticket's status."""
     quiet = replace(context, mail=mail)
     batch = _Batch(lambda session: ids, (RawState.IMPORTING,), lambda: False)
     return [outcome.kind for outcome in _process(store, quiet, batch)]
@@ -273,7 +274,7 @@ def _process_contained(
     try:
         with session.begin_nested() if careful else nullcontext():
             handled = process_raw(session, raw, context, parsed, triage)
-            if not context.mail and handled.ticket is not None:
+            if not context.mail and handled.kind == "ticket" and handled.ticket is not None:
                 tickets.set_status(session, handled.ticket, TicketStatus.CLOSED, "imported")
     except (StorageUnavailable, OperationalError):
         raise  # the database, not the message: the whole batch is tried again later
@@ -372,7 +373,8 @@ def _follow_up(
         if kind == "upstream"
         else (TicketStatus.CLOSED, TicketStatus.WAITING_CUSTOMER)
     )
-    if ticket.status in reopens:
+    # Archive mode (import --no-mail): the past neither reopens a ticket nor closes one.
+    if ticket.status in reopens and context.mail:
         tickets.set_status(session, ticket, TicketStatus.OPEN, f"{kind} wrote")
     _notify_agents(session, ticket, message, context, followup=True)
     return f"follow-up on ticket {ticket.number}"

@@ -66,13 +66,18 @@ def summary_of(gateway: Gateway, path: Path, *flags: str) -> dict[str, int]:
 
 def test_an_mbox_in_archive_mode_then_again(daemon: Gateway, relay: Sink, tmp_path: Path) -> None:
     gateway, sink = daemon, relay
+    today = mail(sender="today@fabrikam.example", subject="today: printer")
+    gateway.send(today)  # a ticket open now, which an old mail of the archive follows up
+    (open_now,) = gateway.wait_for_tickets(1)
+    old_reply = mail(sender="today@fabrikam.example", subject="RE: today: printer",
+                     In_Reply_To=str(today["Message-ID"]))  # fmt: skip
     box = mailbox.mbox(tmp_path / "support.mbox")
-    for data in history("arch"):
+    for data in [*history("arch"), old_reply.as_bytes()]:
         box.add(data)
     box.close()
     summary = summary_of(gateway, tmp_path / "support.mbox", "--format", "mbox", "--no-mail")
-    assert (summary["read"], summary["stored"]) == (6, 6)
-    assert (summary["tickets"], summary["follow_ups"], summary["robots"]) == (3, 1, 1)
+    assert (summary["read"], summary["stored"]) == (7, 7)
+    assert (summary["tickets"], summary["follow_ups"], summary["robots"]) == (3, 2, 1)
     assert summary["quarantined"] == 1
     tickets = tickets_of(gateway, "arch")
     assert sorted(t["subject"] for t in tickets) == [
@@ -82,12 +87,15 @@ def test_an_mbox_in_archive_mode_then_again(daemon: Gateway, relay: Sink, tmp_pa
     vpn = next(t for t in tickets if t["subject"] == "arch: VPN drops")
     assert [m["text"] for m in gateway.ticket(vpn["number"])["messages"]][-1] == "Still dropping."
 
+    assert gateway.ticket(open_now["number"])["status"] == "new"  # the past leaves it open
     again = summary_of(gateway, tmp_path / "support.mbox", "--no-mail")  # format guessed
-    assert (again["read"], again["stored"], again["tickets"]) == (6, 0, 0)
+    assert (again["read"], again["stored"], again["tickets"]) == (7, 0, 0)
     assert len(tickets_of(gateway, "arch")) == 3
     time.sleep(3)  # the daemon's worker would have delivered by now
     assert [r for r in sink.received if any("arch" in to for to in r.rcpt_tos)] == []
-    assert not sink.to("jan@contoso.example")  # no agent heard of it either
+    # The agent heard of today's ticket when it came, and of nothing the archive brought.
+    (notified,) = sink.to("jan@contoso.example")
+    assert "today: printer" in notified.message["Subject"]
 
 
 def test_a_maildir_with_mail_acknowledges_like_new_mail(
