@@ -5,9 +5,13 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 # Debian packages the end-to-end tests start for real (installed only where missing).
-DEBIAN_TEST_PACKAGES := swaks dovecot-imapd openssl procps postgresql
+DEBIAN_TEST_PACKAGES := swaks dovecot-imapd openssl procps postgresql postfix
+# Where `make install-service` puts the program, the config and the data (docs/OPERATIONS.md).
+PREFIX ?= /opt/gatewayd
+CONFIG_DIR ?= /etc/gatewayd
+STATE_DIR ?= /var/lib/gatewayd
 
-.PHONY: run test install test-deps system-deps lint unit e2e bench clean
+.PHONY: run test install test-deps system-deps lint unit e2e bench clean install-service
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +34,7 @@ system-deps:
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
+	  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
@@ -51,6 +56,22 @@ e2e: test-deps
 
 bench: test-deps
 	$(PY) bench/smtp_intake.py
+
+# As root: the gatewayd user, the program in $(PREFIX), the config in $(CONFIG_DIR) (kept when
+# there), the data in $(STATE_DIR), and the systemd unit, started.
+install-service:
+	id -u gatewayd >/dev/null 2>&1 || useradd --system --home-dir $(STATE_DIR) \
+	    --shell /usr/sbin/nologin gatewayd
+	install -d -o gatewayd -g gatewayd -m 0750 $(STATE_DIR)
+	install -d -m 0755 $(CONFIG_DIR)
+	[ -e $(CONFIG_DIR)/config.toml ] || install -m 0640 -g gatewayd config.toml $(CONFIG_DIR)/
+	ln -sfn $(STATE_DIR) $(CONFIG_DIR)/var
+	$(PYTHON) -m venv $(PREFIX) && $(PREFIX)/bin/pip install --quiet .
+	sed -e 's#/opt/gatewayd#$(PREFIX)#g' -e 's#/etc/gatewayd#$(CONFIG_DIR)#g' \
+	    -e 's#/var/lib/gatewayd#$(STATE_DIR)#g' deploy/gatewayd.service \
+	    > /etc/systemd/system/gatewayd.service
+	systemctl daemon-reload
+	systemctl enable --now gatewayd
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info

@@ -38,6 +38,9 @@ class Limits:
 class Problem:
     key: str  # stable: the same problem has the same key at every check
     text: str  # for the admin-agents
+    # Of the daemon's own host (its worker, its disks), not of what daemons sharing a database
+    # all see (the mailboxes, the outbox): only that daemon may say it is over.
+    local: bool = False
 
 
 def problems(facts: Facts, limits: Limits) -> list[Problem]:
@@ -49,6 +52,7 @@ def problems(facts: Facts, limits: Limits) -> list[Problem]:
                 "worker-dying",
                 f"the worker died {len(recent)} times in the last "
                 f"{_minutes(limits.worker_window)}; the daemon's log says why",
+                local=True,
             )
         )
     if _outbox_growing(facts, limits):
@@ -63,7 +67,7 @@ def problems(facts: Facts, limits: Limits) -> list[Problem]:
         if free < limits.min_free_bytes:
             found.append(
                 Problem(f"disk:{path}", f"{path} has {free // 10**6} MB free, less than "
-                        f"{limits.min_free_bytes // 10**6} MB")
+                        f"{limits.min_free_bytes // 10**6} MB", local=True)
             )  # fmt: skip
     return found
 

@@ -6,6 +6,8 @@ and caches what it prints. The token is a secret: it is never logged.
 
 from __future__ import annotations
 
+import base64
+import json
 import subprocess
 import threading
 import time
@@ -27,6 +29,7 @@ class CommandToken:
         self._token: str | None = None
         self._fetched_at = 0.0
         self._lock = threading.Lock()
+        self.expires_at: float | None = None  # Unix time, when the token says (a JWT's exp)
 
     def get(self) -> str:
         with self._lock:
@@ -34,6 +37,7 @@ class CommandToken:
             if self._token is None or not fresh:
                 self._token = self._run()
                 self._fetched_at = time.monotonic()
+                self.expires_at = jwt_expiry(self._token)
             return self._token
 
     def invalidate(self) -> None:
@@ -59,3 +63,18 @@ class CommandToken:
         if not token or any(c.isspace() for c in token):
             raise TokenError(f"{self.key}: did not print one token on standard output")
         return token
+
+
+def jwt_expiry(token: str) -> float | None:
+    """The `exp` claim of a token that is a JWT (RFC 7519 §4.1.4), as Entra ID's access tokens
+    are, read without checking the signature (the server checks it; this is only for
+    /metrics); None for a token of another form. Nothing of the token is kept or logged."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        expiry = claims.get("exp") if isinstance(claims, dict) else None
+    except ValueError:
+        return None
+    return float(expiry) if isinstance(expiry, int | float) else None

@@ -45,6 +45,16 @@ def _check_config(config: Config, args: argparse.Namespace) -> int:
         for p in config.plans.plans
     )
     print(f"  plans     {plans}")
+    metrics = f"{config.metrics.host}:{config.metrics.port}" if config.metrics else "off"
+    outbound = config.outbound
+    dkim = (
+        f"selector {outbound.dkim_selector}, d={outbound.dkim_domain}"
+        if outbound.dkim_key
+        else "off"
+    )
+    print(
+        f"  operate   metrics {metrics}; dkim {dkim}; stall alert after {config.alerts.stall_after}"
+    )
     return EX_OK
 
 

@@ -18,9 +18,11 @@ from gateway.config.model import (
     PRIORITIES,
     ROLES,
     WHEN_KEYS,
+    Alerts,
     Config,
     Imap,
     KnownIssue,
+    Metrics,
     Microsoft,
     Outbound,
     Partner,
@@ -34,6 +36,7 @@ from routing.directory import Agent, Customer, Party
 
 __all__ = [
     "ACTIONS",
+    "Alerts",
     "LANGUAGES",
     "PRIORITIES",
     "ROLES",
@@ -44,6 +47,7 @@ __all__ = [
     "Customer",
     "Imap",
     "KnownIssue",
+    "Metrics",
     "Microsoft",
     "Outbound",
     "Partner",

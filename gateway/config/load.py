@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config.model import Config
+from gateway.config.operations import read_alerts, read_metrics
 from gateway.config.people import read_agent, read_customer, read_party
 from gateway.config.plans import read_plans
 from gateway.config.rules import (
@@ -90,7 +91,11 @@ def build_config(data: dict[str, Any], path: Path, create_secret: bool = False) 
         storage=read_storage(root.table("storage"), base),
         smtp=read_smtp(root.table("smtp")) if "smtp" in data else None,
         imap=tuple(read_imap(t, base) for t in root.tables("imap")),
-        outbound=read_outbound(root.table("outbound"), base),
+        outbound=read_outbound(
+            root.table("outbound"),
+            base,
+            partner.address.partition("@")[2] if partner.address else "",
+        ),
         microsoft=read_microsoft(root.table("microsoft")),
         parties=parties,
         customers=customers,
@@ -109,6 +114,8 @@ def build_config(data: dict[str, Any], path: Path, create_secret: bool = False) 
         reply_address_lifetime=security.get(
             "reply_address_lifetime", positive_duration, timedelta(days=90)
         ),
+        metrics=read_metrics(root.table("metrics")) if "metrics" in data else None,
+        alerts=read_alerts(root.table("alerts")),
     )
     for section in sections.values():
         section.finish()

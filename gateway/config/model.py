@@ -124,6 +124,26 @@ class Outbound:
     retry_max: timedelta
     tls: bool = False  # implicit TLS (SMTPS, port 465), RFC 8314
     ca_file: Path | None = None  # CA bundle for a smarthost with a private CA
+    dkim_key_file: Path | None = None  # sign outgoing mail (gateway/delivery/dkim.py)
+    dkim_selector: str = ""
+    dkim_key: bytes = field(default=b"", repr=False)  # read and tried at load
+    dkim_domain: str = ""  # d=: the partner address's, which every From: is
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """[metrics]: /metrics and /healthz (gateway/runtime/metrics.py)."""
+
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Alerts:
+    """[alerts]: when intake stalls (routing/alerts.py, gateway/runtime/alerts.py)."""
+
+    stall_after: timedelta = timedelta(minutes=15)
+    min_free_disk: int = 10**9
 
 
 @dataclass(frozen=True)
@@ -165,6 +185,8 @@ class Config:
     plans: Plans  # [[plans]], or the one made of [support]
     # Signed reply addresses older than this are answerable only from the agent's own envelope.
     reply_address_lifetime: timedelta = timedelta(days=90)
+    metrics: Metrics | None = None  # no [metrics] table: nothing listens
+    alerts: Alerts = Alerts()
     warnings: tuple[str, ...] = ()  # usable, but probably not what the admin meant
 
     @property

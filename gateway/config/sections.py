@@ -3,6 +3,7 @@ microsoft."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import secrets
@@ -20,6 +21,7 @@ from gateway.config.model import (
     Storage,
     Support,
 )
+from gateway.config.operations import read_dkim_key
 from gateway.config.values import (
     Table,
     identifier_value,
@@ -167,7 +169,7 @@ def _check_auth(t: Table, auth: str, password: str, token_command: str) -> None:
         t.problems.append(f'{t.key("token_command")}: is required with auth = "xoauth2"')
 
 
-def read_outbound(t: Table, base: Path) -> Outbound:
+def read_outbound(t: Table, base: Path, partner_domain: str = "") -> Outbound:
     relay = t.str("relay", "maildir:var/outgoing")
     host, port, maildir = "", 0, None
     if relay and relay.startswith("maildir:"):
@@ -192,7 +194,11 @@ def read_outbound(t: Table, base: Path) -> Outbound:
         retry_max=t.get("retry_max", parse_duration, timedelta(hours=1)),
         tls=t.bool("tls", False),
         ca_file=t.path_value("ca_file", base),
+        dkim_key_file=t.path_value("dkim_key_file", base),
+        dkim_selector=t.str("dkim_selector", ""),
     )
+    dkim_key = read_dkim_key(t, outbound.dkim_key_file, outbound.dkim_selector, partner_domain)
+    outbound = dataclasses.replace(outbound, dkim_key=dkim_key, dkim_domain=partner_domain)
     _check_auth(t, outbound.auth, outbound.password, outbound.token_command)
     if outbound.tls and outbound.starttls:
         t.problems.append(f"{t.key('starttls')}: use either tls or starttls, not both")

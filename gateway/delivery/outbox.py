@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,8 +35,27 @@ _SENT_SINCE = select(func.count(_OUTBOX.c.id)).where(
 )
 
 
+_HELD_BACK = "outbox.held_back"  # the batch's info key: nothing is queued in it
+
+
+@contextmanager
+def queueing(batch: Batch, mail: bool) -> Iterator[None]:
+    """With `mail=False`, every enqueue in `batch` does nothing: `gatewayd import --no-mail`
+    runs the usual stages on a mailbox's past, and nobody may hear of it."""
+    if mail:
+        yield
+        return
+    batch.info[_HELD_BACK] = True
+    try:
+        yield
+    finally:
+        batch.info.pop(_HELD_BACK, None)
+
+
 def enqueue(batch: Batch, mail: OutgoingMail, ticket_id: int | None) -> None:
-    """Queue a built message (with the batch, in a deferring batch: gateway/store/batch.py)."""
+    """Queue a built message (with the batch's other rows: gateway/store/batch.py)."""
+    if batch.info.get(_HELD_BACK):
+        return
     now = utcnow()
     values = {
         "ticket_id": ticket_id,
@@ -56,6 +76,8 @@ def enqueue(batch: Batch, mail: OutgoingMail, ticket_id: int | None) -> None:
 
 def send_for_ticket(batch: Batch, ticket: Ticket, mail: OutgoingMail, kind: str = "system") -> None:
     """Queue `mail` and keep it on the ticket, whose replies thread by its Message-ID."""
+    if batch.info.get(_HELD_BACK) and kind == "system":
+        return  # archive mode: no acknowledgement or notification went out, so none is kept
     enqueue(batch, mail, ticket.id)
     tickets.add_message(
         batch,
@@ -156,8 +178,11 @@ def deliver_due(
     settings: Outbound,
     limit: int = 50,
     on_given_up: Callable[[Undeliverable], None] = lambda mail: None,
+    observe: Callable[[str, float | None], None] = lambda outcome, seconds: None,
 ) -> int:
-    """Try every message that is due, up to `limit`; returns how many were tried."""
+    """Try every message that is due, up to `limit`; returns how many were tried. `observe`
+    hears each attempt's outcome (sent, retry, failed) once recorded, and for a mail sent its
+    seconds since it was queued."""
     attempts: Iterable[_Attempt | None]
     if store.dialect == "postgresql":
         attempts = _deliver_locked(store, relay, settings, limit)
@@ -174,6 +199,7 @@ def deliver_due(
             )
         if attempt.given_up:
             on_given_up(attempt.given_up)
+        observe(attempt.outcome, attempt.waited)
     return tried
 
 
@@ -184,6 +210,11 @@ class _Attempt:
     to: int  # recipients
     sent: bool
     given_up: Undeliverable | None = None
+    waited: float | None = None  # seconds from queueing to sending, for a mail sent
+
+    @property
+    def outcome(self) -> str:
+        return "sent" if self.sent else "failed" if self.given_up else "retry"
 
 
 def _due(now: datetime) -> Select[Any]:
@@ -244,6 +275,7 @@ class _Loaded:
     recipients: list[str]
     envelope_from: str
     data: bytes
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -254,6 +286,7 @@ class _Tried:
     purpose: str
     recipients: int
     failure: _Failure | None
+    created_at: datetime
 
 
 def _deliver_unlocked(
@@ -269,7 +302,9 @@ def _deliver_unlocked(
         if mail is None:  # no longer pending
             continue
         failure = _send(relay, mail.envelope_from, mail.recipients, mail.data)
-        tried.append(_Tried(mail.outbox_id, mail.purpose, len(mail.recipients), failure))
+        tried.append(
+            _Tried(mail.outbox_id, mail.purpose, len(mail.recipients), failure, mail.created_at)
+        )
         if time.monotonic() - since >= RECORD_EVERY_SECONDS:
             yield from _record_all(store, tried, settings)
             tried, since = [], time.monotonic()
@@ -284,7 +319,12 @@ def _due_ids(store: Store, limit: int) -> list[int]:
 
 
 _LOAD = select(
-    _OUTBOX.c.id, _OUTBOX.c.purpose, _OUTBOX.c.recipients, _OUTBOX.c.envelope_from, _OUTBOX.c.data
+    _OUTBOX.c.id,
+    _OUTBOX.c.purpose,
+    _OUTBOX.c.recipients,
+    _OUTBOX.c.envelope_from,
+    _OUTBOX.c.data,
+    _OUTBOX.c.created_at,
 ).where(_OUTBOX.c.id == bindparam("outbox_id"), _OUTBOX.c.state == OutboxState.PENDING)
 _MARK_SENT = (
     update(_OUTBOX)
@@ -313,12 +353,16 @@ def _record_all(store: Store, tried: list[_Tried], settings: Outbound) -> list[_
     sent = [mail for mail in tried if mail.failure is None]
     try:
         with store.session() as session:
-            marks = [{"outbox_id": mail.outbox_id, "now": utcnow()} for mail in sent]
+            now = utcnow()
+            marks = [{"outbox_id": mail.outbox_id, "now": now} for mail in sent]
             if marks:
                 session.connection().execute(_MARK_SENT, marks)
             for mail in tried:
                 if mail.failure is None:
-                    attempts.append(_Attempt(mail.outbox_id, mail.purpose, mail.recipients, True))
+                    waited = (now - mail.created_at).total_seconds()
+                    attempts.append(
+                        _Attempt(mail.outbox_id, mail.purpose, mail.recipients, True, None, waited)
+                    )
                 else:
                     row = session.get_one(OutboxMessage, mail.outbox_id)
                     attempts.append(_record(row, mail.failure, settings))
@@ -353,7 +397,8 @@ def _record(row: OutboxMessage, failure: _Failure | None, settings: Outbound) ->
     row.attempts += 1
     if failure is None:
         row.state, row.sent_at, row.last_error = OutboxState.SENT, utcnow(), None
-        return _Attempt(row.id, row.purpose, len(row.recipients), sent=True)
+        waited = (row.sent_at - row.created_at).total_seconds()
+        return _Attempt(row.id, row.purpose, len(row.recipients), sent=True, waited=waited)
     now = utcnow()
     row.last_error = failure.error[:2000]
     if failure.permanent or now - row.created_at >= settings.give_up_after:

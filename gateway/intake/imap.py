@@ -45,6 +45,10 @@ STORAGE_RETRY_SECONDS = 2.0  # how soon a reader tries again while the database 
 NETWORK_TIMEOUT_SECONDS = 60.0
 
 STANDBY_SECONDS = 2.0  # how soon a standing-by daemon takes over a mailbox
+# How often a check that found nothing new is written to the database (the alerts and `gatewayd
+# status` read it there); a batch stored writes it anyway.
+SUCCESS_WRITE_SECONDS = 5.0
+LOGIN_REFUSED = "login refused"  # how stalled() begins the reason of a refused login
 # IMAP intake comes last. No sender waits for its answer: a message stays in the mailbox until
 # its commit, so a slower read delays nothing that a person sees. In a backlog the processor goes
 # first, and SMTP intake (which owes its clients a 250) before both. So a reader thread runs at a
@@ -77,6 +81,8 @@ class Health:
     last_success: float  # time.monotonic()
     last_error: str | None = None
     auth_failed: bool = False
+    waiting: int | None = None  # messages found and not yet taken, at the last look
+    certificate_expires: float | None = None  # the server's TLS certificate's notAfter (Unix)
 
 
 def _lower_priority(niceness: int) -> None:
@@ -96,6 +102,8 @@ class MailboxReader:
         self.on_stored = on_stored
         self.stop = stop
         self.health = Health(last_success=time.monotonic())
+        self.count: Callable[[int], None] = lambda stored: None  # /metrics: messages stored
+        self._success_written = 0.0
         self._standing_by = False
         self._token = (
             CommandToken(settings.token_command, f"imap[{settings.name}].token_command")
@@ -134,6 +142,10 @@ class MailboxReader:
         finally:
             lock.release()
 
+    def token_expires(self) -> float | None:
+        """When the access token in use expires (Unix time), if the token says."""
+        return self._token.expires_at if self._token else None
+
     def _stand_by(self) -> None:
         if not self._standing_by:
             log_event(log, "imap.standby", mailbox=self.settings.name)
@@ -165,7 +177,19 @@ class MailboxReader:
     def _succeeded(self) -> None:
         if self.health.last_error:
             log_event(log, "imap.recovered", mailbox=self.settings.name)
-        self.health = Health(last_success=time.monotonic())
+        certificate = self.health.certificate_expires
+        self.health = Health(time.monotonic(), waiting=0, certificate_expires=certificate)
+        if time.monotonic() - self._success_written >= SUCCESS_WRITE_SECONDS:
+            self._write_success()
+
+    def _write_success(self) -> None:
+        """For the alerts and `gatewayd status`, which read it from the database: any daemon
+        sharing it sees when the mailbox was last read to its end (not only when mail came)."""
+        with self.store.session() as session:
+            state = session.get(ImapMailbox, self.settings.name)
+            if state is not None:
+                state.last_success_at = utcnow()
+        self._success_written = time.monotonic()
 
     # --- connecting ---
 
@@ -183,6 +207,7 @@ class MailboxReader:
         )
         if settings.starttls:
             client.starttls(context)
+        self.health.certificate_expires = _certificate_expiry(client)
         return client
 
     def _login(self, client: IMAPClient) -> None:
@@ -231,6 +256,7 @@ class MailboxReader:
     def _take_everything(self, client: IMAPClient, uidvalidity: int) -> None:
         while not self.stop.is_set():
             uids = self._candidates(client)
+            self.health.waiting = len(uids)
             if not uids:
                 return
             for batch in _batches(client, uids):
@@ -282,6 +308,7 @@ class MailboxReader:
             done=done,
         )
         if items:
+            self.count(len(items))
             self.on_stored()
 
     def _already_stored(self, uidvalidity: int, uids: Sequence[int]) -> set[int]:
@@ -338,6 +365,16 @@ class MailboxReader:
             client.idle_done()
 
 
+def _certificate_expiry(client: IMAPClient) -> float | None:
+    """notAfter of the certificate the server showed (checked by then), or None without TLS."""
+    sock = client.socket()
+    if not isinstance(sock, ssl.SSLSocket):
+        return None
+    certificate = sock.getpeercert()
+    not_after = certificate.get("notAfter") if certificate else None
+    return ssl.cert_time_to_seconds(str(not_after)) if not_after else None
+
+
 def _is_new_mail(response: object) -> bool:
     return isinstance(response, tuple) and len(response) >= 2 and response[1] == b"EXISTS"
 
@@ -374,15 +411,22 @@ def _close(client: IMAPClient) -> None:
 class MailboxReaders:
     """The reader threads of all [[imap]] mailboxes."""
 
-    def __init__(self, store: Store, on_stored: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        on_stored: Callable[[], None],
+        count: Callable[[int], None] = lambda stored: None,
+    ) -> None:
         self.store = store
         self.on_stored = on_stored
+        self.count = count
         self._stop = threading.Event()
         self._readers: list[tuple[MailboxReader, threading.Thread]] = []
 
     def start(self, mailboxes: Sequence[Imap]) -> None:
         for settings in mailboxes:
             reader = MailboxReader(settings, self.store, self.on_stored, self._stop)
+            reader.count = self.count
             thread = threading.Thread(target=reader.run, name=f"imap-{settings.name}", daemon=True)
             thread.start()
             self._readers.append((reader, thread))
@@ -393,6 +437,9 @@ class MailboxReaders:
         for _, thread in self._readers:
             thread.join(max(deadline - time.monotonic(), 0.1))
 
+    def readers(self) -> list[MailboxReader]:
+        return [reader for reader, _ in self._readers]
+
     def stalled(self) -> list[tuple[Imap, str]]:
         """Mailboxes not read for 3 × poll, or refusing our login: (settings, why)."""
         found = []
@@ -400,7 +447,7 @@ class MailboxReaders:
             health, settings = reader.health, reader.settings
             silent = time.monotonic() - health.last_success
             if health.auth_failed:
-                found.append((settings, f"login refused: {health.last_error}"))
+                found.append((settings, f"{LOGIN_REFUSED}: {health.last_error}"))
             elif silent > 3 * settings.poll.total_seconds():
                 why = f"not read for {int(silent)}s; last error: {health.last_error or 'none'}"
                 found.append((settings, why))

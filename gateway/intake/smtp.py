@@ -99,6 +99,9 @@ class SmtpHandler:
     def __init__(self, config: Config, committer: GroupCommitter) -> None:
         self.config = config
         self.committer = committer
+        # Hears each answer that decides a message: accepted, refused (a foreign recipient)
+        # or deferred (451); the daemon's /metrics counts them.
+        self.count: Callable[[str], None] = lambda outcome: None
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -106,6 +109,7 @@ class SmtpHandler:
         domain = address.rpartition("@")[2].lower().rstrip(".")
         if domain not in self.config.partner.domains:
             log_event(log, "smtp.relay_refused", peer=peer_text(session), rcpt=address)
+            self.count("refused")
             return "550 5.7.1 Relaying denied: this server only takes mail for its own domains"
         if len(envelope.rcpt_tos) >= self.max_recipients:
             return f"452 4.5.3 Too many recipients: at most {self.max_recipients} per message"
@@ -124,6 +128,7 @@ class SmtpHandler:
         try:
             raw_id = await self.committer.store(item)
         except StorageUnavailable:
+            self.count("deferred")
             return "451 4.3.0 Temporary storage failure, please try again later"
         log_event(
             log,
@@ -132,6 +137,7 @@ class SmtpHandler:
             raw=raw_id if raw_id else "duplicate",
             size=len(data),
         )
+        self.count("accepted")
         return "250 2.0.0 OK: queued"
 
 

@@ -17,6 +17,8 @@ class Context:
     templates: Templates
     health: ServiceHealth = field(default=None)  # type: ignore[assignment]
     triager: Triager = field(default=None)  # type: ignore[assignment]
+    # False for `gatewayd import --no-mail`: nothing is queued, and tickets stay closed.
+    mail: bool = True
 
     def __post_init__(self) -> None:
         if self.health is None:

@@ -12,7 +12,8 @@ import logging
 import traceback
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from gateway.delivery import outbox, sender
 from gateway.logs import log_event
+from gateway.processing import tickets
 from gateway.processing.context import Context
 from gateway.processing.stages import _HOUR, ROBOT_KINDS, process_raw
 from gateway.processing.triage_model import mail_text
@@ -28,7 +30,7 @@ from gateway.store import raw_messages
 from gateway.store.batch import Batch, writing
 from gateway.store.engine import Store
 from gateway.store.faults import StorageUnavailable
-from gateway.store.models import RawMessage, RawState
+from gateway.store.models import RawMessage, RawState, TicketStatus, utcnow
 from parsers.message import ParsedMessage, Unparseable
 from routing.intents import Triage
 
@@ -41,13 +43,15 @@ def process_pending(
     limit: int = 50,
     ahead: Parsed | None = None,
     on_picked: Callable[[Sequence[int]], None] = lambda ids: None,
+    observe: Callable[[str, float], None] = lambda outcome, seconds: None,
 ) -> int:
     """Process up to `limit` new messages in one transaction; returns how many were handled.
 
     `ahead`: the batch the parser stage chose and parsed (gateway/runtime/parse_ahead.py); without
     it, the first new messages. `on_picked` hears the batch's ids once they are taken, before they
-    are processed. The batch ends early when intake waits for the write lock, so a 250 never
-    waits long.
+    are processed. `observe` hears each message's outcome and its seconds since it was stored,
+    once the batch is committed. The batch ends early when intake waits for the write lock, so
+    a 250 never waits long.
     """
 
     def new_messages(session: Session) -> Sequence[int]:
@@ -58,12 +62,27 @@ def process_pending(
     parsed = ahead.messages if ahead else {}
     triaged = ahead.triaged if ahead else {}
     selection = _Selection(new_messages, (RawState.NEW,), store.should_yield, parsed, triaged)
-    return _process(store, context, selection)
+    outcomes = _process(store, context, selection)
+    now = utcnow()
+    for outcome in outcomes:
+        seconds = (now - outcome.received_at).total_seconds() if outcome.received_at else 0.0
+        observe(outcome.kind, seconds)
+    return len(outcomes)
 
 
 def process_again(store: Store, context: Context, ids: list[int], states: tuple[str, ...]) -> int:
     """`gatewayd replay`: process the given messages again if they are still in `states`."""
-    return _process(store, context, _Selection(lambda session: ids, states, lambda: False))
+    return len(_process(store, context, _Selection(lambda session: ids, states, lambda: False)))
+
+
+def process_imported(store: Store, context: Context, ids: list[int], mail: bool) -> list[str]:
+    """`gatewayd import`: process messages it stored as `importing`; their outcomes. With
+    `mail=False` (archive mode) nothing is queued for anyone, the tickets they open are closed
+    (the past is on record, and no reminder falls due for it), and a follow-up changes no
+    ticket's status."""
+    quiet = replace(context, mail=mail)
+    selection = _Selection(lambda session: ids, (RawState.IMPORTING,), lambda: False)
+    return [outcome.kind for outcome in _process(store, quiet, selection)]
 
 
 @dataclass(frozen=True)
@@ -84,13 +103,15 @@ class _Outcome:
     event: str
     level: int
     fields: dict[str, Any]
+    kind: str  # one of OUTCOMES (gateway/processing/stages.py)
+    received_at: datetime | None  # when the message was stored
 
 
 class _TryCarefully(Exception):
     """A message failed in a batch run without savepoints."""
 
 
-def _process(store: Store, context: Context, selection: _Selection) -> int:
+def _process(store: Store, context: Context, selection: _Selection) -> list[_Outcome]:
     """One transaction for the batch. Quarantining a message that fails mid-way needs a
     savepoint around each message, and savepoints cost a third of the processing of a small
     mail; so a batch runs without them, and only when one of its messages fails is it rolled
@@ -102,12 +123,16 @@ def _process(store: Store, context: Context, selection: _Selection) -> int:
         outcomes = _run(store, context, selection, careful=True)
     for outcome in outcomes:
         log_event(log, outcome.event, level=outcome.level, **outcome.fields)
-    return len(outcomes)
+    return outcomes
 
 
 def _run(store: Store, context: Context, selection: _Selection, careful: bool) -> list[_Outcome]:
     outcomes = []
-    with store.session() as session, writing(session) as batch:
+    with (
+        store.session() as session,
+        writing(session) as batch,
+        outbox.queueing(batch, context.mail),
+    ):
         ids = selection.pick(session)
         parsed_ahead = raw_messages.load_many(
             batch, [raw_id for raw_id in ids if raw_id in selection.parsed]
@@ -163,7 +188,9 @@ def _process_contained(
     since = batch.mark()
     try:
         with batch.session.begin_nested() if careful else nullcontext():
-            outcome = process_raw(batch, raw, context, parsed, triage)
+            handled = process_raw(batch, raw, context, parsed, triage)
+            if not context.mail and handled.kind == "ticket" and handled.ticket is not None:
+                tickets.set_status(batch, handled.ticket, TicketStatus.CLOSED, "imported")
     except (StorageUnavailable, OperationalError):
         raise  # the database, not the message: the whole batch is tried again later
     except Exception as exc:  # bad input or a bug: keep the message, keep the daemon running
@@ -174,10 +201,11 @@ def _process_contained(
             return _quarantine(batch, raw, str(exc))
         return _quarantine(batch, raw, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
     raw_messages.mark_done(batch, raw.id)
-    return _Outcome("message.processed", logging.INFO, {"raw": raw.id, "outcome": outcome})
+    fields = {"raw": raw.id, "outcome": handled.text}
+    return _Outcome("message.processed", logging.INFO, fields, handled.kind, raw.received_at)
 
 
 def _quarantine(batch: Batch, raw: RawMessage, reason: str) -> _Outcome:
     raw_messages.quarantine(batch, raw.id, reason)
     fields = {"raw": raw.id, "reason": reason.splitlines()[0]}
-    return _Outcome("message.quarantined", logging.WARNING, fields)
+    return _Outcome("message.quarantined", logging.WARNING, fields, "quarantined", raw.received_at)

@@ -7,7 +7,7 @@ Each stage reads what it needs and plans its effects on the ticket (gateway/proc
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -37,6 +37,21 @@ from routing.service_health import Incident
 from routing.triage import detect_language, document
 
 ROBOT_KINDS = ("auto_reply", "bounce", "list")
+# What became of a message, as /metrics counts it and `gatewayd import` sums it up
+# (gateway/runtime/metrics.py PROCESSING_OUTCOMES).
+OUTCOMES = ("ticket", "follow_up", "agent_reply", "robot", "quarantined", "other")
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What process_raw did with a message: its outcome (one of OUTCOMES), a description for
+    the log, and the ticket it opened or was added to, if any."""
+
+    kind: str
+    text: str
+    ticket: Ticket | None = None
+
+
 _HOUR = timedelta(hours=1)
 
 
@@ -46,8 +61,8 @@ def process_raw(
     context: Context,
     parsed: ParsedMessage | Unparseable | None = None,
     triage: Triage | None = None,
-) -> str:
-    """The stages, in order. Returns a short description of what was done. `parsed`: what the
+) -> Handled:
+    """The stages, in order. Returns what was done. `parsed`: what the
     parser stage made of `raw.data`, if it did; `triage`: what triage made of it, if its batch
     was classified ahead."""
     if isinstance(parsed, Unparseable):
@@ -59,16 +74,18 @@ def process_raw(
     match = find_ticket(batch, message, raw.rcpt_to, customer_id, context.config, staff)
     kind = _kind(message, raw)
     if kind in ROBOT_KINDS:
-        return _keep_robot_mail(batch, raw, message, match, kind, context)
-    if who.role == "partner":
-        return "own mail came back; kept, nothing sent"  # a loop through a forwarding rule
+        return Handled("robot", _keep_robot_mail(batch, raw, message, match, kind, context))
+    if who.role == "partner":  # a loop through a forwarding rule
+        return Handled("other", "own mail came back; kept, nothing sent")
     if match and is_agent_mail(match, who):
         config, templates = context.config, context.templates
-        return handle_agent_mail(batch, raw, message, match, who, config, templates)
+        text = handle_agent_mail(batch, raw, message, match, who, config, templates)
+        return Handled("agent_reply", text)
     if match:
-        return _follow_up(batch, raw, message, match.ticket, who, context)
+        text = _follow_up(batch, raw, message, match.ticket, who, context)
+        return Handled("follow_up", text, match.ticket)
     if who.role == "upstream":
-        return "upstream mail without a ticket; kept"
+        return Handled("other", "upstream mail without a ticket; kept")
     return _new_ticket(batch, raw, message, who, context, triage)
 
 
@@ -119,7 +136,8 @@ def _follow_up(
         if kind == "upstream"
         else (TicketStatus.CLOSED, TicketStatus.WAITING_CUSTOMER)
     )
-    if ticket.status in reopens:
+    # Archive mode (import --no-mail): the past neither reopens a ticket nor closes one.
+    if ticket.status in reopens and context.mail:
         plan.status(TicketStatus.OPEN, f"{kind} wrote")
     _notify_agents(plan, message, context, followup=True)
     apply(batch, plan, context.config, context.templates)
@@ -155,7 +173,7 @@ def _new_ticket(
     who: Author,
     context: Context,
     triage: Triage | None = None,
-) -> str:
+) -> Handled:
     customer = who.customer
     routed = decide(message, who, context, utcnow(), triage)
     incident, triage, decision = routed.incident, routed.triage, routed.decision
@@ -183,7 +201,8 @@ def _new_ticket(
     _notify_agents(plan, message, context, followup=False, suggestion=suggestion)
     apply(batch, plan, context.config, context.templates)
     _act_on(batch, ticket, decision, context, incident)
-    return f"new ticket {ticket.number} ({decision.action} -> {decision.target})"
+    return Handled("ticket", f"new ticket {ticket.number} ({decision.action} -> {decision.target})",
+                   ticket)  # fmt: skip
 
 
 def _note_foreign_references(

@@ -12,28 +12,36 @@ import functools
 import logging
 import os
 import signal
+import socket
+import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import uvloop
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from gateway.config import Config, ConfigError, load_config
-from gateway.intake.imap import MailboxReaders
+from gateway.intake.imap import LOGIN_REFUSED, MailboxReader, MailboxReaders
 from gateway.intake.smtp import GroupCommitter, SmtpHandler, smtp_server_factory
 from gateway.intake.smtp_limits import SessionLimits, raise_descriptor_limit
 from gateway.intake.smtp_session import MemoryBudget
 from gateway.logs import log_event
 from gateway.runtime import heap
+from gateway.runtime.alerts import AlertWatch, raised, scope_of
+from gateway.runtime.status import Expiry, MailboxState, Snapshot, queue_depths, stored_mailboxes
+from gateway.runtime.systemd import Notifier
 from gateway.runtime.worker_process import WorkerProcess
 from gateway.store.engine import Store
 from gateway.store.faults import StorageUnavailable
 from gateway.store.locks import AdvisoryLock
+from gateway.store.models import utcnow
 
 if TYPE_CHECKING:
     from gateway.delivery.templates import Templates
     from gateway.processing.timers import TimerCounts
+    from gateway.runtime.metrics import Metrics, MetricsServer
 
 log = logging.getLogger("gateway.daemon")
 T = TypeVar("T")
@@ -45,6 +53,7 @@ TIMERS_EVERY_SECONDS = 60  # closing waiting tickets, SLA reminders, digest, sta
 # moves the clock (gateway/clock.py) does not wait a minute for each step.
 TIMERS_ENV = "GATEWAYD_TIMERS_SECONDS"
 TRIAGE_TRAIN_EVERY_SECONDS = 24 * 3600  # learning the agents' labels (gatewayd triage train)
+ALERTS_CHECK_SECONDS = 10  # how soon a stalled intake is told (gateway/runtime/alerts.py)
 
 
 class StartupError(Exception):
@@ -66,6 +75,12 @@ class Daemon:
         self._started = False
         self._reload_wanted = False
         self._timers_lock = AdvisoryLock(self.store, "job:ticket-timers")
+        self.started_at = utcnow()
+        self.notifier = Notifier.from_environment()  # systemd's, when it set NOTIFY_SOCKET
+        scope = scope_of(socket.gethostname(), config.base_dir)
+        self.alerts = AlertWatch(config, scope, self.started_at)
+        self._metrics: Metrics | None = None
+        self._metrics_server: MetricsServer | None = None
 
     async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -77,7 +92,9 @@ class Daemon:
         committer = GroupCommitter(self.store, self.run_blocking)
         committer.on_commit = self.worker.wake_processing
         committer.start()
+        self._metrics = self._make_metrics()
         server = await self._start_smtp(committer)
+        self._metrics_server = self._serve_metrics()
         self._mailboxes = self._start_imap()
         # After the port is ours: a daemon that cannot listen starts none. In a thread: the
         # first start waits until the fork server has its imports (gateway/runtime/forkserver.py),
@@ -88,8 +105,13 @@ class Daemon:
         if self._reload_wanted:
             self.reload()
         log_event(log, "daemon.started", smtp=self._listen_text(), relay=self.config.outbound.relay)
+        # Storage migrated, SMTP listening, the worker started: what systemd waits for.
+        self.notifier.ready(f"smtp {self._listen_text()}, {len(self.config.imap)} mailbox(es)")
+        watchdog = asyncio.create_task(self._watchdog()) if self.notifier.ping_every else None
         await self._stop.wait()
         log_event(log, "daemon.stopping")
+        if watchdog:
+            watchdog.cancel()
         if server:
             server.close()
         # Paused, not shut down, while a running job finishes: APScheduler's shutdown cancels
@@ -103,8 +125,87 @@ class Daemon:
         await self.run_blocking(self.worker.stop)
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._timers_lock.release()
+        if self._metrics_server:
+            self._metrics_server.stop()
         self.store.close()
         log_event(log, "daemon.stopped")
+
+    async def _watchdog(self) -> None:
+        """WATCHDOG=1 from the event loop itself: a loop that hangs stops the pings, and
+        systemd restarts the daemon after WatchdogSec."""
+        assert self.notifier.ping_every
+        while True:
+            self.notifier.watchdog()
+            await asyncio.sleep(self.notifier.ping_every)
+
+    def _make_metrics(self) -> Metrics | None:
+        if self.config.metrics is None:
+            return None
+        from gateway.runtime.metrics import Metrics  # prometheus-client only when asked for
+
+        return Metrics(self.worker.stats, self.snapshot)
+
+    def _serve_metrics(self) -> MetricsServer | None:
+        settings = self.config.metrics
+        if settings is None or self._metrics is None:
+            return None
+        from gateway.runtime.metrics import MetricsServer
+
+        try:
+            server = MetricsServer(settings.host, settings.port, self._metrics, self.unhealthy)
+        except OSError as exc:
+            where = f"{settings.host}:{settings.port}"
+            reason = exc.strerror or str(exc)
+            raise StartupError(f"metrics.listen: cannot listen on {where}: {reason}") from None
+        server.start()
+        log_event(log, "metrics.listening", listen=f"{settings.host}:{server.port}")
+        return server
+
+    def snapshot(self) -> Snapshot:
+        """What /metrics, /healthz and the alerts read (in a thread: it queries the database)."""
+        now = utcnow()
+        try:
+            with self.store.reader() as session:
+                queues, alerts = queue_depths(session), raised(session)
+            error = None
+        except StorageUnavailable as exc:
+            queues, alerts, error = {}, [], str(exc)
+        readers = self._mailboxes.readers() if self._mailboxes else []
+        return Snapshot(
+            at=now,
+            storage_error=error,
+            queues=queues,
+            mailboxes=[_mailbox_state(reader, now) for reader in readers],
+            expiries=[e for reader in readers for e in _expiries(reader)],
+            alerts=alerts,
+            worker_alive=self.worker.alive(),
+        )
+
+    def unhealthy(self) -> list[str]:
+        """/healthz: why this daemon cannot store mail, or its intake stalls; [] when fine."""
+        return self.snapshot().unhealthy(self.config.alerts.stall_after, self.started_at)
+
+    async def _check_alerts(self) -> None:
+        try:
+            told = await self.run_blocking(self._run_alert_check)
+        except StorageUnavailable as exc:
+            log_event(log, "alerts.storage_unavailable", level=logging.ERROR, error=str(exc))
+            return
+        if told:
+            self.worker.wake_delivery()
+
+    def _run_alert_check(self) -> int:
+        """The facts from the database (what any daemon sharing it sees of the mailboxes and
+        the outbox) and from this daemon (its worker, its disks)."""
+        now = utcnow()
+        names = [mailbox.name for mailbox in self.config.imap]
+        with self.store.reader() as session:
+            waiting = queue_depths(session)["outbox_waiting"]
+            success = {m.name: m.last_success for m in stored_mailboxes(session, names)}
+        deaths = [datetime.fromtimestamp(t, UTC) for t in self.worker.deaths]
+        self.alerts.config = self.config
+        facts = self.alerts.facts(now, success, waiting, deaths)
+        return len(self.alerts.check(self.store, self._texts, facts))
 
     def _listen_text(self) -> str:
         smtp = self.config.smtp
@@ -115,6 +216,8 @@ class Daemon:
         if smtp is None:
             return None
         self._handler = SmtpHandler(self.config, committer)
+        if self._metrics:
+            self._handler.count = functools.partial(self._metrics.receive, "smtp")
         budget = MemoryBudget(smtp.memory) if smtp.memory else None
         timeout = smtp.timeout.total_seconds()
         limits = SessionLimits(smtp.max_sessions, smtp.max_sessions_per_ip)
@@ -128,7 +231,10 @@ class Daemon:
             raise StartupError(f"smtp.listen: cannot listen on {where}: {reason}") from None
 
     def _start_imap(self) -> MailboxReaders:
-        readers = MailboxReaders(self.store, self.worker.wake_processing)
+        count = (
+            functools.partial(self._metrics.receive, "imap", "accepted") if self._metrics else None
+        )
+        readers = MailboxReaders(self.store, self.worker.wake_processing, count or (lambda n: None))
         readers.start(self.config.imap)
         return readers
 
@@ -196,6 +302,8 @@ class Daemon:
             return
         for settings, why in self._mailboxes.stalled():
             log_event(log, "imap.stalled", level=logging.ERROR, mailbox=settings.name, why=why)
+            if not why.startswith(LOGIN_REFUSED):
+                continue  # a mailbox merely not read is told once, by the alerts
             subject = f"mailbox {settings.name} is not being read"
             text = (
                 f"gatewayd cannot read the mailbox {settings.name} "
@@ -218,6 +326,7 @@ class Daemon:
             (self._check_mailboxes, MAILBOX_CHECK_SECONDS),
             (self._ticket_timers, _timers_every()),
             (self._check_worker, WORKER_CHECK_SECONDS),
+            (self._check_alerts, ALERTS_CHECK_SECONDS),
         ]
         if any(key == "intent" for rule in self.config.rules for key, _ in rule.when):
             jobs.append((self._triage_train, TRIAGE_TRAIN_EVERY_SECONDS))
@@ -246,7 +355,10 @@ class Daemon:
         return run
 
     async def _check_worker(self) -> None:
+        deaths = len(self.worker.deaths)
         await self.run_blocking(self.worker.check)
+        if self._metrics and len(self.worker.deaths) > deaths:
+            self._metrics.worker_restarts.inc()
 
     def _in_background(self, work: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(work)
@@ -255,9 +367,14 @@ class Daemon:
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, self._stop.set)
-        loop.add_signal_handler(signal.SIGINT, self._stop.set)
+        loop.add_signal_handler(signal.SIGTERM, self._stopping)
+        loop.add_signal_handler(signal.SIGINT, self._stopping)
         loop.add_signal_handler(signal.SIGHUP, self._sighup)
+
+    def _stopping(self) -> None:
+        if not self._stop.is_set():
+            self.notifier.stopping()
+        self._stop.set()
 
     def _sighup(self) -> None:
         """A SIGHUP during start-up is kept until the parts a reload touches are running."""
@@ -293,6 +410,23 @@ def _timers_every() -> float:
         return max(0.5, float(os.environ.get(TIMERS_ENV, TIMERS_EVERY_SECONDS)))
     except ValueError:
         return TIMERS_EVERY_SECONDS
+
+
+def _mailbox_state(reader: MailboxReader, now: datetime) -> MailboxState:
+    health = reader.health
+    since = timedelta(seconds=time.monotonic() - health.last_success)
+    return MailboxState(reader.settings.name, now - since, health.waiting, health.last_error)
+
+
+def _expiries(reader: MailboxReader) -> list[Expiry]:
+    name, found = f"imap:{reader.settings.name}", []
+    for kind, at in (
+        ("certificate", reader.health.certificate_expires),
+        ("token", reader.token_expires()),
+    ):
+        if at is not None:
+            found.append(Expiry(kind, name, datetime.fromtimestamp(at, UTC)))
+    return found
 
 
 def run_daemon(config: Config) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import multiprocessing
 import os
 import select
 import signal
@@ -34,6 +35,7 @@ from gateway.processing.processor import process_pending
 from gateway.runtime import heap
 from gateway.runtime.parse_ahead import ParseAhead, Parsed
 from gateway.runtime.worker_process import DELIVER, PROCESS
+from gateway.runtime.worker_stats import WorkerStats
 from gateway.store.engine import Store
 from gateway.store.faults import StorageUnavailable
 from gateway.store.locks import IntakeSignal
@@ -60,7 +62,14 @@ PARSE_AHEAD_DIALECTS = ("sqlite",)
 NICENESS = 5
 
 
-def main(config: Config, log_level: str, wakeups: Any, configs: Any, intake: IntakeSignal) -> None:
+def main(
+    config: Config,
+    log_level: str,
+    wakeups: Any,
+    configs: Any,
+    intake: IntakeSignal,
+    stats: WorkerStats | None = None,
+) -> None:
     """The worker process's entry point, forked from the fork server
     (gateway/runtime/forkserver.py)."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the server ignores it; ours is set below
@@ -71,15 +80,18 @@ def main(config: Config, log_level: str, wakeups: Any, configs: Any, intake: Int
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     os.nice(NICENESS)
-    worker = Worker(config, Store(config.storage.url, intake=intake))
+    worker = Worker(config, Store(config.storage.url, intake=intake), stats)
     signal.signal(signal.SIGTERM, lambda *_: worker.stopping.set())
     worker.run(wakeups.fileno(), configs)
 
 
 class Worker:
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(self, config: Config, store: Store, stats: WorkerStats | None = None) -> None:
         self.config = config
         self.store = store
+        # What /metrics reads, in memory shared with the daemon; a worker of a test alone
+        # counts for nobody.
+        self.stats = stats or WorkerStats(multiprocessing)
         self.context = Context(config, Templates(config.templates_folder))
         self.relay: Relay = relay_for(config.outbound)
         self.stopping = threading.Event()
@@ -173,7 +185,9 @@ class Worker:
         picked: list[int] = []
         on_picked = functools.partial(self._picked, picked)
         try:
-            handled = process_pending(self.store, self.context, PROCESS_BATCH, ahead, on_picked)
+            handled = process_pending(
+                self.store, self.context, PROCESS_BATCH, ahead, on_picked, self.stats.processed
+            )
         except BaseException:
             self.parse_ahead.discard()  # it left out this batch, which was rolled back
             raise
@@ -196,7 +210,11 @@ class Worker:
     def _deliver(self) -> int:
         self.processing_idle.wait(DELIVERY_YIELDS_SECONDS)
         return outbox.deliver_due(
-            self.store, self.relay, self.config.outbound, on_given_up=self._tell_admins
+            self.store,
+            self.relay,
+            self.config.outbound,
+            on_given_up=self._tell_admins,
+            observe=self.stats.delivered,
         )
 
     def _use(self, new: Config) -> None:

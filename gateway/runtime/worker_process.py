@@ -17,6 +17,7 @@ from typing import Any
 from gateway.config import Config
 from gateway.logs import log_event
 from gateway.runtime import forkserver
+from gateway.runtime.worker_stats import WorkerStats
 from gateway.store.locks import IntakeSignal
 
 log = logging.getLogger("gateway.worker")
@@ -53,6 +54,8 @@ class WorkerProcess:
     def __init__(self, config: Config, log_level: str) -> None:
         self._context = forkserver.CONTEXT
         self.intake = IntakeSignal(self._context)
+        self.stats = WorkerStats(self._context)  # what /metrics reads of the worker's work
+        self.deaths: list[float] = []  # time.time() of each death, for the alerts
         self._config = config  # the daemon's, never re-read from the file, which may have changed
         self._log_level = log_level
         self._process: Any = None
@@ -64,7 +67,7 @@ class WorkerProcess:
         configs, self._configs = self._context.Pipe(duplex=False)
         self._process = self._context.Process(
             target=_worker_main,
-            args=(self._config, self._log_level, reader, configs, self.intake),
+            args=(self._config, self._log_level, reader, configs, self.intake, self.stats),
             name="gatewayd-worker",
             daemon=True,  # should the daemon fail on its way out, the worker goes with it
         )
@@ -101,6 +104,8 @@ class WorkerProcess:
         if self._process is None or self.alive():
             return
         log_event(log, "worker.died", level=logging.ERROR, exit_code=self._process.exitcode)
+        self.deaths.append(time.time())
+        del self.deaths[:-100]
         old = self._process.pid
         self._close_pipe()
         # Its exit is learnt through the fork server: should the server be gone instead (the

@@ -39,6 +39,9 @@ class RawState(StrEnum):
     NEW = "new"
     DONE = "done"
     QUARANTINED = "quarantined"
+    # Stored by `gatewayd import` and processed by it, never by a daemon's worker (which would
+    # acknowledge old mail as new): gateway/intake/mailbox_import.py.
+    IMPORTING = "importing"
 
 
 class TicketStatus(StrEnum):
@@ -257,3 +260,13 @@ class SentOnce(Base):
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Alert(Base):
+    """A problem told to the admin-agents and not yet resolved (gateway/runtime/alerts.py)."""
+
+    __tablename__ = "alerts"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -151,7 +151,9 @@ _RAW = RawMessage.__table__
 # message cost more than its processing. One message's bytes at a time, so that a batch of
 # large ones does not pile up; only those the parser stage took, each at most its MAX_BYTES,
 # are loaded together.
-_COLUMNS = select(_RAW.c.id, _RAW.c.state, _RAW.c.mail_from, _RAW.c.rcpt_to, _RAW.c.data)
+_COLUMNS = select(
+    _RAW.c.id, _RAW.c.state, _RAW.c.mail_from, _RAW.c.rcpt_to, _RAW.c.data, _RAW.c.received_at
+)
 _LOAD = _COLUMNS.where(_RAW.c.id == bindparam("raw_id"))
 _LOAD_MANY = _COLUMNS.where(_RAW.c.id.in_(bindparam("raw_ids", expanding=True)))
 _MARK_DONE = (

@@ -198,6 +198,7 @@ class Gateway:
         self.config.write_text(text)
         self.log = home / "gatewayd.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.environment: dict[str, str] = {}  # added to the daemon's, e.g. NOTIFY_SOCKET
 
     def start(self) -> None:
         self.launch()
@@ -212,6 +213,7 @@ class Gateway:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a process group of its own: see kill()
+                env={**os.environ, **self.environment},
             )
 
     def accepting(self) -> bool:

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from gateway.intake.imap import READER_NICENESS
+from gateway.runtime.daemon import ALERTS_CHECK_SECONDS
 from gateway.runtime.worker import NICENESS
 from tests.e2e.conftest import (
     IMAP_OTHER,
@@ -217,7 +218,8 @@ def test_kill_9_in_the_middle_of_a_batch_loses_and_repeats_nothing(
 def test_dovecot_down_then_up_while_smtp_keeps_working(
     tmp_path: Path, sink: Sink, dovecot: Dovecot, stop_after: list[Gateway]
 ) -> None:
-    gateway = start_gateway(tmp_path, sink, imap_config(dovecot, poll="1s"))
+    alerts = '\n[alerts]\nstall_after = "5s"\n'
+    gateway = start_gateway(tmp_path, sink, imap_config(dovecot, poll="1s") + alerts)
     stop_after.append(gateway)
     dovecot.append(SUPPORT, [customer_mail(1)])
     gateway.wait_for_tickets(1)
@@ -231,11 +233,24 @@ def test_dovecot_down_then_up_while_smtp_keeps_working(
     assert "ERROR gateway.daemon imap.stalled mailbox=shared" in gateway.log_text()
     assert "not read for" in gateway.log_text()
 
+    # Not read for [alerts] stall_after: the admin-agent is told, once (issue 19).
+    def told() -> list[str]:
+        mails = sink.to("priya@contoso.example")  # she also hears of her queue's tickets
+        return [m.message["Subject"] for m in mails if "[gatewayd]" in m.message["Subject"]]
+
+    wait_for(told, 30, "the stall told to the admin-agent")
+    assert told()[0].startswith("[gatewayd] mailbox shared has not been read since")
+    assert not [m for m in sink.to("jan@contoso.example") if "[gatewayd]" in m.message["Subject"]]
+
     dovecot.start()
     dovecot.append(SUPPORT, [customer_mail(2)])
-    gateway.wait_for_tickets(3, timeout=30)
+    gateway.wait_for_tickets(3, timeout=60)
     assert "Request 2" in subjects(gateway)
     wait_for(lambda: "imap.recovered" in gateway.log_text(), 10, "recovery to be logged")
+    wait_for(lambda: len(told()) >= 2, 30, "the resolved notice")
+    assert told()[1].startswith("[gatewayd] resolved: mailbox shared has not been read")
+    time.sleep(ALERTS_CHECK_SECONDS + 1)  # one more check: nothing more is told
+    assert len(told()) == 2
 
 
 def test_a_wrong_password_is_logged_and_told_to_admins_once_an_hour(

@@ -32,6 +32,8 @@ SECTIONS: dict[str, tuple[set[str], dict[str, set[str]]]] = {
     ),
     "Microsoft": ({"microsoft"}, {}),
     "Imap": (set(), {"gateway/intake/imap.py": {"settings", "mailbox"}}),
+    "Metrics": ({"metrics"}, {"gateway/runtime/daemon.py": {"settings"}}),
+    "Alerts": ({"alerts"}, {}),
 }
 READ_OTHERWISE = {
     ("Config", "storage"): "compared whole on SIGHUP (gateway/runtime/daemon.py: restart needed)",
@@ -39,6 +41,7 @@ READ_OTHERWISE = {
     ("Partner", "language"): "the default of agents[].language, taken while the config is built",
     ("Support", "plan"): "becomes plans.default while the config is built",
     ("Plans", "default"): "read by Plans.get(None), which the timers, the digest and the CLI call",
+    ("Outbound", "dkim_key_file"): "the key is read from it, and tried, while the config is built",
 }
 
 

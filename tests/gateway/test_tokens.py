@@ -42,3 +42,19 @@ def test_a_failing_command_names_the_key_and_hides_its_output() -> None:
     with pytest.raises(TokenError) as caught:
         token.get()
     assert str(caught.value) == "imap[0].token_command: exited with status 3"
+
+
+def test_the_expiry_of_a_jwt_is_read_and_other_tokens_have_none() -> None:
+    import base64
+    import json
+
+    from gateway.auth.tokens import jwt_expiry
+
+    def part(value: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    token = f"{part({'alg': 'RS256'})}.{part({'exp': 1796170000, 'aud': 'x'})}.c2ln"
+    assert jwt_expiry(token) == 1796170000.0
+    assert jwt_expiry("opaque-token") is None
+    assert jwt_expiry("a.!!!.c") is None
+    assert jwt_expiry(f"a.{part({'exp': 'soon'})}.c") is None
