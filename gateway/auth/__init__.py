@@ -1,0 +1,1 @@
+"""Signing in to the servers the gateway talks to: OAuth2 tokens for IMAP, SMTP and APIs."""
