@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
-from routing.service_requests import Progress, draft, progress
+from routing.service_requests import (
+    News,
+    Progress,
+    RequestNote,
+    draft,
+    fingerprint,
+    news,
+    progress,
+    retry_delay,
+    sign_in_warning,
+)
 
 TOPICS = {"Service unavailable": "32569836", "*": "32444671"}
 
@@ -59,3 +71,39 @@ def test_a_long_subject_keeps_the_tag() -> None:
 )
 def test_what_a_status_change_means(old: str | None, new: str, expected: Progress) -> None:
     assert progress(old, new) == expected
+
+
+def test_news_of_a_poll_tells_the_status_and_microsofts_notes_not_ours() -> None:
+    ours = {fingerprint("Trace  attached.")}
+    notes = [
+        RequestNote("Microsoft Support", "2026-12-01T10:00:00Z", "Which users?"),
+        RequestNote("Jan", "2026-12-01T11:00:00Z", "Trace attached."),
+        RequestNote("Microsoft Support", "2026-12-01T12:00:00Z", "Fixed on our side."),
+    ]
+    first = news("616", "open", "attention_needed", notes[:1], seen=0, ours=ours)
+    assert first.progress == Progress("open", True)
+    assert first.texts == (
+        "Service request 616 is now waiting for the partner (attention needed).",
+        "Note from Microsoft Support on service request 616 (2026-12-01T10:00:00Z):\n\n"
+        "Which users?",
+    )
+    later = news("616", "attention_needed", "attention_needed", notes, seen=1, ours=ours)
+    assert [t.splitlines()[-1] for t in later.texts] == ["Fixed on our side."]
+    assert later.progress == Progress("open", True)  # a note moves the ticket
+    assert news("616", "open", "open", notes[1:2], seen=0, ours=ours) == News(
+        Progress(None, False), ()
+    )
+
+
+def test_backoff_doubles_up_to_the_maximum() -> None:
+    delays = [retry_delay(n, timedelta(seconds=30), timedelta(hours=1)) for n in (1, 2, 3, 9, 99)]
+    assert delays == [timedelta(seconds=s) for s in (30, 60, 120, 3600, 3600)]
+
+
+def test_the_sign_in_warning_comes_two_weeks_before_90_days() -> None:
+    renewed = datetime(2026, 1, 1, tzinfo=UTC)
+    assert sign_in_warning(renewed, renewed + timedelta(days=75)) is None
+    soon = sign_in_warning(renewed, renewed + timedelta(days=77))
+    assert soon is not None and "ends on 2026-04-01" in soon
+    over = sign_in_warning(renewed, renewed + timedelta(days=91))
+    assert over is not None and "has expired" in over
