@@ -14,7 +14,7 @@ from typing import Any
 import requests
 
 from gateway.auth.microsoft import TokenRefused, TokenSource
-from gateway.tokens import TokenError
+from gateway.auth.tokens import TokenError
 
 
 class ApiError(Exception):

@@ -22,7 +22,7 @@ from gateway.auth.microsoft import (
     http_session,
     read_sign_in,
 )
-from gateway.tokens import TokenError
+from gateway.auth.tokens import TokenError
 from tests.e2e.microsoft_standin import (
     CLIENT_ID,
     CLIENT_SECRET,
