@@ -34,6 +34,7 @@ class Customer:
     language_given: bool = True  # false: the language of each mail decides, where templates exist
     plan: str | None = None  # a [[plans]] id; None: support.plan
     contact: str | None = None  # who gets statements and balance notices
+    graph_tenant: bool = False  # its own tenant's service health is polled (GDAP consent)
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,12 @@ def agents_to_notify(customer_id: str | None, queue: str, agents: Iterable[Agent
 
 def party_address(party_id: str, parties: Iterable[Party]) -> str | None:
     return next((p.address for p in parties if p.id == party_id.strip().lower()), None)
+
+
+def escalates_to_microsoft(customer: Customer | None) -> bool:
+    """A direct-bill customer's escalation goes to Microsoft (an unknown sender's too: only
+    Microsoft can say); an indirect one's to its provider."""
+    return not (customer and customer.billing == "indirect" and customer.provider)
 
 
 def escalation_address(customer: Customer | None, directory: Directory) -> str | None:

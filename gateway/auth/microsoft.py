@@ -4,7 +4,8 @@ that Partner Center's service requests need, from a refresh token that `gatewayd
 login` got once with a device code.
 
 Tokens are secrets: never logged, never in an exception's text. A token source has the
-`get()` / `invalidate()` of gateway/auth/tokens.py's CommandToken, so IMAP and the relay take either.
+`get()` / `invalidate()` of gateway/auth/tokens.py's CommandToken, so IMAP and the relay take
+either.
 A failed renewal raises TokenError, which both treat as a temporary fault; the problem is logged
 once (not at every retry) and handed to `on_problem`, whose caller tells the admin-agents at most
 once an hour (gateway/notices.py).
@@ -37,8 +38,8 @@ from typing import Any, Protocol
 import msal
 import requests
 
-from gateway.logs import log_event
 from gateway.auth.tokens import TokenError
+from gateway.logs import log_event
 
 log = logging.getLogger("gateway.auth.microsoft")
 

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from gateway.cli import daemon, messages, operations, plans, tickets, triage
+from gateway.cli import daemon, messages, microsoft, operations, plans, tickets, triage
 from gateway.cli.base import EX_FAILURE, EX_OK, EX_TEMPFAIL, EX_USAGE, Commands
 from gateway.config import ConfigError, load_config
 from gateway.logs import setup_logging
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # In the order `gatewayd --help` lists them.
-GROUPS = (daemon, messages, triage, tickets, plans, operations)
+GROUPS = (daemon, messages, triage, tickets, plans, operations, microsoft)
 
 
 def _parser() -> argparse.ArgumentParser:

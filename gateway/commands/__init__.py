@@ -12,6 +12,7 @@ from gateway.commands import (  # noqa: F401  (register)
     queue,
     status,
     time_spent,
+    upstream,
 )
 from gateway.commands.base import COMMANDS, AgentCommand, AgentReply, CommandFacts
 

@@ -40,6 +40,8 @@ class AgentCommand:
     argument: ClassVar[str] = ""  # as shown in help, e.g. "<agent>"; "" takes none
     description: ClassVar[str]
     least_role: ClassVar[str] = "helpdesk-agent"
+    # The reply stays on the ticket as an internal note: nothing of it reaches the customer.
+    internal: ClassVar[bool] = False
 
     def check(self, argument: str, facts: CommandFacts) -> str | None:
         """What is wrong with `argument`, or None. Runs before anything of the reply is done."""

@@ -8,6 +8,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from gateway.config.microsoft import (
+    check_sign_in,
+    generated_customers,
+    merge_customers,
+    read_directory,
+    read_microsoft,
+)
 from gateway.config.model import Config
 from gateway.config.operations import read_alerts, read_metrics
 from gateway.config.people import read_agent, read_customer, read_party
@@ -20,7 +27,6 @@ from gateway.config.rules import (
 )
 from gateway.config.sections import (
     read_imap,
-    read_microsoft,
     read_outbound,
     read_partner,
     read_smtp,
@@ -75,7 +81,10 @@ def build_config(data: dict[str, Any], path: Path, create_secret: bool = False) 
     base = path.parent
     root = Table(data, "", problems)
     parties = tuple(read_party(t) for t in root.tables("parties"))
-    customers = tuple(read_customer(t, {p.id for p in parties}) for t in root.tables("customers"))
+    by_hand = tuple(read_customer(t, {p.id for p in parties}) for t in root.tables("customers"))
+    directory = read_directory(root.table("directory"), base)
+    generated = generated_customers(directory, {p.id for p in parties}, problems)
+    customers = merge_customers(by_hand, generated)
     names = Names(frozenset(c.id for c in customers), frozenset(p.id for p in parties))
     sections = {
         name: root.table(name) for name in ("escalation", "service_health", "security", "templates")
@@ -96,7 +105,7 @@ def build_config(data: dict[str, Any], path: Path, create_secret: bool = False) 
             base,
             partner.address.partition("@")[2] if partner.address else "",
         ),
-        microsoft=read_microsoft(root.table("microsoft")),
+        microsoft=read_microsoft(root.table("microsoft"), base),
         parties=parties,
         customers=customers,
         agents=tuple(
@@ -116,6 +125,8 @@ def build_config(data: dict[str, Any], path: Path, create_secret: bool = False) 
         ),
         metrics=read_metrics(root.table("metrics")) if "metrics" in data else None,
         alerts=read_alerts(root.table("alerts")),
+        directory_settings=directory,
+        generated_customers=frozenset(c.id for c in customers) - {c.id for c in by_hand},
     )
     for section in sections.values():
         section.finish()
@@ -123,6 +134,10 @@ def build_config(data: dict[str, Any], path: Path, create_secret: bool = False) 
     check_reply_templates(config, problems)
     check_rule_queues(config, problems)
     _check_customer_plans(config, problems)
+    auths = [(f"imap[{i}].auth", m.auth) for i, m in enumerate(config.imap)]
+    check_sign_in(problems, config.microsoft, [*auths, ("outbound.auth", config.outbound.auth)])
+    if directory.provider and directory.provider not in {p.id for p in parties}:
+        problems.append(f"directory.provider: no [[parties]] entry has id {directory.provider!r}")
     _unique(problems, "customers", [c.id for c in customers], "id")
     _unique(problems, "parties", [p.id for p in parties], "id")
     _unique(problems, "agents", [a.address for a in config.agents], "address")

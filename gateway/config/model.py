@@ -150,6 +150,42 @@ class Alerts:
 class Microsoft:
     escalation_address: str | None
     reply_domains: tuple[str, ...]
+    escalation: str = "email"  # or "partner_center" (gateway/delivery/service_requests.py)
+    tenant_id: str = ""  # the partner's own Entra ID tenant
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    certificate_file: Path | None = None
+    certificate_password: str = field(default="", repr=False)
+    token_file: Path | None = None  # App+User refresh token kept by `gatewayd microsoft login`
+    authority: str = "https://login.microsoftonline.com"
+    partner_center_url: str = "https://api.partnercenter.microsoft.com"
+    graph_url: str = "https://graph.microsoft.com"
+    exchange_scope: str = "https://outlook.office365.com/.default"
+    ca_file: Path | None = None
+    poll: timedelta = timedelta(minutes=10)
+    support_topics: tuple[tuple[str, str], ...] = ()  # escalation category -> SupportTopicId
+    give_up_after: timedelta = timedelta(days=1)
+    retry_initial: timedelta = timedelta(seconds=30)
+    retry_max: timedelta = timedelta(hours=1)
+    timeout: timedelta = timedelta(seconds=30)  # of each HTTP request
+    locale: str = "en-US"  # Partner Center's agent locale and X-Locale
+
+    @property
+    def signs_in(self) -> bool:
+        """The app's credentials are configured (app-only sign-in is possible)."""
+        return bool(
+            self.tenant_id and self.client_id and (self.client_secret or self.certificate_file)
+        )
+
+
+@dataclass(frozen=True)
+class DirectorySettings:
+    """[directory]: the customer file that `gatewayd customers sync` writes."""
+
+    file: Path | None = None
+    billing: str = "direct"  # of the customers written there
+    provider: str = ""  # a [[parties]] id, with billing = "indirect"
+    sync: timedelta | None = None  # a scheduled sync; None: only by hand
 
 
 @dataclass(frozen=True)
@@ -188,6 +224,8 @@ class Config:
     metrics: Metrics | None = None  # no [metrics] table: nothing listens
     alerts: Alerts = Alerts()
     warnings: tuple[str, ...] = ()  # usable, but probably not what the admin meant
+    directory_settings: DirectorySettings = DirectorySettings()
+    generated_customers: frozenset[str] = frozenset()  # ids read from [directory] file
 
     @property
     def base_dir(self) -> Path:

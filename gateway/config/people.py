@@ -38,7 +38,10 @@ def read_customer(t: Table, party_ids: set[str]) -> Customer:
         language_given="language" in t.data,
         plan=t.get("plan", identifier_value, None),
         contact=t.get("contact", parse_address, None),
+        graph_tenant=t.bool("graph_tenant", False),
     )
+    if customer.graph_tenant and not customer.tenant:
+        t.problems.append(f"{t.key('graph_tenant')}: needs the customer's tenant")
     if customer.billing == "indirect" and not customer.provider:
         t.problems.append(f'{t.key("provider")}: is required with billing = "indirect"')
     if customer.provider and customer.provider not in party_ids:

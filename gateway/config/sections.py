@@ -14,7 +14,6 @@ from typing import Any
 from gateway.config.model import (
     LANGUAGES,
     Imap,
-    Microsoft,
     Outbound,
     Partner,
     Smtp,
@@ -32,6 +31,10 @@ from gateway.config.values import (
     parse_size,
     zone_value,
 )
+
+# "microsoft": app-only Entra ID sign-in with the [microsoft] credentials
+# (gateway/auth/microsoft.py)
+AUTH = ("password", "xoauth2", "microsoft")
 
 
 def read_partner(t: Table, base: Path, create_secret: bool) -> Partner:
@@ -140,7 +143,7 @@ def read_smtp(t: Table) -> Smtp:
 
 def read_imap(t: Table, base: Path) -> Imap:
     tls = t.bool("tls", True)
-    auth = t.choice("auth", ("password", "xoauth2"), "password")
+    auth = t.choice("auth", AUTH, "password")
     imap = Imap(
         name=t.get("name", identifier_value),
         host=t.str("host"),
@@ -187,7 +190,7 @@ def read_outbound(t: Table, base: Path, partner_domain: str = "") -> Outbound:
         starttls=t.bool("starttls", False),
         username=t.str("username", ""),
         password=t.str("password", ""),
-        auth=t.choice("auth", ("password", "xoauth2"), "password"),
+        auth=t.choice("auth", AUTH, "password"),
         token_command=t.str("token_command", ""),
         give_up_after=t.get("give_up_after", parse_duration, timedelta(days=3)),
         retry_initial=t.get("retry_initial", parse_duration, timedelta(seconds=30)),
@@ -206,12 +209,3 @@ def read_outbound(t: Table, base: Path, partner_domain: str = "") -> Outbound:
         t.problems.append(f"{t.key('relay')}: tls, starttls and ca_file need a host:port relay")
     t.finish()
     return outbound
-
-
-def read_microsoft(t: Table) -> Microsoft:
-    microsoft = Microsoft(
-        escalation_address=t.get("escalation_address", parse_address, None),
-        reply_domains=t.list("reply_domains", parse_domain, ("microsoft.com",)),
-    )
-    t.finish()
-    return microsoft

@@ -6,11 +6,14 @@ import mailbox
 import smtplib
 import ssl
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from gateway.auth.tokens import CommandToken, TokenError
-from gateway.config import Outbound
+from gateway.auth.tokens import TokenError
+from gateway.config import Microsoft, Outbound
 from gateway.delivery import dkim
+
+if TYPE_CHECKING:
+    from gateway.auth.microsoft import TokenSource
 
 
 class TemporaryDeliveryError(Exception):
@@ -26,14 +29,14 @@ class Relay(Protocol):
 
 
 class SmtpRelay:
-    def __init__(self, settings: Outbound, timeout: float = 30.0) -> None:
+    def __init__(
+        self, settings: Outbound, timeout: float = 30.0, token: TokenSource | None = None
+    ) -> None:
+        from gateway.auth.sources import mail_token
+
         self.settings = settings
         self.timeout = timeout
-        self._token = (
-            CommandToken(settings.token_command, "outbound.token_command")
-            if settings.auth == "xoauth2"
-            else None
-        )
+        self._token = token or mail_token(settings.auth, settings.token_command, "outbound", None)
 
     def deliver(self, envelope_from: str, recipients: Sequence[str], data: bytes) -> None:
         try:
@@ -80,7 +83,7 @@ class SmtpRelay:
         elif self.settings.username:
             smtp.login(self.settings.username, self.settings.password)
 
-    def _xoauth2(self, smtp: smtplib.SMTP, token: CommandToken) -> None:
+    def _xoauth2(self, smtp: smtplib.SMTP, token: TokenSource) -> None:
         """SASL XOAUTH2, as Exchange Online and Gmail take it: one fresh token more when the
         relay refuses the cached one (expired or revoked early)."""
         smtp.ehlo_or_helo_if_needed()
@@ -139,10 +142,20 @@ class SigningRelay:
         self.relay.deliver(envelope_from, recipients, signed)
 
 
-def relay_for(settings: Outbound) -> Relay:
-    transport: Relay = (
-        MaildirRelay(str(settings.maildir)) if settings.maildir is not None else SmtpRelay(settings)
-    )
+def relay_for(
+    settings: Outbound,
+    microsoft: Microsoft | None = None,
+    on_problem: Callable[[str, str], None] | None = None,
+) -> Relay:
+    """`on_problem`: a sign-in that failed (auth = "microsoft"), for the admin-agents."""
+    from gateway.auth.sources import mail_token
+
+    transport: Relay
+    if settings.maildir is not None:
+        transport = MaildirRelay(str(settings.maildir))
+    else:
+        token = mail_token(settings.auth, settings.token_command, "outbound", microsoft, on_problem)
+        transport = SmtpRelay(settings, token=token)
     if not settings.dkim_key:
         return transport
     return SigningRelay(transport, settings.dkim_selector, settings.dkim_domain, settings.dkim_key)

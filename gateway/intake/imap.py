@@ -24,8 +24,8 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 from sqlalchemy import select
 
-from gateway.auth.tokens import CommandToken, TokenError
-from gateway.config import Imap
+from gateway.auth.tokens import TokenError
+from gateway.config import Imap, Microsoft
 from gateway.logs import log_event
 from gateway.store.engine import Store
 from gateway.store.faults import StorageUnavailable
@@ -95,8 +95,15 @@ def _lower_priority(niceness: int) -> None:
 
 class MailboxReader:
     def __init__(
-        self, settings: Imap, store: Store, on_stored: Callable[[], None], stop: threading.Event
+        self,
+        settings: Imap,
+        store: Store,
+        on_stored: Callable[[], None],
+        stop: threading.Event,
+        microsoft: Microsoft | None = None,  # its app signs in with auth = "microsoft"
     ) -> None:
+        from gateway.auth.sources import mail_token
+
         self.settings = settings
         self.store = store
         self.on_stored = on_stored
@@ -105,10 +112,8 @@ class MailboxReader:
         self.count: Callable[[int], None] = lambda stored: None  # /metrics: messages stored
         self._success_written = 0.0
         self._standing_by = False
-        self._token = (
-            CommandToken(settings.token_command, f"imap[{settings.name}].token_command")
-            if settings.auth == "xoauth2"
-            else None
+        self._token = mail_token(
+            settings.auth, settings.token_command, f"imap[{settings.name}]", microsoft
         )
 
     def run(self) -> None:
@@ -423,9 +428,9 @@ class MailboxReaders:
         self._stop = threading.Event()
         self._readers: list[tuple[MailboxReader, threading.Thread]] = []
 
-    def start(self, mailboxes: Sequence[Imap]) -> None:
+    def start(self, mailboxes: Sequence[Imap], microsoft: Microsoft | None = None) -> None:
         for settings in mailboxes:
-            reader = MailboxReader(settings, self.store, self.on_stored, self._stop)
+            reader = MailboxReader(settings, self.store, self.on_stored, self._stop, microsoft)
             reader.count = self.count
             thread = threading.Thread(target=reader.run, name=f"imap-{settings.name}", daemon=True)
             thread.start()

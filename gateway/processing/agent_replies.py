@@ -110,7 +110,7 @@ def _check_allowed(reply: AgentReply, commands: Sequence[Command], answer: str) 
     assert agent is not None
     facts = CommandFacts(reply.config, ticket.customer_id)
     requests = [_request(command, facts) for command in commands]
-    if answer and not any(c.name == "note" for c in commands):
+    if answer and not _internal(commands):
         requests.append(Request("answer", ANSWER_ROLE))
     reason = refusal_for(
         agent.roles,
@@ -125,6 +125,11 @@ def _check_allowed(reply: AgentReply, commands: Sequence[Command], answer: str) 
         raise Refused(reason, problem)
 
 
+def _internal(commands: Sequence[Command]) -> bool:
+    """#note, #upstream: the reply is kept as a note and not relayed to the customer."""
+    return any(c.name in COMMANDS and COMMANDS[c.name].internal for c in commands)
+
+
 def _request(command: Command, facts: CommandFacts) -> Request:
     definition = COMMANDS.get(command.name)
     if definition is None:
@@ -137,7 +142,7 @@ def _request(command: Command, facts: CommandFacts) -> Request:
 
 def _carry_out(reply: AgentReply, commands: Sequence[Command], answer: str) -> str:
     batch, ticket = reply.batch, reply.ticket
-    is_note = any(c.name == "note" for c in commands)
+    is_note = _internal(commands)
     _record(reply, "note" if is_note else "agent", answer)
     for command in commands:
         COMMANDS[command.name].run(reply, command.argument)

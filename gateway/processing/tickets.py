@@ -186,6 +186,7 @@ def ticket_json(session: Session, ticket: Ticket, full: bool = False) -> dict[st
     if full:
         events = _events(session, ticket)
         data["cases"] = _case_numbers(events)
+        data["service_request"] = _service_request(session, ticket)
         data["messages"] = [_message_json(m) for m in _messages(session, ticket)]
         data["events"] = [{"at": e.at.isoformat(), "what": e.what, **e.detail} for e in events]
         data["time"] = [_time_json(entry) for entry in _time_entries(session, ticket)]
@@ -205,6 +206,12 @@ def _time_json(entry: TimeEntry) -> dict[str, Any]:
         "note": entry.note,
         "at": entry.at.isoformat(),
     }
+
+
+def _service_request(session: Session, ticket: Ticket) -> dict[str, str | None] | None:
+    from gateway.delivery.service_requests import as_json
+
+    return as_json(session, ticket.id)
 
 
 def keep_case_numbers(batch: Batch, ticket: Ticket, numbers: Sequence[str]) -> None:

@@ -40,6 +40,7 @@ from gateway.store.models import utcnow
 
 if TYPE_CHECKING:
     from gateway.delivery.templates import Templates
+    from gateway.microsoft.polls import MicrosoftPolls
     from gateway.processing.timers import TimerCounts
     from gateway.runtime.metrics import Metrics, MetricsServer
 
@@ -81,6 +82,9 @@ class Daemon:
         self.alerts = AlertWatch(config, scope, self.started_at)
         self._metrics: Metrics | None = None
         self._metrics_server: MetricsServer | None = None
+        self._microsoft_lock = AdvisoryLock(self.store, "job:microsoft")
+        self._microsoft: MicrosoftPolls | None = None
+        self._sync_lock = AdvisoryLock(self.store, "job:customers-sync")
 
     async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -235,7 +239,7 @@ class Daemon:
             functools.partial(self._metrics.receive, "imap", "accepted") if self._metrics else None
         )
         readers = MailboxReaders(self.store, self.worker.wake_processing, count or (lambda n: None))
-        readers.start(self.config.imap)
+        readers.start(self.config.imap, self.config.microsoft)
         return readers
 
     async def _ticket_timers(self) -> None:
@@ -274,6 +278,49 @@ class Daemon:
             labels = examples(session)
         if labels:  # without labels the corpus's own model is the one in use
             train_with_labels(self.config.base_dir / "var", labels, dry_run=False)
+
+    async def _microsoft_poll(self) -> None:
+        """Service requests, service health and the sign-in (gateway/microsoft/polls.py), by
+        one daemon at a time among those sharing a PostgreSQL database."""
+        try:
+            told = await self.run_blocking(self._run_microsoft_poll)
+        except StorageUnavailable as exc:
+            log_event(log, "microsoft.storage_unavailable", level=logging.ERROR, error=str(exc))
+            return
+        if told:
+            self.worker.wake_delivery()
+
+    def _run_microsoft_poll(self) -> int:
+        from gateway.microsoft.polls import MicrosoftPolls
+
+        if not self._microsoft_lock.acquire():
+            return 0
+        if self._microsoft is None or self._microsoft.config is not self.config:
+            self._microsoft = MicrosoftPolls(self.store, self.config, self._texts(), self._tell)
+        return self._microsoft.run()
+
+    def _tell(self, problem: str, subject: str, text: str) -> int:
+        queued = self._notify_admins(problem, subject, text)
+        if queued:
+            self.worker.wake_delivery()
+        return queued
+
+    async def _customers_sync(self) -> None:
+        try:
+            await self.run_blocking(self._run_customers_sync)
+        except Exception as exc:  # a sync that fails is tried again at the next interval
+            log_event(log, "customers.sync_failed", level=logging.WARNING, error=str(exc))
+
+    def _run_customers_sync(self) -> None:
+        """The scheduled `gatewayd customers sync`: the file changes, a SIGHUP reads it."""
+        from gateway.cli.microsoft import sync_customers
+
+        if not self._sync_lock.acquire():
+            return
+        plan = sync_customers(self.config, dry_run=False)
+        if plan.changed:
+            log_event(log, "customers.synced", changes=len(plan.changes))
+            signal.raise_signal(signal.SIGHUP)
 
     def _notify_admins(self, problem: str, subject: str, text: str) -> int:
         from gateway.delivery.notices import notify_admins
@@ -330,6 +377,11 @@ class Daemon:
         ]
         if any(key == "intent" for rule in self.config.rules for key, _ in rule.when):
             jobs.append((self._triage_train, TRIAGE_TRAIN_EVERY_SECONDS))
+        microsoft = self.config.microsoft
+        if microsoft.signs_in or microsoft.escalation == "partner_center":
+            jobs.append((self._microsoft_poll, microsoft.poll.total_seconds()))
+        if self.config.directory_settings.sync and self.config.directory_settings.file:
+            jobs.append((self._customers_sync, self.config.directory_settings.sync.total_seconds()))
         for job, seconds in jobs:
             scheduler.add_job(self._job(job), "interval", seconds=seconds, name=job.__name__)
         scheduler.start()

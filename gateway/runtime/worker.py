@@ -22,7 +22,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from gateway.config import Config
 from gateway.delivery import outbox
@@ -39,6 +39,9 @@ from gateway.runtime.worker_stats import WorkerStats
 from gateway.store.engine import Store
 from gateway.store.faults import StorageUnavailable
 from gateway.store.locks import IntakeSignal
+
+if TYPE_CHECKING:
+    from gateway.microsoft.partner_center import PartnerCenter
 
 log = logging.getLogger("gateway.worker")
 
@@ -93,7 +96,9 @@ class Worker:
         # counts for nobody.
         self.stats = stats or WorkerStats(multiprocessing)
         self.context = Context(config, Templates(config.templates_folder))
-        self.relay: Relay = relay_for(config.outbound)
+        self.relay: Relay = relay_for(config.outbound, config.microsoft, self._sign_in_failed)
+        self.service_requests_wanted = threading.Event()
+        self._partner_center: PartnerCenter | None = None
         self.stopping = threading.Event()
         self.processing_wanted = threading.Event()
         self.delivery_wanted = threading.Event()
@@ -109,6 +114,9 @@ class Worker:
                              PROCESS_EVERY_SECONDS), name="processor"),
             threading.Thread(target=self._loop, args=(self._deliver, self.delivery_wanted,
                              DELIVER_EVERY_SECONDS), name="outbox"),
+            threading.Thread(target=self._loop, args=(self._service_requests,
+                             self.service_requests_wanted, DELIVER_EVERY_SECONDS),
+                             name="service-requests"),
         ]  # fmt: skip
         self.processing_wanted.set()  # the backlog left by the last run, or by a crash
         self.delivery_wanted.set()
@@ -119,6 +127,7 @@ class Worker:
         self.stopping.set()
         self.processing_wanted.set()
         self.delivery_wanted.set()
+        self.service_requests_wanted.set()
         self.processing_idle.set()
         for thread in loops:
             thread.join()
@@ -142,6 +151,7 @@ class Worker:
                 self.processing_wanted.set()
             if DELIVER in data:
                 self.delivery_wanted.set()
+                self.service_requests_wanted.set()
 
     def _die_with_the_daemon(self) -> NoReturn:
         """At once, not after the batch: a daemon started again at once would have a worker of
@@ -175,6 +185,7 @@ class Worker:
         if handled:  # the loop asks again at once, until a round finds nothing
             self.processing_idle.clear()
             self.delivery_wanted.set()
+            self.service_requests_wanted.set()
         else:
             self.processing_idle.set()
             if time.monotonic() - self._last_full_batch > PARSE_AHEAD_IDLE_SECONDS:
@@ -221,8 +232,38 @@ class Worker:
         """The config the daemon loaded and checked after SIGHUP."""
         self.config = new
         self.context = Context(new, Templates(new.templates_folder))
-        self.relay = relay_for(new.outbound)
+        self.relay = relay_for(new.outbound, new.microsoft, self._sign_in_failed)
+        self._partner_center = None
         log_event(log, "worker.reloaded", path=str(new.path))
+
+    def _service_requests(self) -> int:
+        """Escalations to Partner Center and #upstream notes, from their queue
+        (gateway/delivery/service_requests.py)."""
+        if self.config.microsoft.escalation != "partner_center":
+            return 0
+        from gateway.delivery import service_requests
+        from gateway.microsoft.clients import partner_center
+
+        if self._partner_center is None:
+            self._partner_center = partner_center(self.config.microsoft)
+        made = service_requests.deliver_due(
+            self.store, self.config, self.context.templates, self._partner_center, self._notify
+        )
+        if made:
+            self.delivery_wanted.set()  # a fallback's mail, a notice
+        return made
+
+    def _notify(self, problem: str, subject: str, text: str) -> int:
+        told = notify_admins(
+            self.store, self.config, self.context.templates, problem, subject, text
+        )
+        self.delivery_wanted.set()
+        return told
+
+    def _sign_in_failed(self, problem: str, text: str) -> None:
+        """The relay's Entra ID sign-in failed (outbound.auth = "microsoft"): the mail waits,
+        the admin-agents hear of it once an hour."""
+        self._notify(problem, "gatewayd cannot sign in to send mail", text)
 
     def _tell_admins(self, mail: outbox.Undeliverable) -> None:
         """Admin-agents hear of mail given up on (not of notices to themselves, which would only

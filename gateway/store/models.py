@@ -270,3 +270,66 @@ class Alert(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     text: Mapped[str] = mapped_column(Text)
     raised_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ServiceRequestState(StrEnum):
+    PENDING = "pending"  # to be created (or, for a note, added) in Partner Center
+    OPEN = "open"  # created; followed every microsoft.poll
+    CLOSED = "closed"  # closed by Microsoft (a note: added)
+    FALLBACK = "fallback"  # given up on: escalated by e-mail instead
+    FAILED = "failed"  # a note given up on
+
+
+class ServiceRequestRow(Base):
+    """An escalation as a Partner Center service request (gateway/delivery/service_requests.py):
+    queued in the ticket's transaction, created from the queue, then followed."""
+
+    __tablename__ = "service_requests"
+    __table_args__ = (Index("ix_service_requests_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default=ServiceRequestState.PENDING)
+    tag: Mapped[str] = mapped_column(String(64))  # the ticket's tag, which the title begins with
+    title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(16))
+    support_topic_id: Mapped[str] = mapped_column(String(32))
+    category: Mapped[str] = mapped_column(Text, default="")  # for the e-mail fallback
+    request_id: Mapped[str | None] = mapped_column(String(64), index=True)  # Partner Center's Id
+    status: Mapped[str | None] = mapped_column(String(32))  # Partner Center's, at the last poll
+    notes_seen: Mapped[int] = mapped_column(Integer, default=0)
+    our_notes: Mapped[list[str]] = mapped_column(JSON, default=list)  # fingerprints of #upstream
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ServiceRequestNote(Base):
+    """An agent's #upstream note, waiting to be added to its service request."""
+
+    __tablename__ = "service_request_notes"
+    __table_args__ = (Index("ix_service_request_notes_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_request_id: Mapped[int] = mapped_column(ForeignKey("service_requests.id"), index=True)
+    agent: Mapped[str] = mapped_column(String(998))
+    text: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default=ServiceRequestState.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ServiceHealthSnapshot(Base):
+    """The service health issues Graph last listed for one tenant: "" for the partner's (the
+    ones every customer's mail is matched with), else a customer's id (its own only)."""
+
+    __tablename__ = "service_health_snapshots"
+
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    issues: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
