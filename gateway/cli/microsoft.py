@@ -68,13 +68,12 @@ def check_lines(config: Config) -> tuple[list[str], bool]:
     if not microsoft.signs_in:
         return ["microsoft: no app credentials configured (tenant_id, client_id, secret)"], False
     how = "certificate" if microsoft.certificate_file else "client secret"
-    checks: list[tuple[str, object]] = []
-    for imap in config.imap:
-        if imap.auth == "microsoft":
-            checks.append((f"imap[{imap.name}] (Exchange Online, {how})", imap))
+    checks = [
+        f"imap[{m.name}] (Exchange Online, {how})" for m in config.imap if m.auth == "microsoft"
+    ]
     if config.outbound.auth == "microsoft":
-        checks.append((f"outbound (Exchange Online, {how})", config.outbound))
-    for what, settings in checks:
+        checks.append(f"outbound (Exchange Online, {how})")
+    for what in checks:
         token = mail_token("microsoft", "", what, microsoft)
         assert token is not None
         try:
