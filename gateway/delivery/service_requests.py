@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import select
@@ -49,6 +49,7 @@ from routing.service_requests import Draft, RequestNote, fingerprint, news, retr
 
 log = logging.getLogger("gateway.delivery.service_requests")
 Row = TypeVar("Row", ServiceRequestRow, ServiceRequestNote)
+NOTE_FOLLOWS = timedelta(seconds=1)  # a note looks again this long after its request's next try
 
 # Told to the admin-agents (gateway/delivery/notices.py limits each problem to once an hour).
 Tell = Callable[[str, str, str], object]
@@ -161,10 +162,31 @@ def _due(
         )
 
 
-def _claimed(session: Session, model: type[Row], row_id: int) -> Row | None:
-    """The row if it is still pending, locked for this daemon's call (PostgreSQL)."""
+@dataclass(frozen=True)
+class _Pending:
+    """What a call needs of a queued row, read before the call: no write transaction is open
+    while Partner Center is asked (on SQLite it would hold the database's write lock)."""
+
+    id: int
+    tag: str
+    attempts: int
+    body: dict[str, str]
+
+
+def _claimed(session: Session, model: type[Row], row_id: int, lock: bool) -> Row | None:
+    """The row if it is still pending; on PostgreSQL locked for this daemon's call."""
     statement = select(model).where(model.id == row_id, model.state == ServiceRequestState.PENDING)
-    return session.scalar(statement.with_for_update(skip_locked=True))
+    return session.scalar(statement.with_for_update(skip_locked=True) if lock else statement)
+
+
+def _pending(row: ServiceRequestRow) -> _Pending:
+    body = {
+        "Title": row.title,
+        "Description": row.description,
+        "Severity": row.severity,
+        "SupportTopicId": row.support_topic_id,
+    }
+    return _Pending(row.id, row.tag, row.attempts, body)
 
 
 def _create_one(
@@ -175,32 +197,43 @@ def _create_one(
     tell: Tell,
     row_id: int,
 ) -> int:
-    # The row stays locked (PostgreSQL) while Partner Center is asked; SQLite has one daemon.
-    with store.session() as session:
-        row = _claimed(session, ServiceRequestRow, row_id)
-        if row is None:
+    told: list[tuple[str, str, str]] = []
+    if store.dialect == "postgresql":
+        # The row stays locked while Partner Center is asked: the other daemons skip it, and
+        # a lock lost with a dead daemon frees it at once (as the outbox's rows).
+        with store.session() as session:
+            row = _claimed(session, ServiceRequestRow, row_id, lock=True)
+            if row is None:
+                return 0
+            outcome = _call_create(partner_center, _pending(row))
+            _record_create(session, config, templates, row, outcome, told)
+    else:  # one daemon per SQLite file: ask first, then record in a short transaction
+        with store.reader() as session:
+            row = _claimed(session, ServiceRequestRow, row_id, lock=False)
+            pending = _pending(row) if row is not None else None
+        if pending is None:
             return 0
-        outcome = _call_create(partner_center, row)
-        _record_create(session, config, templates, row, outcome, tell)
+        outcome = _call_create(partner_center, pending)
+        with store.session() as session:
+            row = _claimed(session, ServiceRequestRow, row_id, lock=False)
+            if row is None:
+                return 0
+            _record_create(session, config, templates, row, outcome, told)
+    for problem, subject, text in told:  # after the commit: a notice is a transaction of its own
+        tell(problem, subject, text)
     return 1
 
 
-def _call_create(partner_center: PartnerCenter, row: ServiceRequestRow) -> Outcome:
+def _call_create(partner_center: PartnerCenter, pending: _Pending) -> Outcome:
     try:
-        if row.attempts:  # an earlier try may have reached Microsoft before it failed
-            found = partner_center.find(row.tag)
+        if pending.attempts:  # an earlier try may have reached Microsoft before it failed
+            found = partner_center.find(pending.tag)
             if found is not None:
-                log_event(log, "service_request.found", id=row.id, request=found.id)
-                return Outcome(row.id, created=found)
-        body = {
-            "Title": row.title,
-            "Description": row.description,
-            "Severity": row.severity,
-            "SupportTopicId": row.support_topic_id,
-        }
-        return Outcome(row.id, created=partner_center.create(body))
+                log_event(log, "service_request.found", id=pending.id, request=found.id)
+                return Outcome(pending.id, created=found)
+        return Outcome(pending.id, created=partner_center.create(pending.body))
     except ApiError as exc:
-        return Outcome(row.id, error=exc)
+        return Outcome(pending.id, error=exc)
 
 
 def _record_create(
@@ -209,7 +242,7 @@ def _record_create(
     templates: Templates,
     row: ServiceRequestRow,
     outcome: Outcome,
-    tell: Tell,
+    told: list[tuple[str, str, str]],
 ) -> None:
     ticket = session.get_one(Ticket, row.ticket_id)
     row.attempts += 1
@@ -228,12 +261,12 @@ def _record_create(
     row.last_error = str(error)[:2000]
     now = utcnow()
     if isinstance(error, SignInRefused):
-        tell("microsoft-sign-in", "the Partner Center sign-in was refused", _refused_text(error))
-    if (
-        isinstance(error, PermanentApiError)
-        or now - row.created_at >= config.microsoft.give_up_after
-    ):
-        _fall_back(session, config, templates, row, ticket, error, tell)
+        told.append(
+            ("microsoft-sign-in", "the Partner Center sign-in was refused", _refused_text(error))
+        )
+    given_up = now - row.created_at >= config.microsoft.give_up_after
+    if isinstance(error, PermanentApiError) or given_up:
+        told.append(_fall_back(session, config, templates, row, ticket, error))
         return
     row.next_attempt_at = now + retry_delay(
         row.attempts, config.microsoft.retry_initial, config.microsoft.retry_max
@@ -264,9 +297,9 @@ def _fall_back(
     row: ServiceRequestRow,
     ticket: Ticket,
     error: ApiError,
-    tell: Tell,
-) -> None:
-    """The e-mail escalation of before, in the same transaction as giving up: exactly once."""
+) -> tuple[str, str, str]:
+    """The e-mail escalation of before, in the same transaction as giving up: exactly once.
+    Returns the notice for the admin-agents."""
     from gateway.processing.handovers import mail_handover
 
     row.state = ServiceRequestState.FALLBACK
@@ -277,11 +310,12 @@ def _fall_back(
     else:
         mail_handover(session, config, templates, ticket, to, "escalation", row.category)
     tickets.add_event(session, ticket, "service_request_failed", error=str(error)[:500])
-    tell(
+    tag = sender.ticket_tag(config, ticket.number)
+    return (
         f"service-request-failed:{row.id}",
-        f"ticket {sender.ticket_tag(config, ticket.number)} escalated by e-mail instead",
-        f"gatewayd could not file the service request of ticket "
-        f"{sender.ticket_tag(config, ticket.number)} in Partner Center after {row.attempts} "
+        f"ticket {tag} escalated by e-mail instead",
+        f"gatewayd could not file the service request of ticket {tag} in Partner Center after "
+        f"{row.attempts} "
         f"attempts and sent the escalation by e-mail to {to or '(no escalation_address)'}."
         f"\n\nLast error: {error}",
     )
@@ -293,41 +327,98 @@ def _fall_back(
 def _add_one_note(
     store: Store, config: Config, partner_center: PartnerCenter, tell: Tell, note_id: int
 ) -> int:
-    with store.session() as session:
-        note = _claimed(session, ServiceRequestNote, note_id)
-        if note is None:
-            return 0
+    """As a create: no write transaction open during the call; on PostgreSQL the row locked."""
+    told: list[tuple[str, str, str]] = []
+    lock = store.dialect == "postgresql"
+    if lock:
+        with store.session() as session:
+            made = _note_call(session, config, partner_center, note_id, True, told)
+    else:
+        with store.reader() as session:
+            note = _claimed(session, ServiceRequestNote, note_id, lock=False)
+            row = session.get(ServiceRequestRow, note.service_request_id) if note else None
+            call = (note.text, row.request_id) if note and row and row.request_id else None
+        if call is None:
+            with store.session() as session:
+                return _note_waits(session, note_id)
+        error = _add_note(partner_center, call[1], call[0])
+        with store.session() as session:
+            made = _note_record(session, config, note_id, error, told)
+    for problem, subject, text in told:
+        tell(problem, subject, text)
+    return made
+
+
+def _add_note(partner_center: PartnerCenter, request_id: str, text: str) -> ApiError | None:
+    try:
+        partner_center.add_note(request_id, text)
+    except ApiError as exc:
+        return exc
+    return None
+
+
+def _note_waits(session: Session, note_id: int) -> int:
+    """A note for a request not created yet follows the request."""
+    note = _claimed(session, ServiceRequestNote, note_id, lock=False)
+    if note is not None:
         row = session.get_one(ServiceRequestRow, note.service_request_id)
-        if row.request_id is None:  # not created yet: the note follows the request
-            note.next_attempt_at = row.next_attempt_at
-            return 0
-        note.attempts += 1
-        try:
-            partner_center.add_note(row.request_id, note.text)
-        except ApiError as exc:
-            note.last_error = str(exc)[:2000]
-            if (
-                isinstance(exc, PermanentApiError)
-                or utcnow() - note.created_at >= config.microsoft.give_up_after
-            ):
-                note.state = ServiceRequestState.FAILED
-                ticket = session.get_one(Ticket, row.ticket_id)
-                tickets.add_event(session, ticket, "upstream_note_failed", error=str(exc)[:500])
-                tell(
-                    f"upstream-note-failed:{note.id}",
-                    "a note could not be added to a service request",
-                    f"gatewayd could not add {note.agent}'s note to service request "
-                    f"{row.request_id}.\n\nLast error: {exc}",
-                )
-            else:
-                note.next_attempt_at = utcnow() + retry_delay(
-                    note.attempts, config.microsoft.retry_initial, config.microsoft.retry_max
-                )
-            return 1
-        note.state = ServiceRequestState.CLOSED  # done
-        ticket = session.get_one(Ticket, row.ticket_id)
+        note.next_attempt_at = max(row.next_attempt_at, utcnow()) + NOTE_FOLLOWS
+    return 0
+
+
+def _note_call(
+    session: Session,
+    config: Config,
+    partner_center: PartnerCenter,
+    note_id: int,
+    lock: bool,
+    told: list[tuple[str, str, str]],
+) -> int:
+    note = _claimed(session, ServiceRequestNote, note_id, lock=lock)
+    if note is None:
+        return 0
+    row = session.get_one(ServiceRequestRow, note.service_request_id)
+    if row.request_id is None:
+        return _note_waits(session, note_id)
+    error = _add_note(partner_center, row.request_id, note.text)
+    return _note_record(session, config, note_id, error, told)
+
+
+def _note_record(
+    session: Session,
+    config: Config,
+    note_id: int,
+    error: ApiError | None,
+    told: list[tuple[str, str, str]],
+) -> int:
+    note = _claimed(session, ServiceRequestNote, note_id, lock=False)
+    if note is None:
+        return 0
+    row = session.get_one(ServiceRequestRow, note.service_request_id)
+    ticket = session.get_one(Ticket, row.ticket_id)
+    note.attempts += 1
+    if error is None:
+        note.state = ServiceRequestState.CLOSED  # added
         tickets.add_event(
             session, ticket, "upstream_note", request=row.request_id, agent=note.agent
+        )
+        return 1
+    note.last_error = str(error)[:2000]
+    given_up = utcnow() - note.created_at >= config.microsoft.give_up_after
+    if isinstance(error, PermanentApiError) or given_up:
+        note.state = ServiceRequestState.FAILED
+        tickets.add_event(session, ticket, "upstream_note_failed", error=str(error)[:500])
+        told.append(
+            (
+                f"upstream-note-failed:{note.id}",
+                "a note could not be added to a service request",
+                f"gatewayd could not add {note.agent}'s note to service request "
+                f"{row.request_id}.\n\nLast error: {error}",
+            )
+        )
+    else:
+        note.next_attempt_at = utcnow() + retry_delay(
+            note.attempts, config.microsoft.retry_initial, config.microsoft.retry_max
         )
     return 1
 

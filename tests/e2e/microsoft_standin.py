@@ -226,10 +226,13 @@ class MicrosoftStandIn:
             self.device_codes[pending[-1]]["user"] = user
             return str(self.device_codes[pending[-1]]["user_code"])
 
-    def revoke_refresh_tokens(self) -> None:
-        """As after 90 days unused, a password reset or an admin's revocation."""
+    def revoke_refresh_tokens(self, access_tokens: bool = False) -> None:
+        """As after 90 days unused, a password reset or an admin's revocation; with
+        `access_tokens`, the users' access tokens end too (as they do within the hour)."""
         with self.lock:
             self.refresh_tokens.clear()
+            if access_tokens:
+                self.tokens = {k: v for k, v in self.tokens.items() if v.app_only}
 
     def set_status(self, request_id: str, status: str) -> None:
         with self.lock:
