@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import SMTP
-from pathlib import Path
 
 import pytest
 
@@ -61,7 +60,8 @@ cluster_window = "1s"  # each test's escalation is its own, not one outage of ma
 [[rules]]
 name = "Outages go to Microsoft"
 when = { words = ["outage"] }
-then = { action = "escalate", category = "Service unavailable", priority = "urgent", queue = "escalations" }
+then = { action = "escalate", category = "Service unavailable", priority = "urgent", \
+queue = "escalations" }
 """
 
 
