@@ -114,6 +114,7 @@ class MicrosoftStandIn:
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> user
         self.device_codes: dict[str, dict[str, Any]] = {}
         self.mailboxes: set[str] = set()  # that the app may open (Exchange's app permission)
+        self.mailbox_tokens: dict[str, str] = {}  # token -> mailbox, of the tests' own clients
         self.service_requests: dict[str, dict[str, Any]] = {}
         self.support_topics: list[dict[str, Any]] = [
             _topic(32569836, "Service unavailable", "A Microsoft service is down"),
@@ -248,6 +249,8 @@ class MicrosoftStandIn:
     def introspect(self, token: str) -> str | None:
         """The mailbox an Exchange token may open (RFC 7662 `username`), or None."""
         with self.lock:
+            if token in self.mailbox_tokens:
+                return self.mailbox_tokens[token]
             issued = self.tokens.get(token)
             if issued is None or issued.expires_at < time.time() or not issued.app_only:
                 return None
