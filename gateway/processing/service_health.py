@@ -67,11 +67,10 @@ class ServiceHealth:
             return [i for scope in scopes for i in self._polled.get(scope, (None, []))[1]]
 
     def _read_snapshots(self, session: Session) -> None:
-        stamps = dict(
-            session.execute(select(ServiceHealthSnapshot.scope, ServiceHealthSnapshot.fetched_at))
-            .tuples()
-            .all()
-        )
+        rows = session.execute(
+            select(ServiceHealthSnapshot.scope, ServiceHealthSnapshot.fetched_at)
+        ).all()
+        stamps = {scope: fetched_at for scope, fetched_at in rows}
         for scope, fetched_at in stamps.items():
             if self._polled.get(scope, (None, []))[0] == fetched_at:
                 continue
