@@ -369,7 +369,7 @@ class Daemon:
 
     def _start_scheduler(self) -> AsyncIOScheduler:
         scheduler = AsyncIOScheduler()
-        jobs = [
+        jobs: list[tuple[Callable[[], Coroutine[Any, Any, None]], float]] = [
             (self._check_mailboxes, MAILBOX_CHECK_SECONDS),
             (self._ticket_timers, _timers_every()),
             (self._check_worker, WORKER_CHECK_SECONDS),
