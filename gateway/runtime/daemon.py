@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -84,6 +85,7 @@ class Daemon:
         self._metrics_server: MetricsServer | None = None
         self._microsoft_lock = AdvisoryLock(self.store, "job:microsoft")
         self._microsoft: MicrosoftPolls | None = None
+        self._microsoft_running = threading.Lock()  # the poll at the start and the interval's
         self._sync_lock = AdvisoryLock(self.store, "job:customers-sync")
 
     async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
@@ -293,11 +295,16 @@ class Daemon:
     def _run_microsoft_poll(self) -> int:
         from gateway.microsoft.polls import MicrosoftPolls
 
-        if not self._microsoft_lock.acquire():
-            return 0
-        if self._microsoft is None or self._microsoft.config is not self.config:
-            self._microsoft = MicrosoftPolls(self.store, self.config, self._texts(), self._tell)
-        return self._microsoft.run()
+        if not self._microsoft_running.acquire(blocking=False):
+            return 0  # a round is still running
+        try:
+            if not self._microsoft_lock.acquire():
+                return 0
+            if self._microsoft is None or self._microsoft.config is not self.config:
+                self._microsoft = MicrosoftPolls(self.store, self.config, self._texts(), self._tell)
+            return self._microsoft.run()
+        finally:
+            self._microsoft_running.release()
 
     def _tell(self, problem: str, subject: str, text: str) -> int:
         queued = self._notify_admins(problem, subject, text)
@@ -384,6 +391,9 @@ class Daemon:
             jobs.append((self._customers_sync, self.config.directory_settings.sync.total_seconds()))
         for job, seconds in jobs:
             scheduler.add_job(self._job(job), "interval", seconds=seconds, name=job.__name__)
+        if microsoft.signs_in or microsoft.escalation == "partner_center":
+            # Once at the start as well: service health and the sign-in should not wait a poll.
+            scheduler.add_job(self._job(self._microsoft_poll), name="_microsoft_poll_at_start")
         scheduler.start()
         return scheduler
 
