@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import shutil
+import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import AuthResult
 
-from tests.e2e.conftest import PARTNER, Gateway
+from tests.e2e.conftest import PARTNER, Gateway, mail, wait_for
 from tests.e2e.dovecot import DOVECOT, Dovecot
 from tests.e2e.microsoft_standin import CLIENT_ID, MicrosoftStandIn, app_certificate
 from tests.e2e.test_imap import customer_mail, imap_config
@@ -124,18 +125,42 @@ def test_imap_and_smtp_sign_in_with_the_apps_certificate(
         relay.wait_for_mail("anna@fabrikam.example", timeout=20)  # the acknowledgement
         dovecot.append(PARTNER, [customer_mail(2)])
         gateway.wait_for_tickets(2, timeout=20)
-        grants = [r.form for r in standin.recorded("POST", r"/oauth2/v2.0/token$")]
-        assert {g["grant_type"] for g in grants} == {"client_credentials"}
-        assert {g["scope"] for g in grants} == {EXCHANGE}
-        assert all("client_assertion" in g and "client_secret" not in g for g in grants)
+        every = [r.form for r in standin.recorded("POST", r"/oauth2/v2.0/token$")]
+        assert {g["grant_type"] for g in every} == {"client_credentials"}
+        assert all("client_assertion" in g and "client_secret" not in g for g in every)
+        grants = [g for g in every if g["scope"] == EXCHANGE]  # the rest: Graph's health
         # Cached: one sign-in for the mailbox (daemon) and one for the relay (worker), not one
         # per connection or message.
         assert len(grants) == 2
+        failed_sign_in_is_temporary_and_told(gateway, standin, relay)
         log = gateway.log_text()
         assert "standin-" not in log and "PRIVATE KEY" not in log
     finally:
         assert gateway.stop() == 0
         assert "Traceback" not in gateway.log_text(), gateway.log_text()
+
+
+def failed_sign_in_is_temporary_and_told(
+    gateway: Gateway, standin: MicrosoftStandIn, relay: ExchangeRelay
+) -> None:
+    """The certificate is gone from the app (and the tokens revoked): the mail waits, the
+    failure is logged once, the admin-agents' notice waits with it; back, all of it goes."""
+    certificates = list(standin.certificates)
+    standin.certificates.clear()
+    standin.tokens.clear()
+    gateway.send(mail(sender="carla@fabrikam.example", subject="Printer", body="It jams."))
+
+    def notice_waiting() -> list[dict[str, Any]]:
+        rows = gateway.json("outbox", "list")
+        return [r for r in rows if r["purpose"] == "notice" and "sign in" in r["subject"]]
+
+    wait_for(notice_waiting, 20, "the admins' notice in the outbox")
+    time.sleep(2.5)  # more attempts: still one log line for the one problem
+    assert gateway.log_text().count("microsoft.token_failed") == 1
+    standin.certificates.extend(certificates)
+    relay.wait_for_mail("carla@fabrikam.example", timeout=30)
+    wait_for(lambda: relay.to("priya@contoso.example"), 30, "the notice delivered")
+    assert "microsoft.token_recovered" in gateway.log_text()
 
 
 def test_customers_sync_adds_a_customer_and_leaves_one_written_by_hand(
