@@ -197,6 +197,13 @@ def test_customers_sync_adds_a_customer_and_leaves_one_written_by_hand(
 
     check = gateway.cli("check-config")
     assert check.returncode == 0, check.stderr
+    signed = gateway.cli("microsoft", "check")
+    assert signed.returncode == 0, signed.stdout + signed.stderr
+    assert "outbound (Exchange Online, certificate): signed in" in signed.stdout
+    assert (
+        "Graph service health, partner tenant (contoso.onmicrosoft.com): 0 issues" in signed.stdout
+    )
+    assert "Partner Center: signed in as admin@contoso.onmicrosoft.com" in signed.stdout
     route = gateway.cli(
         "route", "--json", "--explain", str(_mail_from(home, "kim@wingtip.example"))
     )
