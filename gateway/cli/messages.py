@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -68,9 +69,8 @@ def _parse(config: Config, args: argparse.Namespace) -> int:
 def _route(config: Config, args: argparse.Namespace) -> int:
     from gateway.delivery.templates import Templates
     from gateway.processing.context import Context
-    from gateway.processing.decision import decide, request_text
+    from gateway.processing.decision import request_text
     from gateway.processing.identity import identify
-    from gateway.store.models import utcnow
     from parsers.message import Unparseable, parse_message
     from routing.service_health import why_matched
 
@@ -81,7 +81,7 @@ def _route(config: Config, args: argparse.Namespace) -> int:
         return EX_FAILURE
     who = identify(message.from_addr, config)
     context = Context(config, Templates(config.templates_folder))
-    routed = decide(message, who, context, utcnow(), explain=True)
+    routed = _decided(message, who, context)
     incident, triage, decision = routed.incident, routed.triage, routed.decision
     assert triage is not None  # explain=True classifies
     result = decision.as_json(who.customer.id if who.customer else None)
@@ -144,6 +144,30 @@ def _replay(config: Config, args: argparse.Namespace) -> int:
             print(f"raw {r['raw']}: {r['state']}" + (f" ({r['error'][0]})" if r["error"] else ""))
         print(f"{len(result)} message(s) replayed")
     return EX_OK
+
+
+def _decided(message: Any, who: Any, context: Any) -> Any:
+    """As the processor decides: with the Graph service health the daemon polled, when there is
+    any (a tenant's own incidents count only for its customer)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from gateway.processing.decision import decide
+    from gateway.store.engine import Store
+    from gateway.store.faults import StorageUnavailable
+    from gateway.store.models import utcnow
+
+    config = context.config
+    if not config.microsoft.signs_in:
+        return decide(message, who, context, utcnow(), explain=True)
+    try:
+        store = Store(config.storage.url)
+        try:
+            with store.reader() as session:
+                return decide(message, who, context, utcnow(), explain=True, session=session)
+        finally:
+            store.close()
+    except (StorageUnavailable, SQLAlchemyError):  # no database yet: what the config knows
+        return decide(message, who, context, utcnow(), explain=True)
 
 
 def register(commands: Commands) -> None:

@@ -62,6 +62,9 @@ def _tickets_show(config: Config, args: argparse.Namespace) -> int:
         billable = "" if entry["billable"] else " nonbillable"
         spent = f"{entry['minutes']} min{billable}"
         print(f"  time {entry['at']} {entry['agent']} {spent} {entry['note']}")
+    if data["service_request"]:
+        request = data["service_request"]
+        print(f"  service request: {request['id'] or '(not filed yet)'} ({request['status']})")
     for m in data["messages"]:
         print(f"\n--- {m['date']} {m['direction']} {m['kind']} from {m['from']}")
         print(m["text"])

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.orm import Session
+
 from gateway.config import Config
 from gateway.processing.context import Context
 from gateway.processing.identity import Author
@@ -35,10 +37,14 @@ def decide(
     now: datetime,
     triage: Triage | None = None,
     explain: bool = False,
+    session: Session | None = None,
 ) -> Routed:
     """Where a new request goes. `triage`: the batch's classification, when it was made ahead;
-    `explain` classifies even for a policy without rules on intents, with the evidence."""
-    incident = context.health.incident_for(message.subject, request_text(message), now)
+    `explain` classifies even for a policy without rules on intents, with the evidence; with
+    `session`, the service health the daemon polls from Graph counts too."""
+    customer_id = who.customer.id if who.customer else None
+    text = request_text(message)
+    incident = context.health.incident_for(message.subject, text, now, customer_id, session)
     if triage is None and (explain or context.triages):
         triage = context.triager.classify(mail_text(message), evidence=explain)
     known = incident is not None

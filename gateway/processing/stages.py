@@ -175,7 +175,7 @@ def _new_ticket(
     triage: Triage | None = None,
 ) -> Handled:
     customer = who.customer
-    routed = decide(message, who, context, utcnow(), triage)
+    routed = decide(message, who, context, utcnow(), triage, session=batch.session)
     incident, triage, decision = routed.incident, routed.triage, routed.decision
     ticket = tickets.open_ticket(
         batch, message.subject, message.from_addr, customer.id if customer else None, decision

@@ -173,6 +173,8 @@ def test_an_escalation_becomes_one_service_request(
     assert "Tenant: fabrikam.onmicrosoft.com" in created.json["Description"]
     assert "Nobody can work." in created.json["Description"]
     assert relay.to(ESCALATIONS) == []  # not by mail
+    shown_text = gateway.cli("tickets", "show", str(ticket["number"])).stdout
+    assert f"service request: {request_id} (open)" in shown_text
 
 
 def test_a_create_that_times_out_once_is_still_one_request(
@@ -277,6 +279,11 @@ def test_service_health_of_a_customers_tenant_matches_only_that_customer(
     assert "Mail to external recipients is delayed" in to_carla.message.get_content()
     assert "serviceDegradation" in to_carla.message.get_content()  # its status, as today
     assert "serviceDegradation" not in to_bob.message.get_content()
+    for sender, expected in ((CARLA, "EX777001"), (BOB, None)):  # route --explain agrees
+        path = gateway.home / f"{sender}.eml"
+        path.write_bytes(mail(sender=sender, subject=subject, body=body).as_bytes())
+        explained = gateway.json("route", "--explain", str(path))
+        assert explained["known_issue"] == expected
 
 
 def test_a_refused_sign_in_tells_the_admins(
