@@ -35,10 +35,17 @@ def _check_config(config: Config, args: argparse.Namespace) -> int:
     print(f"  storage   {safe_url(config.storage.url)}")
     print(f"  intake    smtp {smtp}; imap {len(config.imap)} mailbox(es)")
     print(f"  outbound  {relay}")
+    generated = len(config.generated_customers)
+    from_file = f" ({generated} from {config.directory_settings.file})" if generated else ""
     print(
-        f"  people    {len(config.customers)} customers, {len(config.agents)} agents, "
+        f"  people    {len(config.customers)} customers{from_file}, {len(config.agents)} agents, "
         f"{len(config.parties)} parties"
     )
+    microsoft = config.microsoft
+    sign_in = (
+        f"app {microsoft.client_id} in {microsoft.tenant_id}" if microsoft.signs_in else "no app"
+    )
+    print(f"  microsoft escalation {microsoft.escalation}, {sign_in}")
     print(f"  routing   {len(config.rules)} rules, {len(config.known_issues)} known issues")
     plans = ", ".join(
         f"{p.id} ({p.calendar.hours}{', default' if p.id == config.plans.default else ''})"

@@ -197,6 +197,7 @@ def test_customers_sync_adds_a_customer_and_leaves_one_written_by_hand(
 
     check = gateway.cli("check-config")
     assert check.returncode == 0, check.stderr
+    assert f"customers (1 from {generated})" in check.stdout
     signed = gateway.cli("microsoft", "check")
     assert signed.returncode == 0, signed.stdout + signed.stderr
     assert "outbound (Exchange Online, certificate): signed in" in signed.stdout
