@@ -426,10 +426,21 @@ def _note_record(
 # --- following ------------------------------------------------------------------------------
 
 
+def _log_poll_failure(what: str, error: str) -> None:
+    log_event(log, "service_request.poll_failed", level=logging.WARNING, what=what, error=error)
+
+
 def poll_open(
-    store: Store, config: Config, templates: Templates, partner_center: PartnerCenter
+    store: Store,
+    config: Config,
+    templates: Templates,
+    partner_center: PartnerCenter,
+    failed: Callable[[str, str], None] = _log_poll_failure,
+    recovered: Callable[[str], None] = lambda what: None,
 ) -> int:
-    """Read every open service request; how many brought news for the agents."""
+    """Read every open service request; how many brought news for the agents. A request that
+    cannot be read is tried again at the next poll; Partner Center out of reach is one
+    problem, not one per request (`failed`)."""
     with store.reader() as session:
         open_ids = list(
             session.scalars(
@@ -444,13 +455,15 @@ def poll_open(
             request_id = session.get_one(ServiceRequestRow, row_id).request_id
         try:
             current = partner_center.get(str(request_id))
-        except ApiError as exc:
-            log_event(
-                log, "service_request.poll_failed", level=logging.WARNING, id=row_id, error=str(exc)
-            )
-            if isinstance(exc, SignInRefused):
-                raise
+        except SignInRefused:
+            raise
+        except PermanentApiError as exc:  # this one (gone, say): the others are still read
+            failed(f"service-request:{request_id}", str(exc))
             continue
+        except ApiError as exc:
+            failed("service-requests", str(exc))
+            return told  # Partner Center out of reach: the others would fail alike
+        recovered("service-requests")
         with store.session() as session:
             told += _follow(session, config, templates, row_id, current)
     return told

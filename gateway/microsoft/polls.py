@@ -65,7 +65,12 @@ class MicrosoftPolls:
             return 0
         try:
             return service_requests.poll_open(
-                self.store, self.config, self.templates, self.partner_center()
+                self.store,
+                self.config,
+                self.templates,
+                self.partner_center(),
+                self._failed,
+                self._recovered,
             )
         except SignInRefused as exc:
             self._refused(str(exc))
