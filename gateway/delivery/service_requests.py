@@ -303,6 +303,14 @@ def _fall_back(
     from gateway.processing.handovers import mail_handover
 
     row.state = ServiceRequestState.FALLBACK
+    waiting = select(ServiceRequestNote).where(
+        ServiceRequestNote.service_request_id == row.id,
+        ServiceRequestNote.state == ServiceRequestState.PENDING,
+    )
+    for note in session.scalars(waiting):  # #upstream notes have nowhere to go now
+        note.state = ServiceRequestState.FAILED
+        reason = "the escalation went by e-mail: reply to Microsoft's mail instead"
+        tickets.add_event(session, ticket, "upstream_note_failed", error=reason)
     log_event(log, "service_request.fallback", level=logging.ERROR, id=row.id, error=str(error))
     to = config.microsoft.escalation_address
     if to is None:
@@ -358,12 +366,20 @@ def _add_note(partner_center: PartnerCenter, request_id: str, text: str) -> ApiE
 
 
 def _note_waits(session: Session, note_id: int) -> int:
-    """A note for a request not created yet follows the request."""
+    """A note for a request not created yet follows the request; one whose request went by
+    e-mail instead has nowhere to go (the agents see why on the ticket)."""
     note = _claimed(session, ServiceRequestNote, note_id, lock=False)
-    if note is not None:
-        row = session.get_one(ServiceRequestRow, note.service_request_id)
+    if note is None:
+        return 0
+    row = session.get_one(ServiceRequestRow, note.service_request_id)
+    if row.state == ServiceRequestState.PENDING:
         note.next_attempt_at = max(row.next_attempt_at, utcnow()) + NOTE_FOLLOWS
-    return 0
+        return 0
+    note.state = ServiceRequestState.FAILED
+    ticket = session.get_one(Ticket, row.ticket_id)
+    reason = "the escalation went by e-mail: reply to Microsoft's mail instead"
+    tickets.add_event(session, ticket, "upstream_note_failed", error=reason)
+    return 1
 
 
 def _note_call(
