@@ -31,8 +31,8 @@ class Upstream(AgentCommand):
         answer = split_commands(reply.message.text)[1].strip()
         text = "\n\n".join(part for part in (argument.strip(), answer) if part)
         agent = reply.agent.address if reply.agent else reply.message.from_addr
-        if not text or not service_requests.queue_note(reply.session, reply.ticket, agent, text):
+        if not text or not service_requests.queue_note(reply.batch, reply.ticket, agent, text):
             why = "empty note" if not text else "the ticket has no open service request"
-            tickets.add_event(reply.session, reply.ticket, "upstream_impossible", reason=why)
+            tickets.add_event(reply.batch, reply.ticket, "upstream_impossible", reason=why)
             return
-        tickets.add_event(reply.session, reply.ticket, "upstream_queued", agent=agent)
+        tickets.add_event(reply.batch, reply.ticket, "upstream_queued", agent=agent)

@@ -35,6 +35,7 @@ from gateway.microsoft.api import ApiError, PermanentApiError, SignInRefused
 from gateway.microsoft.partner_center import PartnerCenter, ServiceRequest
 from gateway.processing import tickets
 from gateway.processing.identity import agents_to_notify
+from gateway.store.batch import Batch
 from gateway.store.engine import Store
 from gateway.store.models import (
     ServiceRequestNote,
@@ -55,10 +56,10 @@ NOTE_FOLLOWS = timedelta(seconds=1)  # a note looks again this long after its re
 Tell = Callable[[str, str, str], object]
 
 
-def enqueue(session: Session, ticket: Ticket, tag: str, draft: Draft, category: str) -> None:
+def enqueue(batch: Batch, ticket: Ticket, tag: str, draft: Draft, category: str) -> None:
     """Queue the service request of an escalation, in the ticket's transaction."""
     now = utcnow()
-    session.add(
+    batch.session.add(
         ServiceRequestRow(
             ticket_id=ticket.id,
             state=ServiceRequestState.PENDING,
@@ -87,9 +88,10 @@ def for_ticket(session: Session, ticket_id: int) -> ServiceRequestRow | None:
     )
 
 
-def queue_note(session: Session, ticket: Ticket, agent: str, text: str) -> bool:
+def queue_note(batch: Batch, ticket: Ticket, agent: str, text: str) -> bool:
     """An agent's #upstream note, added to the ticket's service request from the queue; False
     when the ticket has none to add it to."""
+    session = batch.session
     row = for_ticket(session, ticket.id)
     if row is None or row.state not in (ServiceRequestState.PENDING, ServiceRequestState.OPEN):
         return False
@@ -244,14 +246,21 @@ def _record_create(
     outcome: Outcome,
     told: list[tuple[str, str, str]],
 ) -> None:
+    batch = Batch.immediate(session)  # its rows written at once
     ticket = session.get_one(Ticket, row.ticket_id)
     row.attempts += 1
     if outcome.created is not None:
         created = outcome.created
         row.state, row.request_id, row.status = ServiceRequestState.OPEN, created.id, created.status
         row.notes_seen, row.last_error, row.polled_at = len(created.notes), None, utcnow()
-        tickets.keep_case_numbers(session, ticket, [created.id])
-        tickets.add_event(session, ticket, "service_request", id=created.id, status=created.status)
+        tickets.keep_case_numbers(batch, ticket, [created.id])
+        tickets.add_event(
+            batch,
+            ticket,
+            "service_request",
+            id=created.id,
+            status=created.status,
+        )
         log_event(
             log, "service_request.created", id=row.id, request=created.id, ticket=ticket.number
         )
@@ -300,6 +309,7 @@ def _fall_back(
 ) -> tuple[str, str, str]:
     """The e-mail escalation of before, in the same transaction as giving up: exactly once.
     Returns the notice for the admin-agents."""
+    batch = Batch.immediate(session)  # its rows written at once
     from gateway.processing.handovers import mail_handover
 
     row.state = ServiceRequestState.FALLBACK
@@ -310,14 +320,14 @@ def _fall_back(
     for note in session.scalars(waiting):  # #upstream notes have nowhere to go now
         note.state = ServiceRequestState.FAILED
         reason = "the escalation went by e-mail: reply to Microsoft's mail instead"
-        tickets.add_event(session, ticket, "upstream_note_failed", error=reason)
+        tickets.add_event(batch, ticket, "upstream_note_failed", error=reason)
     log_event(log, "service_request.fallback", level=logging.ERROR, id=row.id, error=str(error))
     to = config.microsoft.escalation_address
     if to is None:
-        tickets.add_event(session, ticket, "handover_impossible", reason="no escalation_address")
+        tickets.add_event(batch, ticket, "handover_impossible", reason="no escalation_address")
     else:
-        mail_handover(session, config, templates, ticket, to, "escalation", row.category)
-    tickets.add_event(session, ticket, "service_request_failed", error=str(error)[:500])
+        mail_handover(batch, config, templates, ticket, to, "escalation", row.category)
+    tickets.add_event(batch, ticket, "service_request_failed", error=str(error)[:500])
     tag = sender.ticket_tag(config, ticket.number)
     return (
         f"service-request-failed:{row.id}",
@@ -378,7 +388,7 @@ def _note_waits(session: Session, note_id: int) -> int:
     note.state = ServiceRequestState.FAILED
     ticket = session.get_one(Ticket, row.ticket_id)
     reason = "the escalation went by e-mail: reply to Microsoft's mail instead"
-    tickets.add_event(session, ticket, "upstream_note_failed", error=reason)
+    tickets.add_event(Batch.immediate(session), ticket, "upstream_note_failed", error=reason)
     return 1
 
 
@@ -407,6 +417,7 @@ def _note_record(
     error: ApiError | None,
     told: list[tuple[str, str, str]],
 ) -> int:
+    batch = Batch.immediate(session)  # its rows written at once
     note = _claimed(session, ServiceRequestNote, note_id, lock=False)
     if note is None:
         return 0
@@ -416,14 +427,18 @@ def _note_record(
     if error is None:
         note.state = ServiceRequestState.CLOSED  # added
         tickets.add_event(
-            session, ticket, "upstream_note", request=row.request_id, agent=note.agent
+            batch,
+            ticket,
+            "upstream_note",
+            request=row.request_id,
+            agent=note.agent,
         )
         return 1
     note.last_error = str(error)[:2000]
     given_up = utcnow() - note.created_at >= config.microsoft.give_up_after
     if isinstance(error, PermanentApiError) or given_up:
         note.state = ServiceRequestState.FAILED
-        tickets.add_event(session, ticket, "upstream_note_failed", error=str(error)[:500])
+        tickets.add_event(batch, ticket, "upstream_note_failed", error=str(error)[:500])
         told.append(
             (
                 f"upstream-note-failed:{note.id}",
@@ -488,6 +503,7 @@ def poll_open(
 def _follow(
     session: Session, config: Config, templates: Templates, row_id: int, current: ServiceRequest
 ) -> int:
+    batch = Batch.immediate(session)  # its rows written at once
     row = session.get_one(ServiceRequestRow, row_id)
     notes = [RequestNote(n.by, n.at, n.text) for n in current.notes]
     found = news(current.id, row.status, current.status, notes, row.notes_seen, set(row.our_notes))
@@ -501,8 +517,8 @@ def _follow(
         _upstream_message(session, config, templates, ticket, current, text)
     wanted = found.progress.ticket_status
     if wanted == TicketStatus.OPEN and ticket.status == TicketStatus.WAITING_UPSTREAM:
-        tickets.set_status(session, ticket, TicketStatus.OPEN, "Microsoft wrote")
-    tickets.add_event(session, ticket, "service_request", id=current.id, status=current.status)
+        tickets.set_status(batch, ticket, TicketStatus.OPEN, "Microsoft wrote")
+    tickets.add_event(batch, ticket, "service_request", id=current.id, status=current.status)
     return 1
 
 
@@ -519,9 +535,10 @@ def _upstream_message(
 ) -> None:
     """On the ticket as an upstream message, and to the ticket's agents only: never to the
     customer (the agents decide what the customer is told)."""
+    batch = Batch.immediate(session)  # its rows written at once
     subject = f"Service request {current.id}: {current.title}"
     tickets.add_message(
-        session,
+        batch,
         ticket,
         direction="in",
         kind="upstream",
@@ -555,9 +572,9 @@ def _upstream_message(
         mail = sender.agent_notification(
             config, templates, ticket, message, customer, agent, followup=True, unserved=unserved
         )
-        outbox.send_for_ticket(session, ticket, mail)
+        outbox.send_for_ticket(batch, ticket, mail)
     if agents:
-        tickets.add_event(session, ticket, "notified", agents=[a.address for a in agents])
+        tickets.add_event(batch, ticket, "notified", agents=[a.address for a in agents])
 
 
 def due_soon(store: Store) -> datetime | None:

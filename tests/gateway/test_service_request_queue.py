@@ -17,6 +17,7 @@ from gateway.config import Config
 from gateway.delivery import service_requests
 from gateway.delivery.templates import Templates
 from gateway.microsoft.clients import partner_center
+from gateway.store.batch import Batch
 from gateway.store.engine import Store
 from gateway.store.models import Event, OutboxMessage, Ticket, TicketMessage
 from tests.e2e.microsoft_standin import CLIENT_ID, CLIENT_SECRET, PARTNER_TENANT, MicrosoftStandIn
@@ -75,7 +76,9 @@ def test_filed_followed_and_noted(config: Config, store: Store, standin: Microso
     (request_id,) = standin.service_requests
     with store.session() as session:
         ticket = session.scalars(select(Ticket)).one()
-        assert service_requests.queue_note(session, ticket, "priya@contoso.example", "A trace.")
+        assert service_requests.queue_note(
+            Batch.immediate(session), ticket, "priya@contoso.example", "A trace."
+        )
     assert deliver(store, config) == 1
     assert [n["text"] for n in standin.service_requests[request_id]["notes"]] == ["A trace."]
 
@@ -107,7 +110,9 @@ def test_given_up_on_by_e_mail_with_the_notes_that_waited(
     escalate(store, config, "anna@fabrikam.example")
     with store.session() as session:
         ticket = session.scalars(select(Ticket)).one()
-        assert service_requests.queue_note(session, ticket, "priya@contoso.example", "More.")
+        assert service_requests.queue_note(
+            Batch.immediate(session), ticket, "priya@contoso.example", "More."
+        )
     standin.stop()
     told: list[Any] = []
     assert deliver(store, config, told) == 1  # a retry, in a second
