@@ -1,7 +1,7 @@
 """service requests: escalations to Partner Center, their notes, Graph service health
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 Create Date: 2026-12-02 01:20:00
 
 An escalation of a direct-bill customer's ticket becomes a Partner Center service request,
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0006"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
