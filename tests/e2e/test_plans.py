@@ -276,12 +276,17 @@ def gateway_out(gateway: Gateway, form: str) -> str:
     return result.stdout
 
 
+DECEMBER_1 = "digest of 2026-12-01"
+
+
 def test_statements_and_the_digest_on_the_first_working_day_once(
     gateway: Gateway, sink: Sink, clock_file: Path
 ) -> None:
+    # Only this day's digest: Monday's, due since the earlier tests' clock passed its opening,
+    # may still be on its way through the outbox of a busy machine.
     at(clock_file, local(12, 1, 7, 59, 50))  # Tuesday 1 December, before opening
     time.sleep(2)
-    assert not purposes(sink, CONTACT, "2026-11") and not purposes(sink, JAN, "digest")
+    assert not purposes(sink, CONTACT, "2026-11") and not purposes(sink, JAN, DECEMBER_1)
     at(clock_file, local(12, 1, 8, 0, 5))
     statement = wait_for(lambda: purposes(sink, CONTACT, "2026-11"), what="the statement")[0]
     assert "Supportoverzicht" in statement["Subject"]
@@ -296,11 +301,11 @@ def test_statements_and_the_digest_on_the_first_working_day_once(
         assert "printer drivers" not in shown and "booked twice" not in shown
     summary = wait_for(lambda: purposes(sink, PRIYA, "statements 2026-11"), what="the summary")
     assert "fabrikam" in summary[0].get_body(("plain",)).get_content()
-    digest = wait_for(lambda: purposes(sink, JAN, "digest"), what="Jan's digest")[0]
+    digest = wait_for(lambda: purposes(sink, JAN, DECEMBER_1), what="Jan's digest")[0]
     assert "Teams is slow" in text_of(digest)  # breached
     time.sleep(3)
     assert len(purposes(sink, CONTACT, "2026-11")) == 1
-    assert len(purposes(sink, JAN, "digest")) == 1
+    assert len(purposes(sink, JAN, DECEMBER_1)) == 1
 
 
 @pytest.mark.skipif(not postgres.available(), reason="postgresql is installed by make test")
