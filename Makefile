@@ -45,14 +45,19 @@ lint: test-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy --strict parsers routing
 
+# The end-to-end tests mostly wait on servers: two workers halve their time. Each module stays on
+# one worker (--dist loadfile), with its own daemon, ports and temporary folders.
+E2E_WORKERS ?= 2
+
 test: test-deps lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not e2e"
+	$(PY) -m pytest -q -m e2e -n $(E2E_WORKERS) --dist loadfile
 
 unit: test-deps
 	$(PY) -m pytest -q -m "not e2e"
 
 e2e: test-deps
-	$(PY) -m pytest -q -m e2e
+	$(PY) -m pytest -q -m e2e -n $(E2E_WORKERS) --dist loadfile
 
 bench: test-deps
 	$(PY) bench/smtp_intake.py
