@@ -164,6 +164,28 @@ class _Cached:
         return self.token
 
 
+def _renewed(
+    cached: _Cached,
+    problems: _Problems,
+    fetch: Callable[[], dict[str, Any]],
+    serves_old_after: Callable[[TokenError], bool],
+) -> str:
+    """The cached token while fresh, else a new one from `fetch`. A renewal that fails while the
+    old token still works serves the old one, if `serves_old_after` the failure."""
+    now = time.time()
+    if cached.fresh(now):
+        return str(cached.token)
+    try:
+        token = cached.keep(fetch(), now)
+    except TokenError as exc:
+        problems.failed(str(exc))
+        if cached.usable(now) and serves_old_after(exc):
+            return str(cached.token)
+        raise
+    problems.succeeded()
+    return token
+
+
 class AppToken:
     """An app-only token for one scope in one tenant (the partner's, or a customer's that
     consented to the partner's app through GDAP)."""
@@ -187,18 +209,7 @@ class AppToken:
 
     def get(self) -> str:
         with self._lock:
-            now = time.time()
-            if self._cached.fresh(now):
-                return str(self._cached.token)
-            try:
-                token = self._cached.keep(self._acquire(), now)
-            except TokenError as exc:
-                self._problems.failed(str(exc))
-                if self._cached.usable(now):  # renewal failed early: the old one still works
-                    return str(self._cached.token)
-                raise
-            self._problems.succeeded()
-            return token
+            return _renewed(self._cached, self._problems, self._acquire, lambda exc: True)
 
     def invalidate(self) -> None:
         """The server refused the token: the next get() asks Entra ID for a new one."""
@@ -350,19 +361,13 @@ class UserToken:
         self._lock = threading.Lock()
 
     def get(self) -> str:
-        with self._lock:
-            now = time.time()
-            if self._cached.fresh(now):
-                return str(self._cached.token)
-            try:
-                token = self._cached.keep(self._redeem(), now)
-            except TokenError as exc:
-                self._problems.failed(str(exc))
-                if self._cached.usable(now) and not isinstance(exc, TokenRefused):
-                    return str(self._cached.token)
-                raise
-            self._problems.succeeded()
-            return token
+        with self._lock:  # a refused refresh token is dead: its access token is not served on
+            return _renewed(
+                self._cached,
+                self._problems,
+                self._redeem,
+                lambda exc: not isinstance(exc, TokenRefused),
+            )
 
     def renew(self) -> None:
         """Redeem the refresh token now (the daily keep-alive): a refresh token lives 90 days

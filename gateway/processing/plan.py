@@ -20,7 +20,6 @@ from gateway.config import Config
 from gateway.delivery import outbox
 from gateway.delivery.sender import OutgoingMail
 from gateway.delivery.templates import Templates
-from gateway.delivery.wire import sendable
 from gateway.processing import tickets
 from gateway.processing.handovers import hand_over
 from gateway.store.batch import Batch
@@ -103,13 +102,12 @@ class Plan:
         self.effects.append(HandOver(to, purpose, category))
 
     def answerable(self, what: str) -> bool:
-        """A requester that no mail can be addressed to ("From: Big Bug bb@bug.com" without
-        angle brackets, an address that needs SMTPUTF8) gets no automatic mail; the ticket
-        stays, and its events say why."""
-        if sendable(self.ticket.requester):
-            return True
-        self.note(f"{what}_impossible", reason="address cannot be answered")
-        return False
+        """Whether the requester can get automatic mail; if not, the plan notes why
+        (tickets.unanswerable)."""
+        note = tickets.unanswerable(self.ticket, what)
+        if note is not None:
+            self.note(note[0], **note[1])
+        return note is None
 
     def mails(self) -> list[OutgoingMail]:
         return [effect.mail for effect in self.effects if isinstance(effect, Send)]

@@ -252,11 +252,17 @@ def _message_json(entry: TicketMessage) -> dict[str, Any]:
     }
 
 
-def requester_answerable(batch: Batch, ticket: Ticket, what: str) -> bool:
+def unanswerable(ticket: Ticket, what: str) -> tuple[str, dict[str, str]] | None:
     """A requester that no mail can be addressed to ("From: Big Bug bb@bug.com" without angle
     brackets, an address that needs SMTPUTF8) gets no automatic mail; the ticket stays, and
-    its events say why."""
+    its events say why: the event to note, or None when the requester can be answered."""
     if sendable(ticket.requester):
-        return True
-    add_event(batch, ticket, f"{what}_impossible", reason="address cannot be answered")
-    return False
+        return None
+    return f"{what}_impossible", {"reason": "address cannot be answered"}
+
+
+def requester_answerable(batch: Batch, ticket: Ticket, what: str) -> bool:
+    note = unanswerable(ticket, what)
+    if note is not None:
+        add_event(batch, ticket, note[0], **note[1])
+    return note is None

@@ -36,7 +36,6 @@ from typing import Any
 
 from gateway.logs import log_event
 from gateway.store import raw_reader
-from gateway.store.raw_reader import open_database
 from parsers.message import ParsedMessage, Unparseable, parse_message
 from routing.intents import Triage
 
@@ -182,7 +181,7 @@ def main(connection: Connection) -> None:
         url, cache = connection.recv()
     except (EOFError, OSError):  # a reset, when the worker closed with our answer unread
         return
-    database = open_database(url)
+    database = raw_reader.open_database(url)
     triager = _triager(cache)
     try:
         connection.send(_READY)

@@ -18,10 +18,11 @@ from gateway.delivery.templates import Templates
 from gateway.processing.context import Context
 from gateway.processing.processor import process_pending
 from gateway.runtime import parse_ahead
-from gateway.runtime.parse_ahead import ParseAhead, Parsed, open_database, parse_next
+from gateway.runtime.parse_ahead import ParseAhead, Parsed, parse_next
 from gateway.store.engine import Store
 from gateway.store.models import RawMessage, Ticket
 from gateway.store.raw_messages import IncomingRaw
+from gateway.store.raw_reader import open_database
 from parsers.message import ParsedMessage, Unparseable
 
 REPO = Path(__file__).resolve().parents[2]

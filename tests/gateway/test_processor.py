@@ -17,11 +17,12 @@ from gateway.processing import processor, stages
 from gateway.processing.context import Context
 from gateway.processing.decision import request_text
 from gateway.processing.plan import Plan
-from gateway.runtime.parse_ahead import MAX_BYTES, open_database, parse_next
+from gateway.runtime.parse_ahead import MAX_BYTES, parse_next
 from gateway.store.batch import Batch
 from gateway.store.engine import Store
 from gateway.store.models import Event, OutboxMessage, RawMessage, Ticket, TicketMessage, utcnow
 from gateway.store.raw_messages import IncomingRaw
+from gateway.store.raw_reader import open_database
 from parsers.message import parse_message
 
 REPO = Path(__file__).resolve().parents[2]
