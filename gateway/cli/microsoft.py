@@ -26,7 +26,7 @@ def _needs_app(config: Config) -> bool:
 def _login(config: Config, args: argparse.Namespace) -> int:
     """Sign in once as a Partner Center user (App+User) with a device code; the refresh token
     goes to microsoft.token_file, readable by this user only."""
-    from gateway.auth.microsoft import device_login
+    from gateway.auth.partner_center_sign_in import device_login
     from gateway.auth.tokens import TokenError
     from gateway.microsoft.clients import entra_app, partner_center_scope
 
@@ -58,7 +58,7 @@ def _check(config: Config, args: argparse.Namespace) -> int:
 
 
 def check_lines(config: Config) -> tuple[list[str], bool]:
-    from gateway.auth.microsoft import read_sign_in
+    from gateway.auth.partner_center_sign_in import read_sign_in
     from gateway.auth.sources import mail_token
     from gateway.auth.tokens import TokenError
     from gateway.microsoft.api import ApiError

@@ -8,6 +8,7 @@ from datetime import timedelta
 from gateway.config import Agent, Config
 from gateway.delivery import outbox, sender
 from gateway.delivery.templates import Templates
+from gateway.store import outbox as outbox_rows
 from gateway.store.batch import Batch
 from gateway.store.engine import Store
 from routing.rate_limits import may_notify
@@ -32,7 +33,7 @@ def queue_notice(
 
 def queue_once_an_hour(batch: Batch, mail: sender.OutgoingMail) -> bool:
     """Queue `mail` unless mail of its rate key went out within the hour."""
-    if not may_notify(outbox.sent_recently(batch, mail.rate_key or "", NOTICE_INTERVAL)):
+    if not may_notify(outbox_rows.sent_recently(batch, mail.rate_key or "", NOTICE_INTERVAL)):
         return False
     outbox.enqueue(batch, mail, ticket_id=None)
     return True

@@ -12,27 +12,19 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-from sqlalchemy import Select, bindparam, func, insert, select, update
 
 from gateway.config import Outbound
 from gateway.delivery.relay import PermanentDeliveryError, Relay, TemporaryDeliveryError
 from gateway.delivery.sender import OutgoingMail
 from gateway.logs import log_event
 from gateway.processing import tickets
+from gateway.store import outbox as rows
 from gateway.store.batch import Batch
 from gateway.store.engine import Store
 from gateway.store.faults import StorageUnavailable
 from gateway.store.models import OutboxMessage, OutboxState, Ticket, utcnow
 
 log = logging.getLogger("gateway.outbox")
-# Core, built once: see gateway/processing/tickets.py.
-_OUTBOX = OutboxMessage.__table__
-_INSERT = insert(_OUTBOX)
-_SENT_SINCE = select(func.count(_OUTBOX.c.id)).where(
-    _OUTBOX.c.rate_key == bindparam("rate_key"), _OUTBOX.c.created_at >= bindparam("since")
-)
 
 
 _HELD_BACK = "outbox.held_back"  # the batch's info key: nothing is queued in it
@@ -71,7 +63,7 @@ def enqueue(batch: Batch, mail: OutgoingMail, ticket_id: int | None) -> None:
         "next_attempt_at": now,
         "created_at": now,
     }
-    batch.add(_INSERT, values)
+    batch.add(rows.INSERT, values)
 
 
 def send_for_ticket(batch: Batch, ticket: Ticket, mail: OutgoingMail, kind: str = "system") -> None:
@@ -90,67 +82,6 @@ def send_for_ticket(batch: Batch, ticket: Ticket, mail: OutgoingMail, kind: str 
         message_id=mail.message_id,
         text=f"({mail.purpose})",
     )
-
-
-def sent_recently(batch: Batch, rate_key: str, within: timedelta) -> int:
-    """Mail of `rate_key` queued within `within`, counting the batch's mail not yet written."""
-    since = utcnow() - within
-    written = _counted_ahead(batch, rate_key, since)
-    if written is None:
-        result = batch.session.connection().execute(
-            _SENT_SINCE, {"rate_key": rate_key, "since": since}
-        )
-        written = int(result.scalar_one())
-    waiting = batch.pending(
-        _INSERT, lambda row: row["rate_key"] == rate_key and row["created_at"] >= since
-    )
-    return written + waiting
-
-
-@dataclass(frozen=True)
-class _Counted:
-    since: datetime
-    counts: dict[str, int]
-    generation: int | None  # of the deferred rows when counted
-
-
-_COUNTED = "gateway.outbox.counted"
-_SENT_SINCE_BY_KEY = (
-    select(_OUTBOX.c.rate_key, func.count(_OUTBOX.c.id))
-    .where(
-        _OUTBOX.c.rate_key.in_(bindparam("rate_keys", expanding=True)),
-        _OUTBOX.c.created_at >= bindparam("since"),
-    )
-    .group_by(_OUTBOX.c.rate_key)
-)
-
-
-def count_ahead(batch: Batch, rate_keys: Iterable[str], within: timedelta) -> None:
-    """Count the written mail of several keys in one statement, for the `sent_recently` calls
-    of a processing batch (gateway/store/batch.py): one each cost a statement per new ticket. The
-    counts hold until the batch writes its deferred rows."""
-    keys = set(rate_keys)
-    if not keys or not batch.deferring:
-        return
-    since = utcnow() - within
-    values = {"rate_keys": sorted(keys), "since": since}
-    rows = batch.session.connection().execute(_SENT_SINCE_BY_KEY, values)
-    counts = dict.fromkeys(keys, 0) | {key: int(count) for key, count in rows}
-    batch.info[_COUNTED] = _Counted(since, counts, batch.generation)
-
-
-def _counted_ahead(batch: Batch, rate_key: str, since: datetime) -> int | None:
-    counted: _Counted | None = batch.info.get(_COUNTED)
-    if (
-        counted is None
-        or rate_key not in counted.counts
-        or counted.generation != batch.generation
-        or counted.since > since  # a longer window than was counted
-    ):
-        return None
-    # Counted from a moment earlier: mail that has meanwhile left the window still counts, so
-    # a limit holds for a few milliseconds longer than it must, never shorter.
-    return counted.counts[rate_key]
 
 
 def retry_delay(attempts: int, settings: Outbound) -> timedelta:
@@ -217,14 +148,6 @@ class _Attempt:
         return "sent" if self.sent else "failed" if self.given_up else "retry"
 
 
-def _due(now: datetime) -> Select[Any]:
-    return (
-        select(OutboxMessage)
-        .where(OutboxMessage.state == OutboxState.PENDING, OutboxMessage.next_attempt_at <= now)
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-    )
-
-
 # --- PostgreSQL: several daemons share the outbox ---
 
 
@@ -247,7 +170,9 @@ def _deliver_next(store: Store, relay: Relay, settings: Outbound) -> _Attempt | 
     sent_id: int | None = None
     try:
         with store.session() as session:
-            row = session.scalars(_due(utcnow()).limit(1).with_for_update(skip_locked=True)).first()
+            row = session.scalars(
+                rows.due(utcnow()).limit(1).with_for_update(skip_locked=True)
+            ).first()
             if row is None:
                 return None
             failure = _send(relay, row.envelope_from, row.recipients, row.data)
@@ -269,16 +194,6 @@ RECORD_EVERY_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
-class _Loaded:
-    outbox_id: int
-    purpose: str
-    recipients: list[str]
-    envelope_from: str
-    data: bytes
-    created_at: datetime
-
-
-@dataclass(frozen=True)
 class _Tried:
     """A mail sent or refused, without its bytes: a round must not hold all of them."""
 
@@ -297,8 +212,8 @@ def _deliver_unlocked(
     in one transaction every RECORD_EVERY_SECONDS."""
     tried: list[_Tried] = []
     since = time.monotonic()
-    for outbox_id in _due_ids(store, limit):
-        mail = _load(store, outbox_id)
+    for outbox_id in rows.due_ids(store, limit):
+        mail = rows.load(store, outbox_id)
         if mail is None:  # no longer pending
             continue
         failure = _send(relay, mail.envelope_from, mail.recipients, mail.data)
@@ -309,40 +224,6 @@ def _deliver_unlocked(
             yield from _record_all(store, tried, settings)
             tried, since = [], time.monotonic()
     yield from _record_all(store, tried, settings)
-
-
-def _due_ids(store: Store, limit: int) -> list[int]:
-    with store.reader() as session:
-        return list(
-            session.scalars(_due(utcnow()).with_only_columns(OutboxMessage.id).limit(limit))
-        )
-
-
-_LOAD = select(
-    _OUTBOX.c.id,
-    _OUTBOX.c.purpose,
-    _OUTBOX.c.recipients,
-    _OUTBOX.c.envelope_from,
-    _OUTBOX.c.data,
-    _OUTBOX.c.created_at,
-).where(_OUTBOX.c.id == bindparam("outbox_id"), _OUTBOX.c.state == OutboxState.PENDING)
-_MARK_SENT = (
-    update(_OUTBOX)
-    .where(_OUTBOX.c.id == bindparam("outbox_id"))
-    .values(
-        state=OutboxState.SENT,
-        sent_at=bindparam("now"),
-        last_error=None,
-        attempts=_OUTBOX.c.attempts + 1,
-    )
-)
-
-
-def _load(store: Store, outbox_id: int) -> _Loaded | None:
-    """One message's bytes at a time: outgoing mail may carry a customer's attachments."""
-    with store.reader() as session:
-        row = session.connection().execute(_LOAD, {"outbox_id": outbox_id}).first()
-    return _Loaded(*row) if row else None
 
 
 def _record_all(store: Store, tried: list[_Tried], settings: Outbound) -> list[_Attempt]:
@@ -356,7 +237,7 @@ def _record_all(store: Store, tried: list[_Tried], settings: Outbound) -> list[_
             now = utcnow()
             marks = [{"outbox_id": mail.outbox_id, "now": now} for mail in sent]
             if marks:
-                session.connection().execute(_MARK_SENT, marks)
+                rows.mark_sent(session, marks)
             for mail in tried:
                 if mail.failure is None:
                     waited = (now - mail.created_at).total_seconds()

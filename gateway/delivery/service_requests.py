@@ -11,30 +11,27 @@ with backoff, followed until Microsoft closes them, and the agents' notes (#upst
   for a service request whose title begins with the ticket's tag, and takes it if there is one.
   On PostgreSQL a row is claimed FOR UPDATE SKIP LOCKED for its call, so two daemons never
   send one request.
-- **Followed.** Every `microsoft.poll` the open requests are read; a status change and
-  Microsoft's new notes become upstream messages on the ticket for its agents only, and move
-  the ticket as an upstream reply does (routing/service_requests.py decides).
+- **Followed.** Every `microsoft.poll` the open requests are read
+  (gateway/delivery/service_request_news.py); the agents' #upstream notes are added from the
+  queue too (gateway/delivery/upstream_notes.py).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.config import Config
-from gateway.delivery import outbox, sender
+from gateway.delivery import sender, upstream_notes
 from gateway.delivery.templates import Templates
+from gateway.delivery.upstream_notes import Tell
 from gateway.logs import log_event
 from gateway.microsoft.api import ApiError, PermanentApiError, SignInRefused
 from gateway.microsoft.partner_center import PartnerCenter, ServiceRequest
 from gateway.processing import tickets
-from gateway.processing.identity import agents_to_notify
+from gateway.store import service_requests as queue
 from gateway.store.batch import Batch
 from gateway.store.engine import Store
 from gateway.store.models import (
@@ -42,18 +39,11 @@ from gateway.store.models import (
     ServiceRequestRow,
     ServiceRequestState,
     Ticket,
-    TicketStatus,
     utcnow,
 )
-from parsers.message import ParsedMessage
-from routing.service_requests import Draft, RequestNote, fingerprint, news, retry_delay
+from routing.service_requests import Draft, fingerprint, retry_delay
 
 log = logging.getLogger("gateway.delivery.service_requests")
-Row = TypeVar("Row", ServiceRequestRow, ServiceRequestNote)
-NOTE_FOLLOWS = timedelta(seconds=1)  # a note looks again this long after its request's next try
-
-# Told to the admin-agents (gateway/delivery/notices.py limits each problem to once an hour).
-Tell = Callable[[str, str, str], object]
 
 
 def enqueue(batch: Batch, ticket: Ticket, tag: str, draft: Draft, category: str) -> None:
@@ -78,21 +68,11 @@ def enqueue(batch: Batch, ticket: Ticket, tag: str, draft: Draft, category: str)
     )
 
 
-def for_ticket(session: Session, ticket_id: int) -> ServiceRequestRow | None:
-    """The ticket's latest service request, if it has one."""
-    return session.scalar(
-        select(ServiceRequestRow)
-        .where(ServiceRequestRow.ticket_id == ticket_id)
-        .order_by(ServiceRequestRow.id.desc())
-        .limit(1)
-    )
-
-
 def queue_note(batch: Batch, ticket: Ticket, agent: str, text: str) -> bool:
     """An agent's #upstream note, added to the ticket's service request from the queue; False
     when the ticket has none to add it to."""
     session = batch.session
-    row = for_ticket(session, ticket.id)
+    row = queue.for_ticket(session, ticket.id)
     if row is None or row.state not in (ServiceRequestState.PENDING, ServiceRequestState.OPEN):
         return False
     now = utcnow()
@@ -113,7 +93,7 @@ def queue_note(batch: Batch, ticket: Ticket, agent: str, text: str) -> bool:
 
 def as_json(session: Session, ticket_id: int) -> dict[str, str | None] | None:
     """`tickets show --json`'s "service_request": {"id", "status"}, or None."""
-    row = for_ticket(session, ticket_id)
+    row = queue.for_ticket(session, ticket_id)
     if row is None:
         return None
     return {"id": row.request_id, "status": row.status or str(row.state)}
@@ -140,28 +120,11 @@ def deliver_due(
     """Create the service requests that are due, then add the notes that are due; how many
     calls were made."""
     made = 0
-    for row_id in _due(store, ServiceRequestRow, limit):
+    for row_id in queue.due(store, ServiceRequestRow, limit):
         made += _create_one(store, config, templates, partner_center, tell, row_id)
-    for note_id in _due(store, ServiceRequestNote, limit):
-        made += _add_one_note(store, config, partner_center, tell, note_id)
+    for note_id in queue.due(store, ServiceRequestNote, limit):
+        made += upstream_notes.add_one(store, config, partner_center, tell, note_id)
     return made
-
-
-def _due(
-    store: Store, model: type[ServiceRequestRow] | type[ServiceRequestNote], limit: int
-) -> list[int]:
-    with store.reader() as session:
-        return list(
-            session.scalars(
-                select(model.id)
-                .where(
-                    model.state == ServiceRequestState.PENDING,
-                    model.next_attempt_at <= utcnow(),
-                )
-                .order_by(model.next_attempt_at, model.id)
-                .limit(limit)
-            )
-        )
 
 
 @dataclass(frozen=True)
@@ -173,12 +136,6 @@ class _Pending:
     tag: str
     attempts: int
     body: dict[str, str]
-
-
-def _claimed(session: Session, model: type[Row], row_id: int, lock: bool) -> Row | None:
-    """The row if it is still pending; on PostgreSQL locked for this daemon's call."""
-    statement = select(model).where(model.id == row_id, model.state == ServiceRequestState.PENDING)
-    return session.scalar(statement.with_for_update(skip_locked=True) if lock else statement)
 
 
 def _pending(row: ServiceRequestRow) -> _Pending:
@@ -204,20 +161,20 @@ def _create_one(
         # The row stays locked while Partner Center is asked: the other daemons skip it, and
         # a lock lost with a dead daemon frees it at once (as the outbox's rows).
         with store.session() as session:
-            row = _claimed(session, ServiceRequestRow, row_id, lock=True)
+            row = queue.claimed(session, ServiceRequestRow, row_id, lock=True)
             if row is None:
                 return 0
             outcome = _call_create(partner_center, _pending(row))
             _record_create(session, config, templates, row, outcome, told)
     else:  # one daemon per SQLite file: ask first, then record in a short transaction
         with store.reader() as session:
-            row = _claimed(session, ServiceRequestRow, row_id, lock=False)
+            row = queue.claimed(session, ServiceRequestRow, row_id, lock=False)
             pending = _pending(row) if row is not None else None
         if pending is None:
             return 0
         outcome = _call_create(partner_center, pending)
         with store.session() as session:
-            row = _claimed(session, ServiceRequestRow, row_id, lock=False)
+            row = queue.claimed(session, ServiceRequestRow, row_id, lock=False)
             if row is None:
                 return 0
             _record_create(session, config, templates, row, outcome, told)
@@ -313,11 +270,7 @@ def _fall_back(
     from gateway.processing.handovers import mail_handover
 
     row.state = ServiceRequestState.FALLBACK
-    waiting = select(ServiceRequestNote).where(
-        ServiceRequestNote.service_request_id == row.id,
-        ServiceRequestNote.state == ServiceRequestState.PENDING,
-    )
-    for note in session.scalars(waiting):  # #upstream notes have nowhere to go now
+    for note in queue.pending_notes(session, row.id):  # #upstream notes have nowhere to go now
         note.state = ServiceRequestState.FAILED
         reason = "the escalation went by e-mail: reply to Microsoft's mail instead"
         tickets.add_event(batch, ticket, "upstream_note_failed", error=reason)
@@ -337,252 +290,3 @@ def _fall_back(
         f"attempts and sent the escalation by e-mail to {to or '(no escalation_address)'}."
         f"\n\nLast error: {error}",
     )
-
-
-# --- notes (#upstream) ----------------------------------------------------------------------
-
-
-def _add_one_note(
-    store: Store, config: Config, partner_center: PartnerCenter, tell: Tell, note_id: int
-) -> int:
-    """As a create: no write transaction open during the call; on PostgreSQL the row locked."""
-    told: list[tuple[str, str, str]] = []
-    lock = store.dialect == "postgresql"
-    if lock:
-        with store.session() as session:
-            made = _note_call(session, config, partner_center, note_id, True, told)
-    else:
-        with store.reader() as session:
-            note = _claimed(session, ServiceRequestNote, note_id, lock=False)
-            row = session.get(ServiceRequestRow, note.service_request_id) if note else None
-            call = (note.text, row.request_id) if note and row and row.request_id else None
-        if call is None:
-            with store.session() as session:
-                return _note_waits(session, note_id)
-        error = _add_note(partner_center, call[1], call[0])
-        with store.session() as session:
-            made = _note_record(session, config, note_id, error, told)
-    for problem, subject, text in told:
-        tell(problem, subject, text)
-    return made
-
-
-def _add_note(partner_center: PartnerCenter, request_id: str, text: str) -> ApiError | None:
-    try:
-        partner_center.add_note(request_id, text)
-    except ApiError as exc:
-        return exc
-    return None
-
-
-def _note_waits(session: Session, note_id: int) -> int:
-    """A note for a request not created yet follows the request; one whose request went by
-    e-mail instead has nowhere to go (the agents see why on the ticket)."""
-    note = _claimed(session, ServiceRequestNote, note_id, lock=False)
-    if note is None:
-        return 0
-    row = session.get_one(ServiceRequestRow, note.service_request_id)
-    if row.state == ServiceRequestState.PENDING:
-        note.next_attempt_at = max(row.next_attempt_at, utcnow()) + NOTE_FOLLOWS
-        return 0
-    note.state = ServiceRequestState.FAILED
-    ticket = session.get_one(Ticket, row.ticket_id)
-    reason = "the escalation went by e-mail: reply to Microsoft's mail instead"
-    tickets.add_event(Batch.immediate(session), ticket, "upstream_note_failed", error=reason)
-    return 1
-
-
-def _note_call(
-    session: Session,
-    config: Config,
-    partner_center: PartnerCenter,
-    note_id: int,
-    lock: bool,
-    told: list[tuple[str, str, str]],
-) -> int:
-    note = _claimed(session, ServiceRequestNote, note_id, lock=lock)
-    if note is None:
-        return 0
-    row = session.get_one(ServiceRequestRow, note.service_request_id)
-    if row.request_id is None:
-        return _note_waits(session, note_id)
-    error = _add_note(partner_center, row.request_id, note.text)
-    return _note_record(session, config, note_id, error, told)
-
-
-def _note_record(
-    session: Session,
-    config: Config,
-    note_id: int,
-    error: ApiError | None,
-    told: list[tuple[str, str, str]],
-) -> int:
-    batch = Batch.immediate(session)  # its rows written at once
-    note = _claimed(session, ServiceRequestNote, note_id, lock=False)
-    if note is None:
-        return 0
-    row = session.get_one(ServiceRequestRow, note.service_request_id)
-    ticket = session.get_one(Ticket, row.ticket_id)
-    note.attempts += 1
-    if error is None:
-        note.state = ServiceRequestState.CLOSED  # added
-        tickets.add_event(
-            batch,
-            ticket,
-            "upstream_note",
-            request=row.request_id,
-            agent=note.agent,
-        )
-        return 1
-    note.last_error = str(error)[:2000]
-    given_up = utcnow() - note.created_at >= config.microsoft.give_up_after
-    if isinstance(error, PermanentApiError) or given_up:
-        note.state = ServiceRequestState.FAILED
-        tickets.add_event(batch, ticket, "upstream_note_failed", error=str(error)[:500])
-        told.append(
-            (
-                f"upstream-note-failed:{note.id}",
-                "a note could not be added to a service request",
-                f"gatewayd could not add {note.agent}'s note to service request "
-                f"{row.request_id}.\n\nLast error: {error}",
-            )
-        )
-    else:
-        note.next_attempt_at = utcnow() + retry_delay(
-            note.attempts, config.microsoft.retry_initial, config.microsoft.retry_max
-        )
-    return 1
-
-
-# --- following ------------------------------------------------------------------------------
-
-
-def _log_poll_failure(what: str, error: str) -> None:
-    log_event(log, "service_request.poll_failed", level=logging.WARNING, what=what, error=error)
-
-
-def poll_open(
-    store: Store,
-    config: Config,
-    templates: Templates,
-    partner_center: PartnerCenter,
-    failed: Callable[[str, str], None] = _log_poll_failure,
-    recovered: Callable[[str], None] = lambda what: None,
-) -> int:
-    """Read every open service request; how many brought news for the agents. A request that
-    cannot be read is tried again at the next poll; Partner Center out of reach is one
-    problem, not one per request (`failed`)."""
-    with store.reader() as session:
-        open_ids = list(
-            session.scalars(
-                select(ServiceRequestRow.id).where(
-                    ServiceRequestRow.state == ServiceRequestState.OPEN
-                )
-            )
-        )
-    told = 0
-    for row_id in open_ids:
-        with store.reader() as session:
-            request_id = session.get_one(ServiceRequestRow, row_id).request_id
-        try:
-            current = partner_center.get(str(request_id))
-        except SignInRefused:
-            raise
-        except PermanentApiError as exc:  # this one (gone, say): the others are still read
-            failed(f"service-request:{request_id}", str(exc))
-            continue
-        except ApiError as exc:
-            failed("service-requests", str(exc))
-            return told  # Partner Center out of reach: the others would fail alike
-        recovered("service-requests")
-        with store.session() as session:
-            told += _follow(session, config, templates, row_id, current)
-    return told
-
-
-def _follow(
-    session: Session, config: Config, templates: Templates, row_id: int, current: ServiceRequest
-) -> int:
-    batch = Batch.immediate(session)  # its rows written at once
-    row = session.get_one(ServiceRequestRow, row_id)
-    notes = [RequestNote(n.by, n.at, n.text) for n in current.notes]
-    found = news(current.id, row.status, current.status, notes, row.notes_seen, set(row.our_notes))
-    row.status, row.notes_seen, row.polled_at = current.status, len(notes), utcnow()
-    if current.status == "closed":
-        row.state = ServiceRequestState.CLOSED
-    if not found.texts:
-        return 0
-    ticket = session.get_one(Ticket, row.ticket_id)
-    for text in found.texts:
-        _upstream_message(session, config, templates, ticket, current, text)
-    wanted = found.progress.ticket_status
-    if wanted == TicketStatus.OPEN and ticket.status == TicketStatus.WAITING_UPSTREAM:
-        tickets.set_status(batch, ticket, TicketStatus.OPEN, "Microsoft wrote")
-    tickets.add_event(batch, ticket, "service_request", id=current.id, status=current.status)
-    return 1
-
-
-MICROSOFT = "Microsoft (Partner Center)"
-
-
-def _upstream_message(
-    session: Session,
-    config: Config,
-    templates: Templates,
-    ticket: Ticket,
-    current: ServiceRequest,
-    text: str,
-) -> None:
-    """On the ticket as an upstream message, and to the ticket's agents only: never to the
-    customer (the agents decide what the customer is told)."""
-    batch = Batch.immediate(session)  # its rows written at once
-    subject = f"Service request {current.id}: {current.title}"
-    tickets.add_message(
-        batch,
-        ticket,
-        direction="in",
-        kind="upstream",
-        from_addr=MICROSOFT,
-        to=[config.partner.address],
-        subject=subject,
-        message_id=None,
-        text=text,
-    )
-    message = ParsedMessage(
-        from_addr=MICROSOFT,
-        from_name="Microsoft",
-        to=(config.partner.address,),
-        cc=(),
-        reply_to=(),
-        subject=subject,
-        message_id=None,
-        in_reply_to=None,
-        references=(),
-        date=utcnow(),
-        kind="normal",
-        text=text,
-        full_text=text,
-    )
-    customer = config.customer(ticket.customer_id)
-    agents = agents_to_notify(ticket.customer_id, ticket.queue, config)
-    unserved = not agents
-    if unserved:  # as processor._notify_agents: the admin-agents hear of it instead
-        agents = [agent for agent in config.agents if "admin-agent" in agent.roles]
-    for agent in agents:
-        mail = sender.agent_notification(
-            config, templates, ticket, message, customer, agent, followup=True, unserved=unserved
-        )
-        outbox.send_for_ticket(batch, ticket, mail)
-    if agents:
-        tickets.add_event(batch, ticket, "notified", agents=[a.address for a in agents])
-
-
-def due_soon(store: Store) -> datetime | None:
-    """When the next queued call falls due (for the worker's wait), or None."""
-    with store.reader() as session:
-        return session.scalar(
-            select(ServiceRequestRow.next_attempt_at)
-            .where(ServiceRequestRow.state == ServiceRequestState.PENDING)
-            .order_by(ServiceRequestRow.next_attempt_at)
-            .limit(1)
-        )

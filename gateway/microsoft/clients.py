@@ -3,13 +3,8 @@ an Entra ID app, token sources and API clients."""
 
 from __future__ import annotations
 
-from gateway.auth.microsoft import (
-    AppToken,
-    EntraApp,
-    UserToken,
-    http_session,
-    scope_of,
-)
+from gateway.auth.microsoft import AppToken, EntraApp, http_session, scope_of
+from gateway.auth.partner_center_sign_in import UserToken
 from gateway.config import Microsoft
 from gateway.microsoft.graph import Graph
 from gateway.microsoft.partner_center import PartnerCenter

@@ -1,5 +1,5 @@
 """What the daemon asks Microsoft every `microsoft.poll`, one daemon at a time among those
-sharing a PostgreSQL database: the open service requests (gateway/delivery/service_requests.py),
+sharing a PostgreSQL database: the open service requests (gateway/delivery/service_request_news.py),
 the service health of the partner's tenant and of each customer with `graph_tenant = true`, and
 whether the kept Partner Center sign-in still works (renewed daily, so that its refresh token
 never ends unused; the admin-agents are warned before it would and when it is refused)."""
@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from gateway.auth.microsoft import AppToken, TokenRefused, UserToken, read_sign_in
+from gateway.auth.microsoft import AppToken, TokenRefused
+from gateway.auth.partner_center_sign_in import UserToken, read_sign_in
 from gateway.auth.tokens import TokenError
 from gateway.config import Config
 from gateway.delivery.templates import Templates
@@ -59,12 +60,12 @@ class MicrosoftPolls:
         return self._partner_center
 
     def _service_requests(self) -> int:
-        from gateway.delivery import service_requests
+        from gateway.delivery import service_request_news
 
         if not self._signed_in():
             return 0
         try:
-            return service_requests.poll_open(
+            return service_request_news.poll_open(
                 self.store,
                 self.config,
                 self.templates,

@@ -1,6 +1,6 @@
 """The plans' mail, queued in the transaction that makes it once: SLA reminders and breach
 notices (an event per ticket and clock), usage notices and the daily digest and monthly
-statements (a sent_once key each). Built by gateway/sender.py like all mail."""
+statements (a sent_once key each). Built by gateway/delivery/plan_mails.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from gateway.config import Agent, Config
-from gateway.delivery import outbox, sender
+from gateway.delivery import outbox, plan_mails, sender
 from gateway.delivery.templates import Templates
 from gateway.processing import plan_timers, tickets, time_entries
 from gateway.processing.identity import agents_to_notify
@@ -50,7 +50,7 @@ def tell_usage(
         if plan.balance_notices and customer.contact:
             readers.append((customer.contact, customer.language, True))
         for address, language, to_customer in readers:
-            mail = sender.usage_notice(
+            mail = plan_mails.usage_notice(
                 config, templates, address, language, customer, plan, usage, to_customer
             )
             outbox.enqueue(batch, mail, ticket_id=None)
@@ -66,12 +66,12 @@ def run_clock_alerts(session: Session, config: Config, templates: Templates, now
         ticket, plan = alert.ticket, plan_for(config)(alert.ticket.customer_id)
         if alert.breach:
             for agent in admins(config):
-                mail = sender.sla_breach(config, templates, ticket, agent, alert, plan)
+                mail = plan_mails.sla_breach(config, templates, ticket, agent, alert, plan)
                 outbox.enqueue(batch, mail, ticket_id=ticket.id)
             what = "sla_breached"
         else:
             for agent in _ticket_agents(config, ticket):
-                mail = sender.sla_reminder(config, templates, ticket, agent, alert, plan)
+                mail = plan_mails.sla_reminder(config, templates, ticket, agent, alert, plan)
                 outbox.send_for_ticket(batch, ticket, mail)
             what = "reminded"
         tickets.add_event(batch, ticket, what, clock=alert.clock, due=alert.due.isoformat())
@@ -103,7 +103,7 @@ def run_digest(store: Store, config: Config, templates: Templates, now: datetime
             return 0
         found = plan_timers.digests(session, config.agents, plan_for(config), calendar, now)
         for digest in found:
-            mail = sender.digest(config, templates, digest, day)
+            mail = plan_mails.digest(config, templates, digest, day)
             outbox.enqueue(Batch.immediate(session), mail, ticket_id=None)
     return len(found)
 
@@ -147,13 +147,13 @@ def _statement_mails(
             text = customer_text(statement, month, templates, language, internal=False)
             folder = config.templates_folder
             page = report_html(single, config.partner.name, language, folder, internal=False)
-            mails.append(sender.statement(config, templates, customer, month, text, page))
+            mails.append(plan_mails.statement(config, templates, customer, month, text, page))
             mailed[customer.id] = customer.contact
     figures = report_json(report)["customers"]
     csv_text = report_csv(report)
     for agent in admins(config) if report.customers else []:
         page = report_html(report, config.partner.name, agent.language, config.templates_folder)
-        summary = sender.statements_summary(
+        summary = plan_mails.statements_summary(
             config, templates, agent, month, figures, mailed, page, csv_text
         )
         mails.append(summary)

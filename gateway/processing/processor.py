@@ -26,6 +26,7 @@ from gateway.processing.context import Context
 from gateway.processing.stages import _HOUR, ROBOT_KINDS, process_raw
 from gateway.processing.triage_model import mail_text
 from gateway.runtime.parse_ahead import Parsed
+from gateway.store import outbox as outbox_rows
 from gateway.store import raw_messages
 from gateway.store.batch import Batch, writing
 from gateway.store.engine import Store
@@ -158,7 +159,7 @@ def _count_acknowledgements_ahead(
     senders of the messages parsed ahead, that is counted once for the batch."""
     senders = [message.from_addr for message in parsed if isinstance(message, ParsedMessage)]
     keys = [sender.acknowledgement_rate_key(address) for address in senders if address]
-    outbox.count_ahead(batch, keys, _HOUR)
+    outbox_rows.count_ahead(batch, keys, _HOUR)
 
 
 def _triage_ahead(

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 
 from gateway.config import Config, Customer
-from gateway.delivery import outbox, sender
+from gateway.delivery import sender
 from gateway.processing import tickets
 from gateway.processing.agent_replies import handle_agent_mail, is_agent_mail
 from gateway.processing.context import Context
@@ -25,6 +25,7 @@ from gateway.processing.outages import join_incident, link_to_escalation
 from gateway.processing.plan import Plan, apply
 from gateway.processing.threader import ThreadMatch, find_ticket, foreign_references
 from gateway.processing.triage_model import mail_text
+from gateway.store import outbox as outbox_rows
 from gateway.store.batch import Batch
 from gateway.store.models import RawMessage, Ticket, TicketMessage, TicketStatus, utcnow
 from parsers.closings import without_closing
@@ -281,7 +282,7 @@ def _over_rate(batch: Batch, plan: Plan, mail: sender.OutgoingMail, config: Conf
     this plan would send."""
     key = mail.rate_key or ""
     planned = sum(1 for m in plan.mails() if m.rate_key == key)
-    sent = outbox.sent_recently(batch, key, _HOUR)
+    sent = outbox_rows.sent_recently(batch, key, _HOUR)
     return not may_send_automatic(sent, planned, config.support.acks_per_hour)
 
 

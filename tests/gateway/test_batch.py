@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from gateway.delivery import outbox
 from gateway.store import batch as batch_module
+from gateway.store import outbox as outbox_rows
 from gateway.store.batch import Batch, writing
 from gateway.store.engine import Store
 from gateway.store.models import Event, OutboxMessage, Ticket, utcnow
@@ -100,7 +101,9 @@ def test_a_message_that_fails_takes_back_only_its_own_rows(store: Store) -> None
             batch.take_back(since)
         assert written(session) == ["first message"]
         rate_key = MAIL.rate_key or ""
-        assert outbox.sent_recently(Batch.immediate(session), rate_key, timedelta(hours=1)) == 0
+        assert (
+            outbox_rows.sent_recently(Batch.immediate(session), rate_key, timedelta(hours=1)) == 0
+        )
 
 
 def test_a_batch_that_fails_writes_nothing(store: Store) -> None:
@@ -121,8 +124,8 @@ def test_the_rate_count_includes_mail_not_yet_written(store: Store) -> None:
         outbox.enqueue(batch, MAIL, None)
         outbox.enqueue(batch, MAIL, None)
         outbox.enqueue(batch, replace(MAIL, rate_key="reply:bob"), None)
-        assert outbox.sent_recently(batch, MAIL.rate_key or "", timedelta(hours=1)) == 3
-        assert outbox.sent_recently(batch, "reply:bob", timedelta(hours=1)) == 1
+        assert outbox_rows.sent_recently(batch, MAIL.rate_key or "", timedelta(hours=1)) == 3
+        assert outbox_rows.sent_recently(batch, "reply:bob", timedelta(hours=1)) == 1
 
 
 def test_counted_ahead_the_rate_count_needs_no_statement_until_rows_are_written(
@@ -139,14 +142,14 @@ def test_counted_ahead_the_rate_count_needs_no_statement_until_rows_are_written(
         lambda *args: counts.append(args[2]) if "count(" in args[2] else None,
     )
     with store.session() as session, writing(session) as batch:
-        outbox.count_ahead(batch, [MAIL.rate_key or "", bob], hour)
+        outbox_rows.count_ahead(batch, [MAIL.rate_key or "", bob], hour)
         outbox.enqueue(batch, MAIL, ticket_id)
         outbox.enqueue(batch, replace(MAIL, rate_key=bob), ticket_id)
-        ahead = [outbox.sent_recently(batch, key, hour) for key in (MAIL.rate_key or "", bob)]
+        ahead = [outbox_rows.sent_recently(batch, key, hour) for key in (MAIL.rate_key or "", bob)]
         assert len(counts) == 1  # the one statement of count_ahead
         batch.scalars(select(Ticket.id)).all()  # a read through the batch writes its rows
         outbox.enqueue(batch, MAIL, ticket_id)
-        after_the_write = outbox.sent_recently(batch, MAIL.rate_key or "", hour)
+        after_the_write = outbox_rows.sent_recently(batch, MAIL.rate_key or "", hour)
 
     assert ahead == [2, 1]
     assert after_the_write == 3 and len(counts) == 2  # counted again from the database
@@ -159,11 +162,11 @@ def test_rows_holding_much_are_written_early(store: Store, monkeypatch: pytest.M
         ticket_id = a_ticket(session)
         with writing(session) as batch:
             outbox.enqueue(batch, replace(MAIL, data=b"x" * 1_500), ticket_id)
-            assert outbox.sent_recently(batch, MAIL.rate_key or "", timedelta(hours=1)) == 1
+            assert outbox_rows.sent_recently(batch, MAIL.rate_key or "", timedelta(hours=1)) == 1
             assert written_outbox(session) == 0
             outbox.enqueue(batch, replace(MAIL, data=b"y" * 1_500), ticket_id)
             assert written_outbox(session) == 2
-            assert outbox.sent_recently(batch, MAIL.rate_key or "", timedelta(hours=1)) == 2
+            assert outbox_rows.sent_recently(batch, MAIL.rate_key or "", timedelta(hours=1)) == 2
 
 
 def written_outbox(session: Session) -> int:

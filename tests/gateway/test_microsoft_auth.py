@@ -13,15 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.auth.microsoft import (
-    AppToken,
-    EntraApp,
-    TokenRefused,
-    UserToken,
-    device_login,
-    http_session,
-    read_sign_in,
-)
+from gateway.auth.microsoft import AppToken, EntraApp, TokenRefused, http_session
+from gateway.auth.partner_center_sign_in import UserToken, device_login, read_sign_in
 from gateway.auth.tokens import TokenError
 from tests.e2e.microsoft_standin import (
     CLIENT_ID,

@@ -19,6 +19,7 @@ from gateway.config import Config, Outbound
 from gateway.delivery import outbox
 from gateway.delivery.relay import PermanentDeliveryError, TemporaryDeliveryError
 from gateway.delivery.sender import OutgoingMail
+from gateway.store import outbox as outbox_rows
 from gateway.store.batch import Batch
 from gateway.store.engine import Store
 from gateway.store.faults import StorageUnavailable
@@ -244,11 +245,13 @@ def test_sent_recently_counts_by_rate_key(store: Store) -> None:
 
     with store.session() as session:
         assert (
-            outbox.sent_recently(Batch.immediate(session), MAIL.rate_key or "", timedelta(hours=1))
+            outbox_rows.sent_recently(
+                Batch.immediate(session), MAIL.rate_key or "", timedelta(hours=1)
+            )
             == 2
         )
         assert (
-            outbox.sent_recently(
+            outbox_rows.sent_recently(
                 Batch.immediate(session), "acknowledgement:nobody", timedelta(hours=1)
             )
             == 0

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.auth.microsoft import AppToken, EntraApp, UserToken, device_login, http_session
+from gateway.auth.microsoft import AppToken, EntraApp, http_session
+from gateway.auth.partner_center_sign_in import UserToken, device_login
 from gateway.microsoft.api import ApiTimeout, PermanentApiError, SignInRefused, TemporaryApiError
 from gateway.microsoft.graph import Graph
 from gateway.microsoft.partner_center import PartnerCenter

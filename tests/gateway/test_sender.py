@@ -522,3 +522,20 @@ def test_the_acknowledgement_tells_the_plans_hours_and_the_target_of_the_priorit
     assert "binnen 30 minuten" in body  # fabrikam reads Dutch
     plain = body_of(sender.acknowledgement(config, templates, urgent, customer_message, found))
     assert "Abonnement" not in plain and "4 uur" in plain  # no [[plans]]: [support] as written
+
+
+def test_only_the_sender_module_writes_a_from_header() -> None:
+    """DESIGN: one module builds outgoing mail and sets From:. A second module that writes the
+    header (a tuple ("From", ...) or a literal b"From: " line) fails here."""
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).resolve().parents[2] / "gateway"
+    writes_from = re.compile(r"""\(\s*["']From["']\s*,|b["']From: """)
+    writers = sorted(
+        str(path.relative_to(root.parent))
+        for path in root.rglob("*.py")
+        if writes_from.search(path.read_text(encoding="utf-8"))
+    )
+    # dkim.py signs a throwaway message to check the key at start-up; it is never sent.
+    assert writers == ["gateway/delivery/dkim.py", "gateway/delivery/sender.py"]

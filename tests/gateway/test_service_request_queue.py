@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway.config import Config
-from gateway.delivery import service_requests
+from gateway.delivery import service_request_news, service_requests
 from gateway.delivery.templates import Templates
 from gateway.microsoft.clients import partner_center
 from gateway.store.batch import Batch
@@ -85,8 +85,8 @@ def test_filed_followed_and_noted(config: Config, store: Store, standin: Microso
     standin.add_note(request_id, "Fixed.")
     standin.set_status(request_id, "closed")
     pc = partner_center(config.microsoft)
-    assert service_requests.poll_open(store, config, Templates(), pc) == 1
-    assert service_requests.poll_open(store, config, Templates(), pc) == 0  # closed: not read
+    assert service_request_news.poll_open(store, config, Templates(), pc) == 1
+    assert service_request_news.poll_open(store, config, Templates(), pc) == 0  # closed: not read
     with store.reader() as session:
         ticket = session.scalars(select(Ticket)).one()
         upstream = session.scalars(
