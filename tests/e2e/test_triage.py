@@ -50,8 +50,9 @@ def unsure(tmp_path: Path, sink: Sink) -> Iterator[Gateway]:
     yield from _gateway(tmp_path, sink, 1.0)  # triage is never that sure
 
 
-# The first mail after a start waits for the worker to load the triage model: on a busy
-# machine that takes longer than the other waits allow.
+# The first mail in a fresh home waits for the worker to train the triage model (no cache in
+# var/ yet): scikit-learn's import and fit take a few seconds, and several times that on a
+# machine busy with the other e2e modules, longer than the other waits allow.
 FIRST_MAIL_WAIT = 60.0
 
 
