@@ -35,7 +35,7 @@ from routing import Decision
 from routing.intents import Triage
 from routing.rate_limits import may_send_automatic
 from routing.service_health import Incident
-from routing.triage import detect_language, document
+from routing.triage_text import detect_language, document
 
 ROBOT_KINDS = ("auto_reply", "bounce", "list")
 # What became of a message, as /metrics counts it and `gatewayd import` sums it up

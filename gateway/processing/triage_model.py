@@ -3,8 +3,9 @@
 The corpus is `routing/corpus/*.jsonl` (the held-out part in `routing/corpus/heldout/` is never
 trained on). Training takes scikit-learn about a second; the fitted model is kept as plain numpy
 arrays (no pickled code) in `var/triage-<hash>.npz`, named by a hash of the corpus and of the
-code that reads it, so a daemon starts with it in a few milliseconds and a changed corpus or a
-new version trains again by itself. Where var/ cannot be written the model is trained in memory.
+code that reads it (`TRIAGE_CODE`), so a daemon starts with it in a few milliseconds and a
+changed corpus or a new version trains again by itself. Where var/ cannot be written the model is
+trained in memory.
 """
 
 from __future__ import annotations
@@ -20,15 +21,35 @@ from pathlib import Path
 
 import numpy as np
 
-import routing.triage as triage_code
+import parsers.quote_markers
+import parsers.quotes
+import routing.intents
+import routing.triage
+import routing.triage_cues
+import routing.triage_features
+import routing.triage_text
 from gateway.logs import log_event
 from parsers.message import ParsedMessage
 from routing.intents import MailText, Triage
-from routing.triage import Example, Model, forwarded_part, read_examples, train
+from routing.triage import Example, Model, read_examples, train
+from routing.triage_text import forwarded_part
 
 log = logging.getLogger("gateway.triage")
 
-CORPUS = Path(triage_code.__file__).resolve().parent / "corpus"
+CORPUS = Path(routing.triage.__file__).resolve().parent / "corpus"
+
+# The code that turns the corpus and a mail into features and a model: routing/triage.py and all
+# it imports of routing/ and parsers/ (the parser's quote rules decide what of a mail is read).
+# A change to any of them trains again; tests/gateway/test_triage_model.py keeps the list whole.
+TRIAGE_CODE = (
+    routing.triage,
+    routing.triage_text,
+    routing.triage_cues,
+    routing.triage_features,
+    routing.intents,
+    parsers.quotes,
+    parsers.quote_markers,
+)
 
 
 def corpus_files(folder: Path = CORPUS) -> list[Path]:
@@ -51,7 +72,9 @@ def read_corpus(files: Sequence[Path]) -> list[Example]:
 
 def model_key(files: Sequence[Path]) -> str:
     """Changes with the corpus and with the code that turns it into a model."""
-    digest = hashlib.sha256(Path(triage_code.__file__).read_bytes())
+    digest = hashlib.sha256()
+    for module in TRIAGE_CODE:
+        digest.update(Path(str(module.__file__)).read_bytes() + b"\0")
     for path in files:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:20]

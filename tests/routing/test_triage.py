@@ -1,5 +1,6 @@
-"""routing/triage.py: what it reads of a mail, its TF-IDF against scikit-learn's, the model's
-arrays, batches, language and evidence. Small hand-made data; the corpus has its own test."""
+"""routing/triage*.py: what triage reads of a mail (triage_text), its TF-IDF against
+scikit-learn's (triage_features), the cues (triage_cues), and the model's arrays, batches,
+language and evidence (triage). Small hand-made data; the corpus has its own test."""
 
 from __future__ import annotations
 
@@ -11,25 +12,23 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from routing.intents import INTENTS, MailText
-from routing.triage import (
+from routing.triage import Example, Model, read_examples, train
+from routing.triage_cues import CUE_NAMES, cue_vector
+from routing.triage_features import (
     CHAR_NGRAMS,
-    CUE_NAMES,
     WORD_NGRAMS,
     WORD_PATTERN,
-    Example,
-    Model,
     Vocabulary,
     char_terms,
-    cue_vector,
+    word_terms,
+)
+from routing.triage_text import (
     detect_language,
     document,
     forwarded_part,
     mail_parts,
     normalized,
-    read_examples,
     request_text,
-    train,
-    word_terms,
 )
 
 DOCS = [
