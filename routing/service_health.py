@@ -1,10 +1,11 @@
 """Service health: documented incidents, and the one a customer's message is about.
 
-Incidents come from two places, both turned into `Incident`: the `[[known_issues]]` of
-config.toml (`incidents_from_known_issues`) and the JSON of Microsoft Graph service health issues
-named by `[service_health] file` (`incidents_from_graph`; the caller reads and decodes the file).
+Incidents come from two places, both turned into `Incident` by routing/service_health_sources.py:
+the `[[known_issues]]` of config.toml and the JSON of Microsoft Graph service health issues.
 `active` keeps those in force at a given `now`; `matching` picks the one a message is about, so its
-title and status can go into the acknowledgement and the `known_issue` rule condition can hold.
+title and status can go into the acknowledgement and the `known_issue` rule condition can hold;
+`why_matched` says why, for `--explain`. The words both sides are read into (`words_of`,
+`CANONICAL`) are here, since matching is what they are for.
 
 Pure: no I/O, no clock of its own (the caller passes `now`), nothing from `gateway/`.
 
@@ -46,10 +47,9 @@ given first.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 
 def _listed(words: str) -> frozenset[str]:
@@ -58,6 +58,9 @@ def _listed(words: str) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class Incident:
+    """A documented incident, from Graph or from `[[known_issues]]`
+    (routing/service_health_sources.py); `words` are what a message is matched on."""
+
     id: str
     service: str
     title: str
@@ -67,20 +70,6 @@ class Incident:
     end: datetime | None
     resolved: bool
 
-
-# Graph statuses after which the service works again. A known issue whose admin sets one of these
-# as its status is over too. Lower case: Graph writes camelCase ("serviceRestored").
-RESOLVED_STATUSES = frozenset(
-    {
-        "resolved",
-        "resolvedexternal",
-        "servicerestored",
-        "postincidentreviewpublished",
-        "falsepositive",
-    }
-)
-
-DEFAULT_STATUS = "investigating"  # as for [[known_issues]] without a status
 
 # Product names worth keeping as words and strong enough for rule 3. Common English words that are
 # also product names ("word", "forms", "windows", "loop", "stream") are left out of this set:
@@ -221,105 +210,6 @@ _SIGNATURES = (
 _WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
 
 
-# --- Reading incidents -------------------------------------------------------------------------
-
-
-def incidents_from_graph(data: object) -> tuple[list[Incident], list[str]]:
-    """Graph service health issues → incidents, and one problem per entry that was left out.
-
-    `data` is the decoded JSON of `GET /admin/serviceAnnouncement/issues`: `{"value": [...]}`, or
-    the bare list. Never raises on bad input."""
-    if isinstance(data, Mapping):
-        entries, where = data.get("value"), "value"
-        if not isinstance(entries, list):
-            return [], ['value: missing or not a list (expected {"value": [...]} or a list)']
-    elif isinstance(data, list):
-        entries, where = data, ""
-    else:
-        return [], [f'expected {{"value": [...]}} or a list, got {type(data).__name__}']
-    incidents: list[Incident] = []
-    problems: list[str] = []
-    for index, entry in enumerate(entries):
-        try:
-            incidents.append(_graph_incident(entry))
-        except ValueError as problem:
-            problems.append(f"{where}[{index}]{problem}")
-    return incidents, problems
-
-
-def _graph_incident(entry: object) -> Incident:
-    """One Graph issue; ValueError("<.field>: <why>") when it cannot be used."""
-    if not isinstance(entry, Mapping):
-        raise ValueError(f": not an object, got {type(entry).__name__}")
-    ident, title = _text(entry, "id"), _text(entry, "title")
-    service = _text(entry, "service", required=False)
-    status = _text(entry, "status", required=False) or DEFAULT_STATUS
-    is_resolved = entry.get("isResolved", False)
-    if not isinstance(is_resolved, bool):
-        raise ValueError(f".isResolved: must be true or false, got {is_resolved!r}")
-    return Incident(
-        id=ident,
-        service=service,
-        title=title,
-        status=status,
-        # Graph issues carry no words of their own. `impactDescription` is long prose, and
-        # `feature`/`featureGroup` ("E-Mail and calendar access") are broad enough to match half
-        # the mail, so only the service and the title, which name the product and what fails,
-        # give words.
-        words=words_of(f"{service} {title}"),
-        start=_time(entry, "startDateTime"),
-        end=_time(entry, "endDateTime"),
-        resolved=is_resolved or status.lower() in RESOLVED_STATUSES,
-    )
-
-
-def _text(entry: Mapping[Any, Any], key: str, *, required: bool = True) -> str:
-    value = entry.get(key)
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f".{key}: must be a string, got {value!r}")
-    if not value or not value.strip():
-        if required:
-            raise ValueError(f": no {key}")
-        return ""
-    return value.strip()
-
-
-def _time(entry: Mapping[Any, Any], key: str) -> datetime | None:
-    value = entry.get(key)
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        try:
-            return _utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
-        except ValueError:
-            pass
-    raise ValueError(f".{key}: not an ISO 8601 time, got {value!r}")
-
-
-def incidents_from_known_issues(items: Iterable[Any]) -> list[Incident]:
-    """`[[known_issues]]` (anything with id, service, title, status, words, until) → incidents.
-
-    `until` is the end; a known issue has no start. Without words, they come from the service
-    and the title as for Graph issues."""
-    incidents = []
-    for item in items:
-        status = str(item.status or DEFAULT_STATUS)
-        words = tuple(dict.fromkeys(w.strip().lower() for w in item.words if w.strip()))
-        incidents.append(
-            Incident(
-                id=str(item.id),
-                service=str(item.service or ""),
-                title=str(item.title),
-                status=status,
-                words=words or words_of(f"{item.service or ''} {item.title}"),
-                start=None,
-                end=_utc(item.until) if item.until is not None else None,
-                resolved=status.lower() in RESOLVED_STATUSES,
-            )
-        )
-    return incidents
-
-
 def words_of(text: str) -> tuple[str, ...]:
     """The words of a service name and title: lower case, no stop words, none shorter than three
     letters and no bare numbers ("365"); product names are always kept."""
@@ -331,8 +221,8 @@ def words_of(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(kept))
 
 
-def _utc(moment: datetime) -> datetime:
-    # A time without a zone is UTC, as Graph and config.toml mean it; it can then be compared.
+def in_utc(moment: datetime) -> datetime:
+    """A time without a zone is UTC, as Graph and config.toml mean it; it can then be compared."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -341,7 +231,7 @@ def _utc(moment: datetime) -> datetime:
 
 def active(incidents: Iterable[Incident], now: datetime) -> list[Incident]:
     """Incidents in force at `now`: not resolved, started (or without a start), not yet ended."""
-    now = _utc(now)
+    now = in_utc(now)
     return [
         incident
         for incident in incidents

@@ -4,7 +4,7 @@ graph/api/serviceannouncement-list-issues: GET /admin/serviceAnnouncement/issues
 permission ServiceHealth.Read.All (an app-only token for the tenant asked about; a customer's
 tenant gives one once it has consented to the partner's app through GDAP). The answer is a
 serviceHealthIssue collection (graph/api/resources/servicehealthissue) in `value`, continued by
-`@odata.nextLink` (graph/paging). routing/service_health.py reads the entries.
+`@odata.nextLink` (graph/paging). routing/service_health_sources.py reads the entries.
 """
 
 from __future__ import annotations

@@ -18,13 +18,8 @@ from sqlalchemy.orm import Session
 from gateway.config import Config
 from gateway.logs import log_event
 from gateway.store.models import ServiceHealthSnapshot
-from routing.service_health import (
-    Incident,
-    active,
-    incidents_from_graph,
-    incidents_from_known_issues,
-    matching,
-)
+from routing.service_health import Incident, active, matching
+from routing.service_health_sources import incidents_from_graph, incidents_from_known_issues
 
 log = logging.getLogger("gateway.service_health")
 

@@ -1,5 +1,5 @@
-"""routing/service_health.py: Graph and config incidents, which are active, and which one a mail is
-about."""
+"""routing/service_health.py and service_health_sources.py: Graph and config incidents, which are
+active, and which one a mail is about."""
 
 from __future__ import annotations
 
@@ -8,15 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from routing.service_health import (
-    Incident,
-    active,
-    incidents_from_graph,
-    incidents_from_known_issues,
-    matching,
-    why_matched,
-    words_of,
-)
+from routing.service_health import Incident, active, matching, why_matched, words_of
+from routing.service_health_sources import incidents_from_graph, incidents_from_known_issues
 
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 
