@@ -8,10 +8,6 @@ with a reason, which the processor turns into a quarantine entry.
 from __future__ import annotations
 
 import base64
-import email
-import email.errors
-import email.feedparser
-import email.policy
 import quopri
 import re
 from collections.abc import Iterator
@@ -26,6 +22,14 @@ from parsers.defects import charset_defects, header_charset_defects, mime_defect
 from parsers.forwards import Forwarded, attached_forward, forwarded_in, may_hold_forward
 from parsers.headers import addresses, header_text
 from parsers.kinds import classify
+from parsers.mime_tree import (
+    TOO_DEEP,
+    TooDeep,
+    UnreadableMime,
+    header_block_only,
+    mime_tree,
+    parse_bytes,
+)
 from parsers.quotes import new_text
 from parsers.senders import first_address, raw_values, sender_of
 
@@ -34,21 +38,12 @@ class Unparseable(Exception):
     """These bytes cannot be used as a mail message; the text says why."""
 
 
-class _TooDeep(Unparseable):
-    """The MIME tree is nested beyond MAX_DEPTH: only the header block is read."""
-
-
 # RFC 5322 §2.1.1 limits a line to 998 characters; a longer subject is no person's, and a ticket
 # and every mail about it carry the subject.
 MAX_SUBJECT = 998
 # About thirty pages: what a person writes. A log pasted into the body is cut here (the raw
 # message keeps all of it), so routing, the ticket and every notification stay small.
 MAX_TEXT = 100_000
-# Mail clients nest a few levels (a forward of a signed reply is five or six). The stdlib parses
-# the tree recursively and the stages after it walk it recursively, so a deeper tree is refused
-# with this reason before any stage reaches Python's recursion limit.
-MAX_DEPTH = 200
-_TOO_DEEP = f"MIME parts nested deeper than {MAX_DEPTH} levels"
 
 
 @dataclass(frozen=True)
@@ -107,9 +102,11 @@ def parse_message(data: bytes, envelope_sender: str | None = None) -> ParsedMess
     if not data.strip():
         raise Unparseable("empty message")
     try:
-        message, defects = _mime_tree(data)
-    except _TooDeep:
-        message, defects = _header_block_only(data), [f"{_TOO_DEEP}: the body is not read"]
+        message, defects = mime_tree(data)
+    except TooDeep:
+        message, defects = header_block_only(data), [f"{TOO_DEEP}: the body is not read"]
+    except UnreadableMime as exc:
+        raise Unparseable(str(exc)) from None
     if not message.keys():
         message = _headerless(data)
         defects.append("no header fields: the whole message is read as its text")
@@ -165,23 +162,11 @@ def _content_defects(
         yield f"unreadable Date header {date_value[:60]!r}"
 
 
-def _header_block_only(data: bytes) -> EmailMessage:
-    """The header block without the body: what can be read of a message whose MIME tree the
-    stages after the parser could not walk."""
-    head = re.split(rb"\r?\n\r?\n", data, maxsplit=1)[0] + b"\r\n"
-    # Nothing of the declared tree is there: without its Content-Type the message is empty text.
-    head = _CONTENT_TYPE_FIELD.sub(b"", head)
-    return _parsed(head + b"\r\n")
-
-
-_CONTENT_TYPE_FIELD = re.compile(rb"(?im)^content-type[ \t]*:.*\n(?:[ \t].*\n)*")
-
-
 def _headerless(data: bytes) -> EmailMessage:
     """A message without a single header field: all of it is the body (an MTA delivers such a
     file, adding its own headers above it)."""
     try:
-        return _parsed(b"\n" + data.replace(b"\x00", b""))
+        return parse_bytes(b"\n" + data.replace(b"\x00", b""))
     except Exception as exc:
         raise Unparseable(f"no header fields, and the text cannot be read: {exc}") from None
 
@@ -223,7 +208,7 @@ def _attached_mail(part: Message) -> EmailMessage | None:
         raw = encoded.encode("ascii", "surrogateescape")
         try:
             data = base64.b64decode(raw) if encoding == "base64" else quopri.decodestring(raw)
-            return _parsed(data) if data.strip() else None
+            return parse_bytes(data) if data.strip() else None
         except Exception:  # binascii.Error, or the stdlib on what it decodes to
             return None
     return first if isinstance(first, EmailMessage) else None
@@ -238,136 +223,6 @@ def _attached(inner: EmailMessage) -> Forwarded:
         subject=_header(inner, "Subject")[:MAX_SUBJECT],
         text=new_text(body_texts(inner)[1][:MAX_TEXT]),
     )
-
-
-# compat32 keeps header values as the strings they came as; policy.default builds a structured
-# header object at every get(), which made up half of the parse time (bench/parse.py). Headers
-# are decoded by parsers/headers.py instead; EmailMessage still gives get_body().
-_POLICY = email.policy.compat32
-# BytesParser decodes the whole message to one string and splits all of it into lines before
-# parsing: a 25 MB message took 200 MB. Fed in pieces, the parser holds only the part it reads.
-_FEED_CHUNK = 1 << 16
-
-
-def _parsed(data: bytes) -> EmailMessage:
-    parser = email.feedparser.BytesFeedParser(_factory=EmailMessage, policy=_POLICY)
-    view = memoryview(data)
-    for start in range(0, len(data), _FEED_CHUNK):
-        parser.feed(bytes(view[start : start + _FEED_CHUNK]))
-    message = parser.close()
-    assert isinstance(message, EmailMessage)
-    return message
-
-
-def _mime_tree(data: bytes) -> tuple[EmailMessage, list[str]]:
-    """The stdlib's parse, and what was repaired to make it. The stdlib raises on some inputs (a
-    NUL in a charset parameter makes codec lookup fail), so try once more without NUL bytes,
-    then refuse with the reason."""
-    repairs: list[str] = []
-    if b"\r" in data[:8192] and b"\n" not in data[:8192]:
-        # CR-only line ends (classic Mac OS): the stdlib splits on them, but every part's text
-        # would keep them, and the bounce detectors read lines.
-        data = data.replace(b"\r", b"\n")
-    for attempt in (data, data.replace(b"\x00", b"")):
-        try:
-            message = _parsed(attempt)
-        except RecursionError:
-            raise _TooDeep(_TOO_DEEP) from None
-        except Exception as exc:
-            reason = f"the MIME structure cannot be read: {exc.__class__.__name__}: {exc}"
-            repairs.append("NUL bytes removed")
-            continue
-        if _depth(message) > MAX_DEPTH:
-            raise _TooDeep(_TOO_DEEP)
-        if _header_block_broken(message):
-            repaired = _repaired_header_block(attempt)
-            if repaired != attempt:
-                message, more = _mime_tree(repaired)
-                note = "lines that are not header fields dropped from the header block"
-                return message, [*repairs, note, *more]
-        if any(isinstance(d, _BOUNDARY_DEFECTS) for d in message.defects) or _lost_mime(message):
-            repaired = _repaired_boundary(attempt)
-            if repaired != attempt:
-                message, more = _mime_tree(repaired)
-                note = "the declared MIME boundary is not used: parts split where the body does"
-                return message, [*repairs, note, *more]
-        return message, repairs
-    raise Unparseable(reason)
-
-
-def _depth(message: Message) -> int:
-    """How deep the MIME tree goes, without recursion."""
-    deepest, todo = 0, [(message, 1)]
-    while todo:
-        part, depth = todo.pop()
-        deepest = max(deepest, depth)
-        if part.is_multipart():  # a leaf's payload is not asked for: its charset may be junk
-            children = part.get_payload()
-            todo.extend((child, depth + 1) for child in children if isinstance(child, Message))
-    return deepest
-
-
-_BOUNDARY_DEFECTS = (
-    email.errors.StartBoundaryNotFoundDefect,
-    email.errors.NoBoundaryInMultipartDefect,
-)
-_BOUNDARY_PARAMETER = re.compile(rb"boundary\s*=\s*(?:\"[^\"]*\"|[^;\r\n]*)", re.IGNORECASE)
-_DELIMITER_LINE = re.compile(rb"^--([0-9A-Za-z'()+_,./:=? -]{1,70}?)[ \t]*\r?$", re.MULTILINE)
-
-
-def _repaired_boundary(data: bytes) -> bytes:
-    """Set the top-level boundary to the delimiter the body really uses, when the declared one
-    is missing or never occurs (an unquoted "----=_Part_…" from Java mailers, which RFC 2045
-    §5.1 wants quoted, or a boundary rewritten by a relay): the stdlib then finds no part."""
-    parts = re.split(rb"(\r?\n\r?\n|\r\r)", data, maxsplit=1)
-    if len(parts) != 3:
-        return data
-    head, separator, body = parts
-    found = _DELIMITER_LINE.search(body.replace(b"\r", b"\n"))
-    if found is None or body.count(b"--" + found[1]) < 2:
-        return data
-    boundary = b'boundary="' + found[1].rstrip() + b'"'
-    if not re.search(rb"(?im)^content-type:", head):
-        head += b"\nContent-Type: multipart/mixed; " + boundary
-    elif _BOUNDARY_PARAMETER.search(head):
-        head = _BOUNDARY_PARAMETER.sub(lambda _: boundary, head, count=1)
-    else:
-        head = re.sub(rb"(?im)^(content-type:[^\r\n]*)", lambda m: m[1] + b"; " + boundary, head)
-    return head + separator + body
-
-
-def _lost_mime(message: EmailMessage) -> bool:
-    """MIME parts in a body without a Content-Type header: a relay dropped the MIME headers
-    of a delivery report (seen from old Sendmail)."""
-    if "Content-Type" in message or message.is_multipart():
-        return False
-    body = message.get_payload()
-    return isinstance(body, str) and "\n--" in body and "Content-Type:" in body
-
-
-def _header_block_broken(message: EmailMessage) -> bool:
-    """The stdlib ends the header block at the first line that is not a header, and takes the
-    rest (From:, Subject:…) for the body."""
-    missing = email.errors.MissingHeaderBodySeparatorDefect
-    return not message.keys() or any(isinstance(d, missing) for d in message.defects)
-
-
-_HEADER_LINE = re.compile(rb"^([!-9;-~]+)[ \t]*:")
-_OBSOLETE_NAME = re.compile(rb"^([!-9;-~]+)[ \t]+:")
-
-
-def _repaired_header_block(data: bytes) -> bytes:
-    """Drop the lines of the header block that are neither a field nor a continuation, and
-    remove the space before the colon of obsolete "Subject :" fields (RFC 5322 §4.5.3)."""
-    parts = re.split(rb"(\r?\n\r?\n|\r\r)", data, maxsplit=1)
-    head, separator, body = parts if len(parts) == 3 else (data, b"", b"")
-    kept: list[bytes] = []
-    for line in head.splitlines(keepends=True):
-        if line[:1] in (b" ", b"\t") and kept:
-            kept.append(line)
-        elif _HEADER_LINE.match(line):
-            kept.append(_OBSOLETE_NAME.sub(rb"\1:", line, count=1))
-    return b"".join(kept) + separator + body
 
 
 def _header(message: EmailMessage, name: str) -> str:

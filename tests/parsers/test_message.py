@@ -9,14 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from parsers.message import (
-    MAX_DEPTH,
-    MAX_SUBJECT,
-    MAX_TEXT,
-    ParsedMessage,
-    Unparseable,
-    parse_message,
-)
+from parsers.message import MAX_SUBJECT, MAX_TEXT, ParsedMessage, Unparseable, parse_message
+from parsers.mime_tree import MAX_DEPTH
 
 MAIL = (
     b"From: =?utf-8?q?Ren=C3=A9e_Jansen?= <Renee.Jansen@Fabrikam.EXAMPLE>\r\n"
