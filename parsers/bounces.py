@@ -8,7 +8,7 @@ Mailman's bounce detectors.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from email.message import EmailMessage, Message
 
 from flufl.bounce import all_failures
@@ -142,8 +142,27 @@ def _detected_recipients(message: Message) -> list[str]:
         temporary, permanent = all_failures(message)
     except Exception:  # a detector that trips over a malformed report must not stop the parse
         return []
-    found = [*permanent, *temporary]
-    return [a.decode("utf-8", "replace") if isinstance(a, bytes) else str(a) for a in found]
+    text = _searchable(message)
+    return [*_in_order_given(permanent, text), *_in_order_given(temporary, text)]
+
+
+def _in_order_given(addresses: Iterable[object], text: str) -> list[str]:
+    """flufl.bounce returns sets, whose order changes with the hash seed: the addresses as the
+    report mentions them first, so that the same bounce always reads the same."""
+    decoded = [a.decode("utf-8", "replace") if isinstance(a, bytes) else str(a) for a in addresses]
+
+    def position(address: str) -> tuple[int, str]:
+        at = text.find(address.lower())
+        return (at if at >= 0 else len(text), address.lower())
+
+    return sorted(decoded, key=position)
+
+
+def _searchable(message: Message) -> str:
+    try:
+        return message.as_string().lower()
+    except Exception:  # a part the generator cannot write: the addresses by name then
+        return ""
 
 
 # Where the returned original message starts in a plain-text bounce (qmail, Exim, Sendmail…).

@@ -107,3 +107,33 @@ def test_a_person_forwarding_a_bounce_is_a_person() -> None:
     parsed = parse_message(data)
 
     assert (parsed.kind, parsed.bounced_recipients) == ("normal", ())
+
+
+def test_recipients_guessed_from_free_text_keep_one_order_whatever_the_hash_seed() -> None:
+    """flufl.bounce returns sets; the order of the recipients must not change with
+    PYTHONHASHSEED (the same bounce read twice, by two daemons, reads the same)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bounce = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "flufl.bounce"
+    path = bounce / "tests" / "data" / "sendmail_01.txt"
+    code = (
+        "import sys; from parsers.message import parse_message; "
+        "print(parse_message(open(sys.argv[1], 'rb').read()).bounced_recipients)"
+    )
+    root = Path(__file__).resolve().parents[2]
+    orders = {
+        subprocess.run(
+            [sys.executable, "-c", code, str(path)],
+            cwd=root,
+            env={"PYTHONHASHSEED": str(seed), "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(6)
+    }
+    assert len(orders) == 1
+    (order,) = orders
+    assert order.count("@") >= 2  # more than one recipient, or order would not matter
