@@ -207,8 +207,8 @@ def _file(name: str, data: bytes) -> Attachment:
     return Attachment(filename=name, content_type=content_type, size=len(data))
 
 
-# Above this, a base64 part's size is counted, not decoded: decoding a 25 MB attachment made five
-# copies of it, only to take its length.
+# Above this, a base64 part's size is counted, not decoded: decoding a large attachment made
+# several copies of it, only to take its length (docs/PERFORMANCE.md).
 _COUNT_ABOVE = 1 << 20
 
 

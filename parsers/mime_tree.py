@@ -40,7 +40,8 @@ class UnreadableMime(Exception):
 # are decoded by parsers/headers.py instead; EmailMessage still gives get_body().
 _POLICY = email.policy.compat32
 # BytesParser decodes the whole message to one string and splits all of it into lines before
-# parsing: a 25 MB message took 200 MB. Fed in pieces, the parser holds only the part it reads.
+# parsing, several times the message's size (docs/PERFORMANCE.md). Fed in pieces, the parser
+# holds only the part it reads.
 _FEED_CHUNK = 1 << 16
 
 

@@ -127,7 +127,7 @@ def request_text(text: str) -> str:
 # --- its language -----------------------------------------------------------------------------
 
 # The commonest short words of each language. Counting them tells the four languages apart in
-# a few microseconds per mail, which a general detector (lingua, 200 MB of models loaded) does
+# in microseconds per mail, which a general detector (lingua, with its large models) does
 # not improve on for these four; an unknown language is the one with most hits anyway.
 _STOP_WORDS = {
     "nl": "de het een en van ik je we wij niet is op dat die met voor zijn er ook maar bij naar "

@@ -25,7 +25,8 @@ log = logging.getLogger("gateway.intake")
 
 # --- the memory budget for message data ----------------------------------------------------------
 
-# Ten 25 MB messages arriving at once took 850 MB when each session read its own (issue 8).
+# Sessions reading their own data at once took several times the messages' size in memory
+# (issue 8; figures in docs/PERFORMANCE.md).
 # 100 MB holds three or four messages of the default smtp.max_size (25 MB) and thousands of
 # ordinary ones; a larger max_size raises it so that one message of that size always fits.
 BUDGET_BYTES = 100 * 10**6
