@@ -102,6 +102,20 @@ def notifications(sock: socket.socket, until: str, timeout: float = 20) -> list[
     return seen
 
 
+def drain(sock: socket.socket) -> None:
+    """Throw away what the daemon has said so far. Nobody reads its WATCHDOG=1 pings between
+    the tests, and a receive buffer they filled drops the next datagram (STOPPING=1)."""
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
+    try:
+        while True:
+            sock.recv(4096)
+    except BlockingIOError:
+        pass
+    finally:
+        sock.settimeout(timeout)
+
+
 def get(gateway: Gateway, path: str) -> tuple[int, str]:
     url = f"http://127.0.0.1:{gateway.metrics_port}{path}"  # type: ignore[attr-defined]
     try:
@@ -234,6 +248,7 @@ def test_backup_while_intake_runs_holds_every_ticket_committed_before(
 
 def test_sigterm_says_stopping(daemon: Gateway, notify_socket: tuple[str, socket.socket]) -> None:
     _, sock = notify_socket
+    drain(sock)
     assert daemon.stop() == 0
     assert "STOPPING=1" in notifications(sock, "STOPPING=1")
 
