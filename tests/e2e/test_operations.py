@@ -261,7 +261,9 @@ def test_healthz_is_503_while_postgresql_is_down(
     gateway.metrics_port = port  # type: ignore[attr-defined]
     gateway.start()
     try:
-        assert get(gateway, "/healthz") == (200, "ok\n")
+        # The daemon listens before its worker has started (a daemon that cannot listen starts
+        # none), and /healthz says "worker: not running" until it has.
+        wait_for(lambda: get(gateway, "/healthz") == (200, "ok\n"), 20, "200 once it all runs")
         pg_cluster.stop()
         status, text = wait_for(lambda: (r := get(gateway, "/healthz"))[0] == 503 and r, 30,
                                 "503 while the database is down")  # fmt: skip
