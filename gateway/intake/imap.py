@@ -5,6 +5,8 @@ BODY.PEEK[] (nothing is marked read by the fetch), committed, and only then move
 `done_folder` or flagged \\Seen. The mailbox, UIDVALIDITY and UID of every stored message are
 kept, so a crash between the commit and the move makes no duplicate: the next run finds the
 message stored and only moves it.
+
+The IMAP commands are in imap_client.py.
 """
 
 from __future__ import annotations
@@ -16,9 +18,8 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
@@ -26,6 +27,7 @@ from sqlalchemy import select
 
 from gateway.auth.tokens import TokenError
 from gateway.config import Imap, Microsoft
+from gateway.intake import imap_client
 from gateway.logs import log_event
 from gateway.store.engine import Store
 from gateway.store.faults import StorageUnavailable
@@ -35,14 +37,8 @@ from gateway.store.raw_messages import IncomingRaw, insert_raw_rows
 
 log = logging.getLogger("gateway.imap")
 
-BATCH_MESSAGES = 500
-FIRST_BATCH_MESSAGES = 100  # the worker's batch (gateway/runtime/worker.py, PROCESS_BATCH)
-BATCH_BYTES = 50 * 10**6  # a batch of large mails must not fill memory
-IDLE_RENEW = timedelta(minutes=29)  # RFC 2177: servers may drop an IDLE after 30 minutes
-IDLE_CHECK_SECONDS = 1.0  # how quickly a reader notices that the daemon stops
 BACKOFF_MAX_SECONDS = 60.0
 STORAGE_RETRY_SECONDS = 2.0  # how soon a reader tries again while the database is down
-NETWORK_TIMEOUT_SECONDS = 60.0
 
 STANDBY_SECONDS = 2.0  # how soon a standing-by daemon takes over a mailbox
 # How often a check that found nothing new is written to the database (the alerts and `gatewayd
@@ -166,18 +162,20 @@ class MailboxReader:
 
     def _session(self, lock: AdvisoryLock) -> None:
         self._standing_by = False
-        client = self._connect()
+        client = imap_client.connect(self.settings)
         try:
-            self._login(client)
-            uidvalidity = self._select(client)
+            self.health.certificate_expires = imap_client.certificate_expiry(client)
+            imap_client.login(client, self.settings, self._token)
+            uidvalidity = imap_client.select(client, self.settings)
+            self._check_uidvalidity(client, uidvalidity)
             while not self.stop.is_set():
                 self._take_everything(client, uidvalidity)
                 self._succeeded()
-                self._wait_for_mail(client)
+                imap_client.wait_for_mail(client, self.settings, self.stop)
                 if not lock.still_held():
                     raise LockLost("the database connection holding the mailbox lock was lost")
         finally:
-            _close(client)
+            imap_client.close(client)
 
     def _succeeded(self) -> None:
         if self.health.last_error:
@@ -196,44 +194,6 @@ class MailboxReader:
                 state.last_success_at = utcnow()
         self._success_written = time.monotonic()
 
-    # --- connecting ---
-
-    def _connect(self) -> IMAPClient:
-        settings = self.settings
-        context = ssl.create_default_context(
-            cafile=str(settings.ca_file) if settings.ca_file else None
-        )
-        client = IMAPClient(
-            settings.host,
-            port=settings.port,
-            ssl=settings.tls,
-            ssl_context=context,
-            timeout=NETWORK_TIMEOUT_SECONDS,
-        )
-        if settings.starttls:
-            client.starttls(context)
-        self.health.certificate_expires = _certificate_expiry(client)
-        return client
-
-    def _login(self, client: IMAPClient) -> None:
-        if self._token is None:
-            client.login(self.settings.username, self.settings.password)
-            return
-        try:
-            client.oauth2_login(self.settings.username, self._token.get())
-        except LoginError:
-            self._token.invalidate()  # expired or revoked early: one fresh token, one more try
-            client.oauth2_login(self.settings.username, self._token.get())
-
-    def _select(self, client: IMAPClient) -> int:
-        done = self.settings.done_folder
-        if done and not client.folder_exists(done):
-            client.create_folder(done)
-        selected = client.select_folder(self.settings.folder)
-        uidvalidity = int(selected[b"UIDVALIDITY"])
-        self._check_uidvalidity(client, uidvalidity)
-        return uidvalidity
-
     def _check_uidvalidity(self, client: IMAPClient, uidvalidity: int) -> None:
         with self.store.session() as session:
             state = session.get(ImapMailbox, self.settings.name)
@@ -245,7 +205,7 @@ class MailboxReader:
             # The server renumbered the folder (RFC 3501 §2.3.1.1): stored UIDs mean nothing
             # now. Mail already stored is still recognised by Message-ID and content hash; in
             # flag mode everything already \Seen counts as taken, so old mail is not re-read.
-            highest = max(client.search(["SEEN"]) or [0]) if not self.settings.done_folder else 0
+            highest = imap_client.highest_seen(client) if not self.settings.done_folder else 0
             log_event(
                 log,
                 "imap.uidvalidity_changed",
@@ -264,21 +224,14 @@ class MailboxReader:
             self.health.waiting = len(uids)
             if not uids:
                 return
-            for batch in _batches(client, uids):
+            for batch in imap_client.batches(client, uids):
                 self._take_batch(client, uidvalidity, batch)
                 if self.stop.is_set():
                     return
 
     def _candidates(self, client: IMAPClient) -> list[int]:
-        if self.settings.done_folder:
-            # Whatever is still in the folder has not been moved yet, so is not done.
-            return sorted(client.search(["NOT", "DELETED"]))
-        last_uid = self._last_uid()
-        unseen = client.search(["NOT", "DELETED", "UNSEEN"])
-        # Also anything above the last UID taken, even if a person read it first. "n:*" always
-        # includes the highest UID, even below n (RFC 3501 §6.4.8), hence the filter.
-        above = [uid for uid in client.search(["UID", f"{last_uid + 1}:*"]) if uid > last_uid]
-        return sorted(set(unseen) | set(above))
+        last_uid = 0 if self.settings.done_folder else self._last_uid()
+        return imap_client.waiting(client, self.settings, last_uid)
 
     def _last_uid(self) -> int:
         with self.store.reader() as session:
@@ -288,21 +241,19 @@ class MailboxReader:
     def _take_batch(self, client: IMAPClient, uidvalidity: int, uids: list[int]) -> None:
         stored = self._already_stored(uidvalidity, uids)
         wanted = [uid for uid in uids if uid not in stored]
-        fetched = client.fetch(wanted, ["BODY.PEEK[]"]) if wanted else {}
         items = [
             IncomingRaw(
-                data=bytes(data[b"BODY[]"]),
+                data=data,
                 via="imap",
                 source=self.settings.name,
                 imap_mailbox=self.settings.name,
                 imap_uidvalidity=uidvalidity,
                 imap_uid=uid,
             )
-            for uid, data in sorted(fetched.items())
-            if b"BODY[]" in data
+            for uid, data in imap_client.fetch(client, wanted).items()
         ]
         self._commit(items, max(uids))
-        done = self._mark_done(client, uids)  # only now: the batch is committed
+        done = imap_client.mark_done(client, uids, self.settings.done_folder)  # committed
         log_event(
             log,
             "imap.taken",
@@ -331,86 +282,6 @@ class MailboxReader:
             state = session.get_one(ImapMailbox, self.settings.name)
             state.last_uid = max(state.last_uid, last_uid)
             state.last_success_at = utcnow()
-
-    def _mark_done(self, client: IMAPClient, uids: list[int]) -> str:
-        """Move the batch to done_folder, or flag it \\Seen; says which way."""
-        done = self.settings.done_folder
-        if not done:
-            client.add_flags(uids, [b"\\Seen"])
-            return "flag"
-        if client.has_capability("MOVE"):
-            client.move(uids, done)  # RFC 6851: atomic, no \\Deleted left behind
-            return "move"
-        client.copy(uids, done)
-        client.add_flags(uids, [b"\\Deleted"])
-        if client.has_capability("UIDPLUS"):
-            client.uid_expunge(uids)  # RFC 4315: expunge only what we copied
-        else:
-            client.expunge()
-        return "copy"
-
-    # --- waiting ---
-
-    def _wait_for_mail(self, client: IMAPClient) -> None:
-        poll = self.settings.poll.total_seconds()
-        if not (self.settings.idle and client.has_capability("IDLE")):
-            client.noop()  # proves the connection is alive before the next poll
-            self.stop.wait(poll)
-            return
-        # Re-issued at least every `poll` (well before 29 minutes): a dead connection that the
-        # kernel has not noticed is found at the next search, not half an hour later.
-        deadline = time.monotonic() + min(poll, IDLE_RENEW.total_seconds())
-        client.idle()
-        try:
-            while not self.stop.is_set() and time.monotonic() < deadline:
-                responses = client.idle_check(timeout=IDLE_CHECK_SECONDS)
-                if any(_is_new_mail(response) for response in responses):
-                    return
-        finally:
-            client.idle_done()
-
-
-def _certificate_expiry(client: IMAPClient) -> float | None:
-    """notAfter of the certificate the server showed (checked by then), or None without TLS."""
-    sock = client.socket()
-    if not isinstance(sock, ssl.SSLSocket):
-        return None
-    certificate = sock.getpeercert()
-    not_after = certificate.get("notAfter") if certificate else None
-    return ssl.cert_time_to_seconds(str(not_after)) if not_after else None
-
-
-def _is_new_mail(response: object) -> bool:
-    return isinstance(response, tuple) and len(response) >= 2 and response[1] == b"EXISTS"
-
-
-def _batches(client: IMAPClient, uids: list[int]) -> Iterator[list[int]]:
-    """Batches of at most BATCH_MESSAGES messages and about BATCH_BYTES; the first of a backlog
-    is FIRST_BATCH_MESSAGES, so that processing begins while the rest is read."""
-    start, count = 0, FIRST_BATCH_MESSAGES
-    while start < len(uids):
-        chunk = uids[start : start + count]
-        start, count = start + count, BATCH_MESSAGES
-        sizes = client.fetch(chunk, ["RFC822.SIZE"])
-        batch: list[int] = []
-        total = 0
-        for uid in chunk:
-            size = int(sizes.get(uid, {}).get(b"RFC822.SIZE", 0))
-            if batch and total + size > BATCH_BYTES:
-                yield batch
-                batch, total = [], 0
-            batch.append(uid)
-            total += size
-        if batch:
-            yield batch
-
-
-def _close(client: IMAPClient) -> None:
-    try:
-        client.logout()
-    except Exception:  # the connection may already be gone; nothing left to tidy
-        with contextlib.suppress(Exception):
-            client.shutdown()
 
 
 class MailboxReaders:

@@ -1,5 +1,6 @@
-"""Shared fixtures of the gateway unit tests: a small valid config built from a dict, and a
-migrated SQLite store in tmp_path. Nothing here opens a socket or starts a process."""
+"""Shared fixtures of the gateway unit tests: a small valid config built from a dict, an
+[[imap]] mailbox's settings, and a migrated SQLite store in tmp_path. Nothing here opens a
+socket or starts a process."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from gateway.config import Config, Outbound, build_config
+from gateway.config import Config, Imap, Outbound, build_config
 from gateway.store.engine import Store
 
 SECRET = "unit-test-secret-0123456789"
@@ -105,6 +106,15 @@ def make_config(tmp_path: Path) -> Callable[[dict[str, Any]], Config]:
 @pytest.fixture
 def config(config_data: dict[str, Any], make_config: Callable[[dict[str, Any]], Config]) -> Config:
     return make_config(config_data)
+
+
+@pytest.fixture
+def imap_settings(
+    config_data: dict[str, Any], make_config: Callable[[dict[str, Any]], Config]
+) -> Imap:
+    config_data["imap"] = [{"name": "support", "host": "127.0.0.1", "username": "support",
+                            "password": "secret"}]  # fmt: skip
+    return make_config(config_data).imap[0]
 
 
 @pytest.fixture

@@ -31,7 +31,13 @@ SECTIONS: dict[str, tuple[set[str], dict[str, set[str]]]] = {
         {"gateway/delivery/relay.py": {"settings"}, "gateway/delivery/outbox.py": {"settings"}},
     ),
     "Microsoft": ({"microsoft"}, {}),
-    "Imap": (set(), {"gateway/intake/imap.py": {"settings", "mailbox"}}),
+    "Imap": (
+        set(),
+        {
+            "gateway/intake/imap.py": {"settings", "mailbox"},
+            "gateway/intake/imap_client.py": {"settings"},
+        },
+    ),
     "Metrics": ({"metrics"}, {"gateway/runtime/daemon.py": {"settings"}}),
     "Alerts": ({"alerts"}, {}),
 }
