@@ -27,7 +27,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -35,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway.logs import log_event
+from gateway.runtime import services
+from gateway.runtime.processes import OnDemand, Spawned
 from gateway.store import raw_reader
 from parsers.message import ParsedMessage, Unparseable, parse_message
 from routing.intents import Triage
@@ -52,6 +53,7 @@ _READY = "ready"
 # A stage that failed is not started again for this long: one that dies on some input would
 # otherwise cost a new interpreter's start on every batch.
 RESTART_AFTER_SECONDS = 60.0
+STOP_SECONDS = 5.0  # how long a stage asked to end may take before it is killed
 
 
 @dataclass(frozen=True)
@@ -70,14 +72,13 @@ class ParseAhead:
     def __init__(self, url: str, triage_cache: Path | None = None) -> None:
         self._url = url
         self._triage_cache = triage_cache  # where the triage model is kept; None: no triage
-        self._process: subprocess.Popen[bytes] | None = None
+        self._stage = OnDemand(services.named("parse-ahead"), self._start, RESTART_AFTER_SECONDS)
         self._connection: Connection | None = None
         self._waiting = False  # a request was sent and its answer not yet taken
         self._ready = False  # the stage said it is up; until then the processor parses alone
-        self._failed_at = -RESTART_AFTER_SECONDS
 
     def running(self) -> bool:
-        return self._process is not None
+        return self._stage.running()
 
     def wait_ready(self, timeout: float) -> bool:
         """Whether the stage is up, waiting for it up to `timeout` (the worker never waits)."""
@@ -87,7 +88,8 @@ class ParseAhead:
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process else None
+        child = self._stage.child
+        return child.pid if child else None
 
     def request(self, limit: int, exclude: Sequence[int]) -> bool:
         """Start parsing the first `limit` new messages that are not in `exclude` (the batch the
@@ -97,8 +99,7 @@ class ParseAhead:
             return False
         try:
             if self._connection is None:
-                if time.monotonic() - self._failed_at >= RESTART_AFTER_SECONDS:
-                    self._start()
+                self._stage.start()  # unless it failed a short while ago
                 return False
             if not self._ready:
                 if not self._connection.poll(0):
@@ -140,33 +141,27 @@ class ParseAhead:
     def stop(self) -> None:
         if self._connection is not None:
             self._connection.close()  # end of file: the stage ends by itself
-        if self._process is not None:
-            try:
-                self._process.wait(5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        self._process = self._connection = None
+        self._stage.stop(STOP_SECONDS)
+        self._connection = None
         self._waiting = self._ready = False
 
-    def _start(self) -> None:
+    def _start(self) -> Spawned:
         """A plain child process: the worker is a daemonic multiprocessing process, which may
         have no multiprocessing children. Only the child holds its end of the socket pair, so
         the worker's death, even by kill -9, is its end of file."""
         ours, theirs = socket.socketpair()
         with theirs:
             command = [sys.executable, "-m", "gateway.runtime.parse_ahead", str(theirs.fileno())]
-            self._process = subprocess.Popen(command, pass_fds=[theirs.fileno()])
+            process = subprocess.Popen(command, pass_fds=[theirs.fileno()])
         self._connection = Connection(ours.detach())
         cache = str(self._triage_cache) if self._triage_cache else ""
         self._connection.send((self._url, cache))  # not on the command line, which `ps` shows
-        log_event(log, "parse_ahead.started", pid=self._process.pid)
+        log_event(log, "parse_ahead.started", pid=process.pid)
+        return Spawned(process)
 
     def _fail(self, reason: str) -> None:
         log_event(log, "parse_ahead.failed", level=logging.WARNING, reason=reason)
-        self._failed_at = time.monotonic()
-        if self._process is not None:
-            self._process.kill()
+        self._stage.failed()
         self.stop()
 
 

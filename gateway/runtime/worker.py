@@ -21,7 +21,7 @@ import select
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from gateway.config import Config
@@ -32,8 +32,9 @@ from gateway.delivery.templates import Templates
 from gateway.logs import log_event, setup_logging
 from gateway.processing.context import Context
 from gateway.processing.processor import process_pending
-from gateway.runtime import heap
+from gateway.runtime import heap, services
 from gateway.runtime.parse_ahead import ParseAhead, Parsed
+from gateway.runtime.supervisor import Loops
 from gateway.runtime.worker_process import DELIVER, PROCESS
 from gateway.runtime.worker_stats import WorkerStats
 from gateway.store.engine import Store
@@ -45,8 +46,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gateway.worker")
 
-PROCESS_EVERY_SECONDS = 2  # picks up mail stored by `ingest` or another daemon
-DELIVER_EVERY_SECONDS = 1  # retries become due at their own times
 PROCESS_BATCH = 100
 # In a flood, stored mail becomes tickets first and the outbox waits, up to this long per round:
 # both share one GIL, and a round of delivery held up processing as long as it ran. Each round
@@ -60,9 +59,6 @@ PARSE_AHEAD_IDLE_SECONDS = 60.0
 # were taking, and two daemons made 382-415 tickets/s with it against 520 without (and one made
 # 324 against 319): there, more daemons share the work instead (bench/imap_backlog.py).
 PARSE_AHEAD_DIALECTS = ("sqlite",)
-# Intake answers first: when both want the CPU (a flood of mail on a small machine), the worker
-# gets the smaller share and catches up afterwards.
-NICENESS = 5
 
 
 def main(
@@ -82,7 +78,7 @@ def main(
     # the config it checked.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    os.nice(NICENESS)
+    os.nice(services.lowered_by(services.named("worker")))  # intake answers first
     worker = Worker(config, Store(config.storage.url, intake=intake), stats)
     signal.signal(signal.SIGTERM, lambda *_: worker.stopping.set())
     worker.run(wakeups.fileno(), configs)
@@ -107,21 +103,18 @@ class Worker:
         cache = config.base_dir / "var" if self.context.triages else None
         self.parse_ahead = ParseAhead(store.url, cache)
         self._last_full_batch = 0.0
+        # The processor, the outbox and the service requests, as the table lists them; the
+        # wake-ups and the intervals say when each looks again.
+        self.loops = Loops("worker", self.stopping, _failed, idle=heap.trim)
 
     def run(self, wakeups: int, configs: Any) -> None:
-        loops = [
-            threading.Thread(target=self._loop, args=(self._process, self.processing_wanted,
-                             PROCESS_EVERY_SECONDS), name="processor"),
-            threading.Thread(target=self._loop, args=(self._deliver, self.delivery_wanted,
-                             DELIVER_EVERY_SECONDS), name="outbox"),
-            threading.Thread(target=self._loop, args=(self._service_requests,
-                             self.service_requests_wanted, DELIVER_EVERY_SECONDS),
-                             name="service-requests"),
-        ]  # fmt: skip
         self.processing_wanted.set()  # the backlog left by the last run, or by a crash
         self.delivery_wanted.set()
-        for thread in loops:
-            thread.start()
+        self.loops.start({
+            "processor": (self._process, self.processing_wanted),
+            "outbox": (self._deliver, self.delivery_wanted),
+            "service-requests": (self._service_requests, self.service_requests_wanted),
+        })  # fmt: skip
         log_event(log, "worker.running", pid=os.getpid())
         self._listen(wakeups, configs)
         self.stopping.set()
@@ -129,8 +122,7 @@ class Worker:
         self.delivery_wanted.set()
         self.service_requests_wanted.set()
         self.processing_idle.set()
-        for thread in loops:
-            thread.join()
+        self.loops.stop()
         self.parse_ahead.stop()
         self.store.close()
         log_event(log, "worker.stopped")
@@ -152,6 +144,7 @@ class Worker:
             if DELIVER in data:
                 self.delivery_wanted.set()
                 self.service_requests_wanted.set()
+            self.loops.restart_dead()
 
     def _die_with_the_daemon(self) -> NoReturn:
         """At once, not after the batch: a daemon started again at once would have a worker of
@@ -159,23 +152,6 @@ class Worker:
         in work is rolled back and processed again; only a mail on the wire may go twice."""
         log_event(log, "worker.daemon_gone", level=logging.WARNING)
         os._exit(1)
-
-    def _loop(self, step: Callable[[], int], wanted: threading.Event, every: float) -> None:
-        """Run `step` while it finds work; then wait for a wake-up or `every` seconds."""
-        while not self.stopping.is_set():
-            wanted.wait(every)
-            wanted.clear()
-            try:
-                worked = False
-                while not self.stopping.is_set() and step():
-                    worked = True
-                if worked:
-                    heap.trim()  # out of work: what a burst of large messages took goes back
-            except StorageUnavailable as exc:
-                log_event(log, "worker.storage_unavailable", level=logging.ERROR,
-                          step=step.__name__, error=str(exc))  # fmt: skip
-            except Exception:
-                log.exception("worker.failed step=%s", step.__name__)
 
     def _process(self) -> int:
         ahead = self.parse_ahead.take()
@@ -285,3 +261,12 @@ class Worker:
             text,
         )
         self.delivery_wanted.set()
+
+
+def _failed(row: services.Service, exc: Exception) -> None:
+    """A round of a loop failed: logged, and the next round is as usual."""
+    if isinstance(exc, StorageUnavailable):
+        log_event(log, "worker.storage_unavailable", level=logging.ERROR, step=row.name,
+                  error=str(exc))  # fmt: skip
+    else:
+        log.exception("worker.failed step=%s", row.name)

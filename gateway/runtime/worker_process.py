@@ -1,5 +1,6 @@
 """The daemon's side of its worker process (gateway/runtime/worker.py): start it, wake it, send it
-a new config, start it again when it died, stop it.
+a new config, start it again when it died, stop it (as its row of gateway/runtime/services.py
+says, with the helpers of gateway/runtime/processes.py).
 
 Kept apart from the worker's own code so that the daemon does not import what only the worker
 runs (the processor, the parsers, the templates): 0.13 s of CPU at every start, before intake.
@@ -11,12 +12,12 @@ import contextlib
 import logging
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 from gateway.config import Config
 from gateway.logs import log_event
-from gateway.runtime import forkserver
+from gateway.runtime import forkserver, services
+from gateway.runtime.processes import Child, restart_if_dead, stop_process, wait_until_gone
 from gateway.runtime.worker_stats import WorkerStats
 from gateway.store.locks import IntakeSignal
 
@@ -24,20 +25,7 @@ log = logging.getLogger("gateway.worker")
 
 PROCESS, DELIVER = b"p", b"d"  # the wake-ups
 WORKER_GONE_SECONDS = 10.0  # the longest a new worker waits for one that may still run
-RESEND_SIGTERM_SECONDS = 1.0
-
-
-def _wait_until_gone(pid: int, timeout: float) -> None:
-    """Until no process `pid` runs (gone, or a zombie nobody reaps), or `timeout` passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            return
-        if state == "Z":
-            return
-        time.sleep(0.01)
+WORKER = services.named("worker")
 
 
 def _worker_main(*args: Any) -> None:
@@ -99,36 +87,29 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self._process is not None and self._process.is_alive()
 
-    def check(self) -> None:
-        """Start the worker again if it died (a bug, the OOM killer, an admin's kill)."""
-        if self._process is None or self.alive():
-            return
-        log_event(log, "worker.died", level=logging.ERROR, exit_code=self._process.exitcode)
+    def check(self) -> bool:
+        """Start the worker again if it died (a bug, the OOM killer, an admin's kill); True
+        if it did."""
+        return restart_if_dead(WORKER, self._process, self._restart)
+
+    def _restart(self, dead: Child) -> None:
         self.deaths.append(time.time())
         del self.deaths[:-100]
-        old = self._process.pid
         self._close_pipe()
         # Its exit is learnt through the fork server: should the server be gone instead (the
         # OOM killer), the worker may still run. It ends on the pipe's end of file; a new one
         # starts only then, so that two workers never send the same mail (SQLite has no row
         # locks).
-        _wait_until_gone(old, WORKER_GONE_SECONDS)
+        if dead.pid is not None:
+            wait_until_gone(dead.pid, WORKER_GONE_SECONDS)
         self.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Let the worker finish its batch; kill it if it does not stop in time. SIGTERM is
-        sent again meanwhile: a worker just forked ignores it, as its fork server does, until
-        it sets its own handler, and one sent then is lost."""
+        """Let the worker finish its batch (SIGTERM: its own orderly stop); kill it if it does
+        not stop in time."""
         if self._process is None:
             return
-        deadline = time.monotonic() + timeout
-        while self.alive() and time.monotonic() < deadline:
-            self._process.terminate()  # SIGTERM: the worker's own orderly stop
-            self._process.join(min(RESEND_SIGTERM_SECONDS, max(deadline - time.monotonic(), 0)))
-        if self.alive():
-            log_event(log, "worker.killed", level=logging.ERROR, timeout=timeout)
-            self._process.kill()
-            self._process.join()
+        stop_process(self._process, timeout, WORKER.name)
         self._close_pipe()
         self._process = None
 

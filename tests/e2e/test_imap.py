@@ -18,8 +18,8 @@ from urllib.parse import parse_qs
 import pytest
 
 from gateway.intake.imap import READER_NICENESS
+from gateway.runtime import services
 from gateway.runtime.daemon import ALERTS_CHECK_SECONDS
-from gateway.runtime.worker import NICENESS
 from tests.e2e.conftest import (
     IMAP_OTHER,
     IMAP_PASSWORD,
@@ -125,7 +125,7 @@ def test_a_reader_runs_below_the_worker_s_cpu_priority(
     daemon_threads = niceness_of_threads(gateway.process.pid)
     assert daemon_threads.count(READER_NICENESS) == 1  # the one mailbox's reader
     assert set(daemon_threads) == {0, READER_NICENESS}
-    assert set(niceness_of_threads(worker)) == {NICENESS}
+    assert set(niceness_of_threads(worker)) == {services.named("worker").niceness}
 
 
 def niceness_of_threads(pid: int) -> list[int]:

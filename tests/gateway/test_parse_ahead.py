@@ -214,10 +214,10 @@ def test_a_stage_stopped_with_its_greeting_unread_ends_quietly(
     connection = ahead._connection
     assert connection is not None
     assert connection.poll(30)  # "ready" is waiting, unread
-    process = ahead._process
+    stage = ahead._stage.child
     ahead.stop()
 
-    assert process is not None and process.returncode == 0
+    assert stage is not None and stage.exitcode == 0
     assert "Traceback" not in capfd.readouterr().err
 
 
