@@ -6,14 +6,13 @@ BODY.PEEK[] (nothing is marked read by the fetch), committed, and only then move
 kept, so a crash between the commit and the move makes no duplicate: the next run finds the
 message stored and only moves it.
 
-The IMAP commands are in imap_client.py.
+The IMAP commands are in imap_client.py; the threads, their restarts and their CPU priority are
+the "imap-reader" row of the process table (gateway/runtime/services.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import socket
 import ssl
 import threading
@@ -29,6 +28,8 @@ from gateway.auth.tokens import TokenError
 from gateway.config import Imap, Microsoft
 from gateway.intake import imap_client
 from gateway.logs import log_event
+from gateway.runtime import services
+from gateway.runtime.supervisor import Threads
 from gateway.store.engine import Store
 from gateway.store.faults import StorageUnavailable
 from gateway.store.locks import AdvisoryLock
@@ -39,20 +40,15 @@ log = logging.getLogger("gateway.imap")
 
 BACKOFF_MAX_SECONDS = 60.0
 STORAGE_RETRY_SECONDS = 2.0  # how soon a reader tries again while the database is down
-
 STANDBY_SECONDS = 2.0  # how soon a standing-by daemon takes over a mailbox
 # How often a check that found nothing new is written to the database (the alerts and `gatewayd
 # status` read it there); a batch stored writes it anyway.
 SUCCESS_WRITE_SECONDS = 5.0
 LOGIN_REFUSED = "login refused"  # how stalled() begins the reason of a refused login
-# IMAP intake comes last. No sender waits for its answer: a message stays in the mailbox until
-# its commit, so a slower read delays nothing that a person sees. In a backlog the processor goes
-# first, and SMTP intake (which owes its clients a 250) before both. So a reader thread runs at a
-# lower CPU priority than the worker (gateway/runtime/worker.py, NICENESS), and its commits do not
-# make the processor end a batch early (not `urgent`, gateway/store/). Measured with
-# bench/imap_backlog.py (docs/PERFORMANCE.md): the worker no longer waits while the reader has
-# the CPU, and the reader uses the core that processing leaves free.
-READER_NICENESS = 10
+# A reader runs below the worker's CPU priority (its row in gateway/runtime/services.py says
+# why), and for the same reason its commits do not make the processor end a batch early (not
+# `urgent`, gateway/store/).
+READER = services.named("imap-reader")
 
 
 class LockLost(Exception):
@@ -81,14 +77,6 @@ class Health:
     certificate_expires: float | None = None  # the server's TLS certificate's notAfter (Unix)
 
 
-def _lower_priority(niceness: int) -> None:
-    """Of the calling thread only: on Linux a thread has a niceness of its own."""
-    thread = threading.get_native_id()
-    with contextlib.suppress(OSError):  # a platform without it: the same work, in another order
-        current = os.getpriority(os.PRIO_PROCESS, thread)
-        os.setpriority(os.PRIO_PROCESS, thread, min(current + niceness, 19))
-
-
 class MailboxReader:
     def __init__(
         self,
@@ -111,37 +99,34 @@ class MailboxReader:
         self._token = mail_token(
             settings.auth, settings.token_command, f"imap[{settings.name}]", microsoft
         )
+        self._lock = AdvisoryLock(store, f"imap:{settings.name}")
 
-    def run(self) -> None:
-        """The thread's body: read until stopped, reconnecting with backoff after any fault.
-        Among daemons sharing a PostgreSQL database, only the holder of the mailbox's lock
-        reads it; the others stand by and take over when it goes."""
-        _lower_priority(READER_NICENESS)
-        backoff = 1.0
-        lock = AdvisoryLock(self.store, f"imap:{self.settings.name}")
-        try:
-            while not self.stop.is_set():
-                try:
-                    if lock.acquire():
-                        self._session(lock)
-                        backoff = 1.0
-                    else:
-                        self._stand_by()
-                except (StorageUnavailable, LockLost) as exc:
-                    # The database, not the mailbox: asking it again is cheap, and a backoff
-                    # grown during a long outage would leave the mailbox unread for up to a
-                    # minute after the database came back.
-                    self._failed(exc)
-                    self.stop.wait(STORAGE_RETRY_SECONDS)
-                except FAULTS as exc:
-                    self._failed(exc)
-                    self.stop.wait(backoff)
-                    backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
-                except Exception:  # a bug must not end intake for good; logged and retried
-                    log.exception("imap.reader_failed mailbox=%s", self.settings.name)
-                    self.stop.wait(BACKOFF_MAX_SECONDS)
-        finally:
-            lock.release()
+    def attempt(self) -> None:
+        """One go, run again by the reader's thread (gateway/runtime/supervisor.py,
+        `run_with_backoff`) until the daemon stops. Among daemons sharing a PostgreSQL
+        database, only the holder of the mailbox's lock reads it; the others stand by and take
+        over when it goes."""
+        if self._lock.acquire():
+            self._session()
+        else:
+            self._stand_by()
+
+    def retry_after(self, exc: Exception) -> float | None:
+        """The wait after a failed go: None for the backoff's (1 s doubling up to a minute)."""
+        if isinstance(exc, StorageUnavailable | LockLost):
+            # The database, not the mailbox: asking it again is cheap, and a backoff grown
+            # during a long outage would leave the mailbox unread for up to a minute after the
+            # database came back.
+            self._failed(exc)
+            return STORAGE_RETRY_SECONDS
+        if isinstance(exc, FAULTS):
+            self._failed(exc)
+            return None
+        log.exception("imap.reader_failed mailbox=%s", self.settings.name)  # a bug
+        return BACKOFF_MAX_SECONDS
+
+    def release(self) -> None:
+        self._lock.release()
 
     def token_expires(self) -> float | None:
         """When the access token in use expires (Unix time), if the token says."""
@@ -160,7 +145,7 @@ class MailboxReader:
         self.health.auth_failed = isinstance(exc, LoginError | TokenError)
         log_event(log, "imap.fault", level=logging.WARNING, mailbox=self.settings.name, error=error)
 
-    def _session(self, lock: AdvisoryLock) -> None:
+    def _session(self) -> None:
         self._standing_by = False
         client = imap_client.connect(self.settings)
         try:
@@ -172,7 +157,7 @@ class MailboxReader:
                 self._take_everything(client, uidvalidity)
                 self._succeeded()
                 imap_client.wait_for_mail(client, self.settings, self.stop)
-                if not lock.still_held():
+                if not self._lock.still_held():
                     raise LockLost("the database connection holding the mailbox lock was lost")
         finally:
             imap_client.close(client)
@@ -277,7 +262,7 @@ class MailboxReader:
             return {int(uid) for uid in session.scalars(statement) if uid is not None}
 
     def _commit(self, items: list[IncomingRaw], last_uid: int) -> None:
-        with self.store.session() as session:  # not urgent: see READER_NICENESS
+        with self.store.session() as session:  # not urgent: see READER
             insert_raw_rows(session, items)
             state = session.get_one(ImapMailbox, self.settings.name)
             state.last_uid = max(state.last_uid, last_uid)
@@ -285,41 +270,43 @@ class MailboxReader:
 
 
 class MailboxReaders:
-    """The reader threads of all [[imap]] mailboxes."""
+    """The reader threads of all [[imap]] mailboxes: the "imap-reader" row of the process table,
+    one thread per mailbox, each restarted with a backoff after any fault."""
 
     def __init__(
         self,
         store: Store,
         on_stored: Callable[[], None],
+        mailboxes: Sequence[Imap],
+        microsoft: Microsoft | None = None,
         count: Callable[[int], None] = lambda stored: None,
     ) -> None:
-        self.store = store
-        self.on_stored = on_stored
-        self.count = count
-        self._stop = threading.Event()
-        self._readers: list[tuple[MailboxReader, threading.Thread]] = []
+        self._threads = Threads(READER)
+        self._readers = [
+            MailboxReader(settings, store, on_stored, self._threads.stopping, microsoft)
+            for settings in mailboxes
+        ]
+        for reader in self._readers:
+            reader.count = count
 
-    def start(self, mailboxes: Sequence[Imap], microsoft: Microsoft | None = None) -> None:
-        for settings in mailboxes:
-            reader = MailboxReader(settings, self.store, self.on_stored, self._stop, microsoft)
-            reader.count = self.count
-            thread = threading.Thread(target=reader.run, name=f"imap-{settings.name}", daemon=True)
-            thread.start()
-            self._readers.append((reader, thread))
+    def start(self) -> None:
+        for reader in self._readers:
+            name = f"imap-{reader.settings.name}"
+            self._threads.start(name, reader.attempt, reader.retry_after, reader.release)
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        deadline = time.monotonic() + timeout
-        for _, thread in self._readers:
-            thread.join(max(deadline - time.monotonic(), 0.1))
+        self._threads.stop(timeout)
+
+    def restart_dead(self) -> list[str]:
+        return self._threads.restart_dead()
 
     def readers(self) -> list[MailboxReader]:
-        return [reader for reader, _ in self._readers]
+        return list(self._readers)
 
     def stalled(self) -> list[tuple[Imap, str]]:
         """Mailboxes not read for 3 × poll, or refusing our login: (settings, why)."""
         found = []
-        for reader, _ in self._readers:
+        for reader in self._readers:
             health, settings = reader.health, reader.settings
             silent = time.monotonic() - health.last_success
             if health.auth_failed:

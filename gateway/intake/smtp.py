@@ -40,15 +40,7 @@ class GroupCommitter:
         self._store = store
         self._run_blocking = run_blocking
         self._queue: asyncio.Queue[tuple[IncomingRaw, asyncio.Future[int | None]]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
         self.on_commit: Callable[[], None] = lambda: None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="group-commit")
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
 
     async def store(self, item: IncomingRaw) -> int | None:
         """The raw row id once committed (None for a redelivery); StorageUnavailable if not."""
@@ -58,7 +50,9 @@ class GroupCommitter:
         self._queue.put_nowait((item, future))
         return await future
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """The "group-commit" task of the process table (gateway/runtime/services.py), which
+        the daemon's supervisor starts, restarts should it fail, and cancels at the stop."""
         while True:
             # No local name holds a batch while the next is awaited: its messages (up to the
             # memory budget's worth) are freed as soon as their senders have their answer.

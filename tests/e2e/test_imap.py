@@ -17,9 +17,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from gateway.intake.imap import READER_NICENESS
 from gateway.runtime import services
-from gateway.runtime.daemon import ALERTS_CHECK_SECONDS
 from tests.e2e.conftest import (
     IMAP_OTHER,
     IMAP_PASSWORD,
@@ -37,6 +35,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 SUPPORT, OTHER, PASSWORD = IMAP_SUPPORT, IMAP_OTHER, IMAP_PASSWORD
+ALERT_CHECK_SECONDS = float(services.named("alert-check").every)  # type: ignore[arg-type]
+READER, WORKER = services.named("imap-reader"), services.named("worker")
 
 
 def imap_config(dovecot: Dovecot, name: str = "shared", user: str = SUPPORT, **keys: object) -> str:
@@ -115,7 +115,8 @@ def test_idle_push_makes_a_ticket_within_two_seconds(
 def test_a_reader_runs_below_the_worker_s_cpu_priority(
     tmp_path: Path, sink: Sink, dovecot: Dovecot, stop_after: list[Gateway]
 ) -> None:
-    """IMAP intake comes last (gateway/intake/imap.py, READER_NICENESS): no sender waits for it."""
+    """IMAP intake comes last (gateway/runtime/services.py, "imap-reader"): no sender waits for
+    it."""
     gateway = start_gateway(tmp_path, sink, imap_config(dovecot, poll="10m"))
     stop_after.append(gateway)
     assert gateway.process is not None
@@ -123,9 +124,9 @@ def test_a_reader_runs_below_the_worker_s_cpu_priority(
     worker = int(re.findall(r"worker\.started pid=(\d+)", gateway.log_text())[-1])
 
     daemon_threads = niceness_of_threads(gateway.process.pid)
-    assert daemon_threads.count(READER_NICENESS) == 1  # the one mailbox's reader
-    assert set(daemon_threads) == {0, READER_NICENESS}
-    assert set(niceness_of_threads(worker)) == {services.named("worker").niceness}
+    assert daemon_threads.count(READER.niceness) == 1  # the one mailbox's reader
+    assert set(daemon_threads) == {0, READER.niceness}
+    assert set(niceness_of_threads(worker)) == {WORKER.niceness}
 
 
 def niceness_of_threads(pid: int) -> list[int]:
@@ -228,7 +229,7 @@ def test_dovecot_down_then_up_while_smtp_keeps_working(
     gateway.send(mail(subject="by SMTP during the IMAP outage"))
     gateway.wait_for_tickets(2)
     wait_for(lambda: "imap.fault" in gateway.log_text(), 10, "the fault to be logged")
-    # Not read for 3 x poll: an error, checked every MAILBOX_CHECK_SECONDS (10 s).
+    # Not read for 3 x poll: an error, checked by the "mailbox-check" timer (every 10 s).
     wait_for(lambda: "imap.stalled" in gateway.log_text(), 25, "the stalled mailbox logged")
     assert "ERROR gateway.daemon imap.stalled mailbox=shared" in gateway.log_text()
     assert "not read for" in gateway.log_text()
@@ -249,7 +250,7 @@ def test_dovecot_down_then_up_while_smtp_keeps_working(
     wait_for(lambda: "imap.recovered" in gateway.log_text(), 10, "recovery to be logged")
     wait_for(lambda: len(told()) >= 2, 30, "the resolved notice")
     assert told()[1].startswith("[gatewayd] resolved: mailbox shared has not been read")
-    time.sleep(ALERTS_CHECK_SECONDS + 1)  # one more check: nothing more is told
+    time.sleep(ALERT_CHECK_SECONDS + 1)  # one more check: nothing more is told
     assert len(told()) == 2
 
 

@@ -65,7 +65,7 @@ def test_a_holder_whose_connection_dies_loses_the_lock(two_stores: tuple[Store, 
 def test_the_ticket_timers_run_in_the_lock_holder_only(
     two_stores: tuple[Store, Store], tmp_path: Path
 ) -> None:
-    """What each daemon's scheduled job calls (Daemon._ticket_timers): a ticket due for its
+    """What each daemon's scheduled job calls (Jobs.ticket_timers): a ticket due for its
     first-response reminder is reminded by the holder, never by the other daemon as well."""
     path = tmp_path / "config.toml"
     # Always open: a quarter of the 4 h first-response target is left after 3 h, whatever the

@@ -1,4 +1,5 @@
-"""gateway/runtime/services.py, the process table: its rows hold together."""
+"""gateway/runtime/services.py, the process table: its rows hold together, and every timer row
+has its body."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import pytest
 
 from gateway.config import Config
 from gateway.runtime import services
+from gateway.runtime.jobs import Jobs
 from gateway.runtime.services import Kind, Restart, table
+from gateway.store.engine import Store
 
 PROCESSES = {row.name for row in table() if row.kind is Kind.PROCESS}
 
@@ -79,3 +82,8 @@ def test_the_ticket_timers_interval_can_be_shortened_for_tests(
     assert row.seconds(config) == 0.5
     monkeypatch.setenv(services.TIMERS_ENV, "soon")
     assert row.seconds(config) == 60
+
+
+def test_every_timer_row_has_its_body(config: Config, store: Store) -> None:
+    jobs = Jobs(config, store, None, None, None)  # type: ignore[arg-type]
+    assert set(jobs.bodies()) == {row.name for row in table() if row.kind is Kind.TIMER}
