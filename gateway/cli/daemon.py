@@ -1,11 +1,11 @@
-"""`gatewayd run` and `gatewayd check-config`."""
+"""`gatewayd run`, `gatewayd check-config` and `gatewayd services`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from gateway.cli.base import EX_OK, EX_USAGE, Commands, safe_url
+from gateway.cli.base import EX_OK, EX_USAGE, Commands, print_json, safe_url
 from gateway.config import Config
 
 
@@ -65,6 +65,28 @@ def _check_config(config: Config, args: argparse.Namespace) -> int:
     return EX_OK
 
 
+SERVICE_COLUMNS = ("name", "kind", "where", "niceness", "restart", "wakes")
+
+
+def _services(config: Config, args: argparse.Namespace) -> int:
+    """The process table (gateway/runtime/services.py), in its order, which is the stop's."""
+    from gateway.runtime.services import table
+
+    rows = [row.as_json() for row in table()]
+    if args.json:
+        print_json(rows)
+        return EX_OK
+    lines: list[dict[str, str | int]] = [{column: column for column in SERVICE_COLUMNS}, *rows]
+    widths = {column: max(len(str(line[column])) for line in lines) for column in SERVICE_COLUMNS}
+    for line in lines:
+        print("  ".join(str(line[c]).ljust(widths[c]) for c in SERVICE_COLUMNS).rstrip())
+    return EX_OK
+
+
 def register(commands: Commands) -> None:
     commands.add("run", _run, "run the daemon until SIGTERM/SIGINT; SIGHUP reloads the config")
     commands.add("check-config", _check_config, "validate the config and print a summary")
+    services = commands.add(
+        "services", _services, "the daemon's processes, threads, tasks and timers, and their policy"
+    )
+    services.add_argument("--json", action="store_true")

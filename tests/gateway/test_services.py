@@ -1,16 +1,22 @@
-"""gateway/runtime/services.py, the process table: its rows hold together, and every timer row
-has its body."""
+"""gateway/runtime/services.py, the process table: its rows hold together, `gatewayd services`
+prints them, and every timer row has its body."""
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
 import pytest
 
+from gateway.cli import main
 from gateway.config import Config
 from gateway.runtime import services
 from gateway.runtime.jobs import Jobs
 from gateway.runtime.services import Kind, Restart, table
 from gateway.store.engine import Store
 
+REPO = Path(__file__).resolve().parents[2]
 PROCESSES = {row.name for row in table() if row.kind is Kind.PROCESS}
 
 
@@ -87,3 +93,18 @@ def test_the_ticket_timers_interval_can_be_shortened_for_tests(
 def test_every_timer_row_has_its_body(config: Config, store: Store) -> None:
     jobs = Jobs(config, store, None, None, None)  # type: ignore[arg-type]
     assert set(jobs.bodies()) == {row.name for row in table() if row.kind is Kind.TIMER}
+
+
+def test_gatewayd_services_prints_the_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.toml"
+    shutil.copy(REPO / "config.toml", config)
+
+    assert main(["services", "--json", "--config", str(config)]) == 0
+    assert json.loads(capsys.readouterr().out) == [row.as_json() for row in table()]
+
+    assert main(["services", "--config", str(config)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["name", "kind", "where", "niceness", "restart", "wakes"]
+    assert [line.split()[0] for line in lines[1:]] == [row.name for row in table()]
