@@ -1,9 +1,10 @@
-"""gateway/runtime/services.py, the process table: its rows hold together, `gatewayd services`
-prints them, and every timer row has its body."""
+"""gateway/runtime/services.py, the process table: its rows hold together, docs/ARCHITECTURE.md
+shows exactly them, `gatewayd services` prints them, and every timer row has its body."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -93,6 +94,20 @@ def test_the_ticket_timers_interval_can_be_shortened_for_tests(
 def test_every_timer_row_has_its_body(config: Config, store: Store) -> None:
     jobs = Jobs(config, store, None, None, None)  # type: ignore[arg-type]
     assert set(jobs.bodies()) == {row.name for row in table() if row.kind is Kind.TIMER}
+
+
+def _documented() -> list[list[str]]:
+    text = (REPO / "docs" / "ARCHITECTURE.md").read_text()
+    section = text.split("\n## Processes\n", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("| ")]
+    assert lines[0] == "| name | kind | where | niceness | restart | wakes |"
+    rows = [re.split(r" \| ", line[2:-2]) for line in lines[1:]]
+    return [[cell.strip().strip("`") for cell in cells] for cells in rows]
+
+
+def test_the_architecture_doc_shows_the_table() -> None:
+    rows = [[str(value) for value in row.as_json().values()] for row in table()]
+    assert _documented() == rows
 
 
 def test_gatewayd_services_prints_the_table(
