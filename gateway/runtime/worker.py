@@ -1,9 +1,9 @@
 """The worker: a child process of the daemon that processes stored mail and delivers the outbox.
 
 Why a process of its own: parsing, routing and building mail are CPU work, and in the daemon's
-process they held the GIL that SMTP intake needs to answer 250 (bench/smtp_intake.py: intake
-reached 0.12 of a bare aiosmtpd with the processor beside it, 0.35 with processing off). Intake
-stays in the daemon; everything after the raw store runs here.
+process they held the GIL that SMTP intake needs to answer 250 (bench/smtp_intake.py; the
+figures are in docs/PERFORMANCE.md). Intake stays in the daemon; everything after the raw store
+runs here.
 
 The daemon starts one worker (gateway/runtime/worker_process.py) with its own config, wakes it with
 a byte on a pipe when mail was stored or queued, sends it the new config after SIGHUP and stops it
@@ -56,8 +56,8 @@ DELIVERY_YIELDS_SECONDS = 5.0
 # after this long without one.
 PARSE_AHEAD_IDLE_SECONDS = 60.0
 # On SQLite only. On PostgreSQL each daemon's stage read batches that the other daemons' workers
-# were taking, and two daemons made 382-415 tickets/s with it against 520 without (and one made
-# 324 against 319): there, more daemons share the work instead (bench/imap_backlog.py).
+# were taking, and daemons were slower with it than without (bench/imap_backlog.py,
+# docs/PERFORMANCE.md): there, more daemons share the work instead.
 PARSE_AHEAD_DIALECTS = ("sqlite",)
 
 

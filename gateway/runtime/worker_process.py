@@ -3,7 +3,8 @@ a new config, start it again when it died, stop it (as its row of gateway/runtim
 says, with the helpers of gateway/runtime/processes.py).
 
 Kept apart from the worker's own code so that the daemon does not import what only the worker
-runs (the processor, the parsers, the templates): 0.13 s of CPU at every start, before intake.
+runs (the processor, the parsers, the templates): CPU at every start, before intake
+(docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
