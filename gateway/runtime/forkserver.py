@@ -1,9 +1,9 @@
 """The worker's fork server: a clean process that has imported the worker's code, from which
 every worker is forked.
 
-Why: a worker spawned as a fresh interpreter spent 0.75 s of CPU importing SQLAlchemy, the
-parsers, Jinja2 and the rest, while the daemon's first intake wanted the same two cores; on a
-full mailbox processing began 1.6 s after the daemon started (bench/imap_backlog.py). `gatewayd
+Why: a worker spawned as a fresh interpreter spends most of a CPU second importing SQLAlchemy,
+the parsers, Jinja2 and the rest, while the daemon's first intake wants the same cores; on a
+full mailbox processing began that much later (figures in docs/PERFORMANCE.md). `gatewayd
 run` starts the fork server first thing (gatewayd.py), so that its imports run on the other core
 while the daemon imports its own, and a worker, the first or one started again after a crash, is
 up at once. Forking the daemon itself is not safe: it has threads (intake's executor, the IMAP
