@@ -48,6 +48,8 @@ EXCHANGE_SCOPE = "https://outlook.office365.com/.default"
 class TokenSource(Protocol):
     def get(self) -> str: ...
     def invalidate(self) -> None: ...
+    @property
+    def expires_at(self) -> float | None: ...  # Unix time; shown by `gatewayd status`
 
 
 class TokenRefused(TokenError):
@@ -207,6 +209,11 @@ class AppToken:
         """The server refused the token: the next get() asks Entra ID for a new one."""
         with self._lock:
             self._cached = CachedToken()
+
+    @property
+    def expires_at(self) -> float | None:
+        """When the token last obtained expires (Unix time); None before the first."""
+        return self._cached.expires if self._cached.token else None
 
     def _acquire(self) -> dict[str, Any]:
         try:

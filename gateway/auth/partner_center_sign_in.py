@@ -143,6 +143,11 @@ class UserToken:
         with self._lock:
             self._cached = CachedToken()
 
+    @property
+    def expires_at(self) -> float | None:
+        """When the access token last obtained expires (Unix time); None before the first."""
+        return self._cached.expires if self._cached.token else None
+
     def _redeem(self) -> dict[str, Any]:
         data = _read_token_file(self.token_file)
         if not data or not data.get("refresh_token"):

@@ -59,8 +59,10 @@ def test_client_secret_gives_an_app_only_token_once_and_then_from_the_cache(
     standin: MicrosoftStandIn,
 ) -> None:
     token = AppToken(app(standin), EXCHANGE)
+    assert token.expires_at is None
     first = token.get()
     assert token.get() == first
+    assert token.expires_at is not None and token.expires_at > time.time() + 600
     (sent,) = token_requests(standin)
     # v2-oauth2-client-creds-grant-flow: the form of a client credentials request.
     assert sent["grant_type"] == "client_credentials"
