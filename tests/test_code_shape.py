@@ -1,8 +1,9 @@
 """The shape that docs/ARCHITECTURE.md promises, checked so that it stays true.
 
-No module is longer than a newcomer can read (issue 16: "no module over about 400 lines"),
-and every test that the guarantees table names exists, so a renamed test cannot leave the
-table pointing at nothing.
+No module is longer than a newcomer can read (issue 16: "no module over about 400 lines"), the
+README stays the admins' page and not a design log (at most about 150 lines), and every test
+that the guarantees table names exists, so a renamed test cannot leave the table pointing at
+nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("gateway", "parsers", "routing")
 MOST_LINES = 400
+README_MOST_LINES = 150
 TEST_REFERENCE = re.compile(r"`(tests/[\w/]+\.py)(?:::(\w+))?`|`::(\w+)`")
 
 
@@ -25,6 +27,11 @@ def test_no_module_is_over_400_lines() -> None:
         if (lines := len(path.read_text().splitlines())) > MOST_LINES
     }
     assert long == {}, f"split these modules (over {MOST_LINES} lines): {long}"
+
+
+def test_the_readme_is_at_most_150_lines() -> None:
+    lines = len((ROOT / "README.md").read_text().splitlines())
+    assert lines <= README_MOST_LINES, "contributors' detail goes in docs/, not the README"
 
 
 def test_every_test_the_architecture_names_exists() -> None:

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
 
 from gateway.cli.base import EX_FAILURE, EX_OK, EX_USAGE, Commands
 from gateway.config import Config
-
-if TYPE_CHECKING:
-    from routing.customer_sync import Plan
 
 
 def _needs_app(config: Config) -> bool:
@@ -134,34 +130,11 @@ def _topics(config: Config, args: argparse.Namespace) -> int:
     return EX_OK
 
 
-def sync_customers(config: Config, dry_run: bool) -> Plan:
-    from gateway.microsoft.clients import partner_center
-    from gateway.microsoft.customers import sync
-    from gateway.store.models import utcnow
-    from routing.customer_sync import Known
-
-    settings = config.directory_settings
-    assert settings.file is not None
-    by_hand = [
-        Known(c.id, c.name, c.tenant, c.domains)
-        for c in config.customers
-        if c.id not in config.generated_customers
-    ]
-    return sync(
-        partner_center(config.microsoft),
-        settings.file,
-        by_hand,
-        settings.billing,
-        settings.provider,
-        utcnow(),
-        dry_run=dry_run,
-    )
-
-
 def _customers_sync(config: Config, args: argparse.Namespace) -> int:
     """The partner's customers from Partner Center into [directory] file."""
     from gateway.auth.tokens import TokenError
     from gateway.microsoft.api import ApiError
+    from gateway.microsoft.customers import sync_from_config
 
     if config.directory_settings.file is None:
         print("directory.file: is required for customers sync", file=sys.stderr)
@@ -169,7 +142,7 @@ def _customers_sync(config: Config, args: argparse.Namespace) -> int:
     if not _needs_app(config):
         return EX_USAGE
     try:
-        plan = sync_customers(config, args.dry_run)
+        plan = sync_from_config(config, args.dry_run)
     except (ApiError, TokenError) as exc:
         print(f"gatewayd: {exc}", file=sys.stderr)
         return EX_FAILURE

@@ -10,10 +10,13 @@ import tomllib
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.microsoft.partner_center import PartnerCenter, PartnerCustomer
 from routing.customer_sync import Generated, Known, Listed, Plan, plan
+
+if TYPE_CHECKING:
+    from gateway.config import Config
 
 HEADER = """\
 # Written by `gatewayd customers sync` from Partner Center, {when}.
@@ -114,3 +117,26 @@ def write(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_text(text)
     os.replace(temporary, path)
+
+
+def sync_from_config(config: Config, dry_run: bool) -> Plan:
+    """The sync that [directory] asks for: by `gatewayd customers sync` and the daemon's timer."""
+    from gateway.microsoft.clients import partner_center
+    from gateway.store.models import utcnow
+
+    settings = config.directory_settings
+    assert settings.file is not None
+    by_hand = [
+        Known(c.id, c.name, c.tenant, c.domains)
+        for c in config.customers
+        if c.id not in config.generated_customers
+    ]
+    return sync(
+        partner_center(config.microsoft),
+        settings.file,
+        by_hand,
+        settings.billing,
+        settings.provider,
+        utcnow(),
+        dry_run=dry_run,
+    )

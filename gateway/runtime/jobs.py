@@ -203,11 +203,11 @@ class Jobs:
 
     def _run_customers_sync(self) -> None:
         """The scheduled `gatewayd customers sync`: the file changes, a SIGHUP reads it."""
-        from gateway.cli.microsoft import sync_customers
+        from gateway.microsoft.customers import sync_from_config
 
         if not self._sync_lock.acquire():
             return
-        plan = sync_customers(self.config, dry_run=False)
+        plan = sync_from_config(self.config, dry_run=False)
         if plan.changed:
             log_event(log, "customers.synced", changes=len(plan.changes))
             signal.raise_signal(signal.SIGHUP)

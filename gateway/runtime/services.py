@@ -53,7 +53,8 @@ class Service:
     where: str
     niceness: int
     restart: Restart
-    wakes: str  # in words, for the table
+    # What wakes it, in words, for the table; a set `every` adds its interval to them.
+    wakes: str
     # Seconds between runs of a timer, or the longest a loop sleeps without a wake-up; a
     # function of the config where the config sets it.
     every: float | Callable[[Config], float] | None = None
@@ -74,8 +75,23 @@ class Service:
             "where": self.where,
             "niceness": self.niceness,
             "restart": self.restart.value,
-            "wakes": self.wakes,
+            "wakes": self.woken_by(),
         }
+
+    def woken_by(self) -> str:
+        """`wakes`, with the interval of a set `every`: a timer's first, a loop's after."""
+        if not isinstance(self.every, float):
+            return self.wakes
+        interval = f"every {_duration(self.every)}"
+        if self.kind is Kind.TIMER:
+            return ", ".join(filter(None, [interval, self.wakes]))
+        return f"{self.wakes}, or {interval}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    return f"{seconds:g} s"
 
 
 # Tests only (tests/e2e/test_plans.py): the ticket timers every N seconds instead, so that a test
@@ -125,17 +141,17 @@ SERVICES: tuple[Service, ...] = (
     Service("smtp", Kind.TASK, "daemon", 0, Restart.NEVER,
             "an SMTP client connecting", when=lambda config: config.smtp is not None),
     Service("mailbox-check", Kind.TIMER, "daemon", 0, Restart.ALWAYS,
-            "every 10 s", every=10.0),
+            "", every=10.0),
     Service("ticket-timers", Kind.TIMER, "daemon", 0, Restart.ALWAYS,
             "every 60 s", every=_ticket_timers_every),
     # Before the worker: a check running at the stop would take the stopping worker for a dead
     # one and start another.
     Service("worker-check", Kind.TIMER, "daemon", 0, Restart.ALWAYS,
-            "every 5 s", every=5.0),
+            "", every=5.0),
     Service("alert-check", Kind.TIMER, "daemon", 0, Restart.ALWAYS,
-            "every 10 s", every=10.0),
+            "", every=10.0),
     Service("triage-train", Kind.TIMER, "daemon", 0, Restart.ALWAYS,
-            "every 24 h, with rules on intents", every=24 * 3600.0, when=_triages),
+            "with rules on intents", every=24 * 3600.0, when=_triages),
     # At the start as well: service health and the sign-in should not wait a poll.
     Service("microsoft-poll", Kind.TIMER, "daemon", 0, Restart.ALWAYS,
             "at the start, then every microsoft.poll", every=_poll_every, when=_polls_microsoft,
@@ -157,11 +173,11 @@ SERVICES: tuple[Service, ...] = (
     Service("blocking", Kind.THREAD, "daemon", 0, Restart.NEVER,
             "a run_blocking call (a pool of 4 threads)"),
     Service("processor", Kind.THREAD, "worker", 5, Restart.ALWAYS,
-            "a wake-up byte (mail stored), or every 2 s", every=2.0),
+            "a wake-up byte (mail stored)", every=2.0),
     Service("outbox", Kind.THREAD, "worker", 5, Restart.ALWAYS,
-            "a wake-up byte (mail queued), or every 1 s", every=1.0),
+            "a wake-up byte (mail queued)", every=1.0),
     Service("service-requests", Kind.THREAD, "worker", 5, Restart.ALWAYS,
-            "a wake-up byte (mail queued), or every 1 s", every=1.0),
+            "a wake-up byte (mail queued)", every=1.0),
     # After the processor, which asks it for its batches.
     Service("parse-ahead", Kind.PROCESS, "worker", 5, Restart.ON_DEMAND,
             "a batch requested: a full one, on SQLite"),

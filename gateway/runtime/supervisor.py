@@ -247,7 +247,7 @@ class Supervisor:
         elif row.kind is Kind.TIMER:
             self._start_timer(row, body)
         elif row.kind is Kind.TASK:
-            self._start_task(row, body, Backoff(FIRST_RETRY_SECONDS, LONGEST_RETRY_SECONDS))
+            self._start_task(row, body, Backoff())
         else:
             raise TypeError(f"{name}: a {row.kind.value} row is started from a Part")
 
