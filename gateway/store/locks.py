@@ -177,8 +177,14 @@ class AdvisoryLock:
     def release(self) -> None:
         if self._connection is not None:
             with contextlib.suppress(SQLAlchemyError):
+                if self._held:
+                    # Unlocked before the connection goes: its backend ends a moment after the
+                    # socket closes, and until then another daemon would still be refused.
+                    self._connection.execute(_UNLOCK, {"key": self.key})
+                    self._connection.commit()
+            with contextlib.suppress(SQLAlchemyError):
                 # Invalidate, not close: a pooled connection would keep the session, and the
-                # lock with it.
+                # lock with it, had the unlock failed.
                 self._connection.invalidate()
                 self._connection.close()
             self._connection = None
@@ -186,6 +192,7 @@ class AdvisoryLock:
 
 
 _TRY_LOCK = text("SELECT pg_try_advisory_lock(:key)")
+_UNLOCK = text("SELECT pg_advisory_unlock(:key)")
 
 
 _ALIVE = text("SELECT 1")

@@ -17,7 +17,7 @@ from gateway.store.engine import Store
 from gateway.store.locks import AdvisoryLock
 from gateway.store.models import Event
 from tests.e2e import postgres
-from tests.e2e.conftest import config_text
+from tests.e2e.conftest import config_text, wait_for
 from tests.e2e.ports import free_port
 from tests.gateway.test_timers import make_ticket
 
@@ -34,21 +34,32 @@ def two_stores(database: str) -> Iterator[tuple[Store, Store]]:
     second.close()
 
 
-def test_one_holder_at_a_time_and_another_takes_over_after_release(
-    two_stores: tuple[Store, Store],
-) -> None:
+@pytest.fixture
+def locks(two_stores: tuple[Store, Store]) -> Iterator[tuple[AdvisoryLock, AdvisoryLock]]:
+    """The ticket timers' lock as each of the two daemons asks for it, released at the end
+    even when the test fails (a connection left open would fail a later test)."""
     mine, theirs = (AdvisoryLock(store, "job:ticket-timers") for store in two_stores)
+    yield mine, theirs
+    mine.release()
+    theirs.release()
+
+
+def test_one_holder_at_a_time_and_another_takes_over_after_release(
+    locks: tuple[AdvisoryLock, AdvisoryLock],
+) -> None:
+    mine, theirs = locks
     assert mine.acquire()
     assert mine.acquire()  # held already: checked, not stacked
     assert not theirs.acquire()
     mine.release()
-    assert theirs.acquire()
+    assert theirs.acquire()  # at once: released, not left for the backend's end to free
     assert not mine.acquire()
-    theirs.release()
 
 
-def test_a_holder_whose_connection_dies_loses_the_lock(two_stores: tuple[Store, Store]) -> None:
-    mine, theirs = (AdvisoryLock(store, "job:ticket-timers") for store in two_stores)
+def test_a_holder_whose_connection_dies_loses_the_lock(
+    two_stores: tuple[Store, Store], locks: tuple[AdvisoryLock, AdvisoryLock]
+) -> None:
+    mine, theirs = locks
     assert mine.acquire()
     with two_stores[1].engine.connect() as connection:  # as when its daemon is killed
         connection.execute(
@@ -57,13 +68,14 @@ def test_a_holder_whose_connection_dies_loses_the_lock(two_stores: tuple[Store, 
                 "WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()"
             )
         )
-    assert theirs.acquire()
+    # The killed backend frees its locks when it has exited, a moment after the signal; the
+    # other daemon asks again on its next tick, as here.
+    wait_for(theirs.acquire, timeout=5, what="the lock taken over")
     assert not mine.still_held()
-    theirs.release()
 
 
 def test_the_ticket_timers_run_in_the_lock_holder_only(
-    two_stores: tuple[Store, Store], tmp_path: Path
+    two_stores: tuple[Store, Store], locks: tuple[AdvisoryLock, AdvisoryLock], tmp_path: Path
 ) -> None:
     """What each daemon's scheduled job calls (Jobs.ticket_timers): a ticket due for its
     first-response reminder is reminded by the holder, never by the other daemon as well."""
@@ -74,7 +86,7 @@ def test_the_ticket_timers_run_in_the_lock_holder_only(
     path.write_text(text.replace('hours = "Mon-Fri 08:00-18:00"', 'hours = "24x7"'))
     config = load_config(path, create_secret=True)
     (mine, theirs), due = two_stores, config.support.first_response * 0.9
-    my_lock, their_lock = (AdvisoryLock(store, "job:ticket-timers") for store in two_stores)
+    my_lock, their_lock = locks
 
     make_ticket(mine, "new", due)
     assert counts(timers.run_ticket_timers(mine, my_lock, config, Templates())) == (0, 1)
@@ -85,7 +97,6 @@ def test_the_ticket_timers_run_in_the_lock_holder_only(
     my_lock.release()  # as when the holder's daemon stops
     assert counts(timers.run_ticket_timers(theirs, their_lock, config, Templates())) == (0, 1)
     assert reminded(mine) == 2
-    their_lock.release()
 
 
 def reminded(store: Store) -> int:
