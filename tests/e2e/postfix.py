@@ -19,6 +19,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from tests.e2e import pids
 from tests.e2e.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -115,11 +116,13 @@ class Postfix:
         raise AssertionError(f"postfix did not listen:\n{self.log_text()}")
 
     def stop(self) -> None:
-        if (self.queue / "pid" / "master.pid").exists():
+        pid_file = self.queue / "pid" / "master.pid"
+        if pid_file.exists():
+            # The master keeps its pid file (locked, not removed) when it stops: wait for the
+            # process it names.
+            pid = int(pid_file.read_text().split()[0])
             self._postfix("stop", check=False)
-            deadline = time.monotonic() + 10
-            while (self.queue / "pid" / "master.pid").exists() and time.monotonic() < deadline:
-                time.sleep(0.1)
+            pids.wait_gone(pid)
 
     def flush(self) -> None:
         """Deliver the deferred mail now (postqueue -f), as an admin does after an outage."""
