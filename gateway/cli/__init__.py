@@ -11,10 +11,9 @@ import sys
 from pathlib import Path
 
 from gateway.cli import daemon, messages, microsoft, operations, plans, tickets, triage
-from gateway.cli.base import EX_FAILURE, EX_OK, EX_TEMPFAIL, EX_USAGE, Commands
+from gateway.cli.base import EX_OK, EX_TEMPFAIL, EX_USAGE, Commands
 from gateway.config import ConfigError, load_config
 from gateway.logs import setup_logging
-from gateway.runtime.daemon import StartupError
 from gateway.store.faults import StorageUnavailable
 
 
@@ -36,9 +35,6 @@ def main(argv: list[str] | None = None) -> int:
     except StorageUnavailable as exc:
         print(f"storage unavailable: {exc}", file=sys.stderr)
         return EX_TEMPFAIL
-    except StartupError as exc:
-        print(f"gatewayd: {exc}", file=sys.stderr)
-        return EX_FAILURE
 
 
 # In the order `gatewayd --help` lists them.

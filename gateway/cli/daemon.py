@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gateway.cli.base import EX_OK, EX_USAGE, Commands, print_json, safe_url
+from gateway.cli.base import EX_FAILURE, EX_OK, EX_USAGE, Commands, print_json, safe_url
 from gateway.config import Config
 
 
 def _run(config: Config, args: argparse.Namespace) -> int:
-    from gateway.runtime.daemon import run_daemon
+    from gateway.runtime.daemon import StartupError, run_daemon
 
-    run_daemon(config)
+    try:
+        run_daemon(config)
+    except StartupError as exc:
+        print(f"gatewayd: {exc}", file=sys.stderr)
+        return EX_FAILURE
     return EX_OK
 
 

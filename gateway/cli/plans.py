@@ -144,7 +144,7 @@ def with_sla(
     """Each ticket's JSON with its "sla", in its customer's plan, at now."""
     from gateway.clock import now
     from gateway.processing import sla_state
-    from gateway.processing.plan_notices import plan_for
+    from gateway.processing.plan_timers import plan_for
 
     facts = sla_state.facts_of(session, tickets)
     find, moment = plan_for(config), now()

@@ -91,14 +91,6 @@ def queue_note(batch: Batch, ticket: Ticket, agent: str, text: str) -> bool:
     return True
 
 
-def as_json(session: Session, ticket_id: int) -> dict[str, str | None] | None:
-    """`tickets show --json`'s "service_request": {"id", "status"}, or None."""
-    row = queue.for_ticket(session, ticket_id)
-    if row is None:
-        return None
-    return {"id": row.request_id, "status": row.status or str(row.state)}
-
-
 # --- creating -------------------------------------------------------------------------------
 
 

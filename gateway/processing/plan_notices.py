@@ -13,6 +13,7 @@ from gateway.delivery import outbox, plan_mails, sender
 from gateway.delivery.templates import Templates
 from gateway.processing import plan_timers, tickets, time_entries
 from gateway.processing.identity import agents_to_notify
+from gateway.processing.plan_timers import plan_for
 from gateway.reports.formats import customer_text, report_csv, report_json
 from gateway.reports.gather import month_facts
 from gateway.reports.statement import CustomerStatement, Month, MonthReport, month_report
@@ -20,15 +21,6 @@ from gateway.store import sent_once
 from gateway.store.batch import Batch
 from gateway.store.engine import Store
 from gateway.store.models import Ticket
-from routing.plans import Plan
-
-
-def plan_for(config: Config) -> plan_timers.PlanFor:
-    def find(customer_id: str | None) -> Plan:
-        customer = config.customer(customer_id)
-        return config.plans.get(customer.plan if customer else None)
-
-    return find
 
 
 def admins(config: Config) -> list[Agent]:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.config import Config
 from gateway.processing import sla_state
 from gateway.reports.statement import Month
 from gateway.store.models import Event, Ticket, TicketStatus
@@ -25,6 +26,16 @@ from routing.sla import Clock, TicketSla
 
 REMIND_AT = 0.25  # of a target's service time left
 PlanFor = Callable[[str | None], Plan]
+
+
+def plan_for(config: Config) -> PlanFor:
+    """Each customer's plan, by customer id; the default plan for an unknown sender."""
+
+    def find(customer_id: str | None) -> Plan:
+        customer = config.customer(customer_id)
+        return config.plans.get(customer.plan if customer else None)
+
+    return find
 
 
 @dataclass(frozen=True)

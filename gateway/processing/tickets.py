@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from gateway.delivery.wire import sendable
+from gateway.store import service_requests
 from gateway.store.batch import Batch
 from gateway.store.counters import next_ticket_number
 from gateway.store.models import (
@@ -20,8 +21,10 @@ from gateway.store.models import (
     TimeEntry,
     utcnow,
 )
-from parsers.message import ParsedMessage
 from routing import Decision
+
+if TYPE_CHECKING:  # the parsers are not needed to show a ticket (`gatewayd tickets`)
+    from parsers.message import ParsedMessage
 
 STATUSES = tuple(TicketStatus)
 
@@ -209,9 +212,11 @@ def _time_json(entry: TimeEntry) -> dict[str, Any]:
 
 
 def _service_request(session: Session, ticket: Ticket) -> dict[str, str | None] | None:
-    from gateway.delivery.service_requests import as_json
-
-    return as_json(session, ticket.id)
+    """`tickets show --json`'s "service_request": {"id", "status"}, or None."""
+    row = service_requests.for_ticket(session, ticket.id)
+    if row is None:
+        return None
+    return {"id": row.request_id, "status": row.status or str(row.state)}
 
 
 def keep_case_numbers(batch: Batch, ticket: Ticket, numbers: Sequence[str]) -> None:
