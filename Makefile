@@ -11,6 +11,12 @@ PREFIX ?= /opt/gatewayd
 CONFIG_DIR ?= /etc/gatewayd
 STATE_DIR ?= /var/lib/gatewayd
 
+# Compiled modules are kept under .venv, even where the environment says not to write them: each
+# daemon, worker and command the tests start imports the project again, and compiling it from
+# source every time took a good part of each start's CPU.
+unexport PYTHONDONTWRITEBYTECODE
+export PYTHONPYCACHEPREFIX := $(CURDIR)/$(VENV)/pycache
+
 .PHONY: run test install test-deps system-deps lint unit e2e bench clean install-service
 
 $(VENV)/.installed: pyproject.toml
@@ -46,15 +52,17 @@ lint: test-deps
 	$(VENV)/bin/mypy --strict parsers routing
 
 # The end-to-end tests mostly wait on servers: two workers halve their time. Each module stays on
-# one worker (--dist loadfile), with its own daemon, ports and temporary folders.
+# one worker (--dist loadfile), with its own daemon, ports and temporary folders. The unit tests
+# are independent of each other and use both cores.
 E2E_WORKERS ?= 2
+UNIT_WORKERS ?= 2
 
 test: test-deps lint
-	$(PY) -m pytest -q -m "not e2e"
+	$(PY) -m pytest -q -m "not e2e" -n $(UNIT_WORKERS)
 	$(PY) -m pytest -q -m e2e -n $(E2E_WORKERS) --dist loadfile
 
 unit: test-deps
-	$(PY) -m pytest -q -m "not e2e"
+	$(PY) -m pytest -q -m "not e2e" -n $(UNIT_WORKERS)
 
 e2e: test-deps
 	$(PY) -m pytest -q -m e2e -n $(E2E_WORKERS) --dist loadfile
