@@ -57,9 +57,8 @@ lint: test-deps
 E2E_WORKERS ?= 2
 UNIT_WORKERS ?= 2
 
-test: test-deps lint
-	$(PY) -m pytest -q -m "not e2e" -n $(UNIT_WORKERS)
-	$(PY) -m pytest -q -m e2e -n $(E2E_WORKERS) --dist loadfile
+# In this order: make runs the prerequisites one after another, as listed.
+test: lint unit e2e
 
 unit: test-deps
 	$(PY) -m pytest -q -m "not e2e" -n $(UNIT_WORKERS)

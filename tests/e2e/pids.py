@@ -15,11 +15,9 @@ def alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
-def wait_gone(pid: int, timeout: float = 10.0) -> bool:
-    """True once `pid` has exited, False if it still runs after `timeout` seconds."""
+def wait_gone(pid: int, timeout: float = 10.0) -> None:
+    """Return once `pid` has exited, or after `timeout` seconds (the caller's next start or
+    assertion then says what is still there)."""
     deadline = time.monotonic() + timeout
-    while alive(pid):
-        if time.monotonic() > deadline:
-            return False
+    while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
-    return True
