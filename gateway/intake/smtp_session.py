@@ -27,9 +27,16 @@ log = logging.getLogger("gateway.intake")
 
 # Sessions reading their own data at once took several times the messages' size in memory
 # (issue 8; figures in docs/PERFORMANCE.md).
-# 100 MB holds three or four messages of the default smtp.max_size (25 MB) and thousands of
-# ordinary ones; a larger max_size raises it so that one message of that size always fits.
+# By default 100 MB, or what one message of a larger smtp.max_size needs with its copies.
 BUDGET_BYTES = 100 * 10**6
+# While the store writes a message, its driver holds copies of it for the time of the insert,
+# one message at a time: SQLite two (pysqlite binds the bytes SQLITE_TRANSIENT, and SQLite
+# builds the row's record around its copy). A `zeroblob` written through a blob handle saves
+# nothing where the bytes are not the row's last column, and with `data` last each UPDATE of a
+# row's state rewrote the whole record. So the budget keeps room for them, and smtp.memory
+# bounds all the message data in the daemon: the sessions share what is left, at least one
+# message of smtp.max_size (two of the default 25 MB).
+STORAGE_COPIES = 2
 # A session that states no SIZE= asks for this much at a time as its message grows.
 BUDGET_STEP = 64 * 1024
 # How long a session waits for memory before it answers 452. Below the 120 s a client gives
@@ -39,8 +46,11 @@ BUDGET_PATIENCE = 60.0
 TRIM_AFTER = 10 * 10**6
 
 
-def budget_for(max_size: int) -> int:
-    return max(BUDGET_BYTES, max_size)
+def budget_for(max_size: int, memory: int = 0) -> int:
+    """What the SMTP sessions may hold at once: `memory` (smtp.memory; 0 for the default) less
+    the room the store needs to write the largest message, and always one such message."""
+    total = memory or max(BUDGET_BYTES, (1 + STORAGE_COPIES) * max_size)
+    return max(total - STORAGE_COPIES * max_size, max_size)
 
 
 class OutOfBudget(Exception):

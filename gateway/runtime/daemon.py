@@ -25,7 +25,7 @@ from gateway.config import Config, ConfigError, Smtp, load_config
 from gateway.intake.imap import MailboxReader, MailboxReaders
 from gateway.intake.smtp import GroupCommitter, SmtpHandler, smtp_server_factory
 from gateway.intake.smtp_limits import SessionLimits, raise_descriptor_limit
-from gateway.intake.smtp_session import MemoryBudget
+from gateway.intake.smtp_session import MemoryBudget, budget_for
 from gateway.logs import log_event
 from gateway.runtime import heap
 from gateway.runtime.alerts import AlertWatch, raised, scope_of
@@ -178,7 +178,7 @@ class Daemon:
         self._handler = SmtpHandler(self.config, committer)
         if self._metrics:
             self._handler.count = functools.partial(self._metrics.receive, "smtp")
-        budget = MemoryBudget(smtp.memory) if smtp.memory else None
+        budget = MemoryBudget(budget_for(smtp.max_size, smtp.memory))
         timeout = smtp.timeout.total_seconds()
         limits = SessionLimits(smtp.max_sessions, smtp.max_sessions_per_ip)
         factory = smtp_server_factory(self._handler, smtp.max_size, timeout, budget, limits)

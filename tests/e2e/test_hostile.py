@@ -631,9 +631,9 @@ class PeakMemory(threading.Thread):
 def test_ten_25_MB_messages_at_once_stay_under_400_MB(
     roomy: Gateway, record_property: Callable[[str, object], None]
 ) -> None:
-    """The daemon holds at most its memory budget (100 MB) of message data at once; the
-    other sessions wait, stalled by TCP flow control (docs/OPERATIONS.md, Limits). The worker
-    parses one message at a time."""
+    """The daemon holds at most its memory budget (100 MB, the store's copies of the message
+    it writes included) of message data at once; the other sessions wait, stalled by TCP flow
+    control (docs/OPERATIONS.md, Limits). The worker parses one message at a time."""
     assert roomy.process is not None
     attachment = os.urandom(18_500_000)  # about 25 MB once encoded
     messages = [

@@ -21,8 +21,17 @@ def run(coroutine: Any) -> Any:
 
 
 def test_the_budget_holds_a_message_of_the_largest_size() -> None:
-    assert budget_for(25 * MB) == 100 * MB
+    assert budget_for(25 * MB) == 50 * MB
     assert budget_for(250 * MB) == 250 * MB
+    assert budget_for(25 * MB, memory=30 * MB) == 25 * MB
+
+
+def test_the_budget_keeps_room_for_the_store_to_write_the_largest_message() -> None:
+    """smtp.memory bounds all message data in the daemon, the store's copy of the message it
+    writes too (STORAGE_COPIES): the sessions share the rest."""
+    assert budget_for(25 * MB, memory=200 * MB) == 150 * MB
+    assert budget_for(1 * MB) == 98 * MB
+    assert budget_for(0) == 100 * MB  # no size limit: nothing to keep room for
 
 
 def test_a_session_waits_until_memory_is_given_back() -> None:
