@@ -31,11 +31,12 @@ log = logging.getLogger("gateway.intake")
 BUDGET_BYTES = 100 * 10**6
 # While the store writes a message, its driver holds copies of it for the time of the insert,
 # one message at a time: SQLite two (pysqlite binds the bytes SQLITE_TRANSIENT, and SQLite
-# builds the row's record around its copy). A `zeroblob` written through a blob handle saves
-# nothing where the bytes are not the row's last column, and with `data` last each UPDATE of a
-# row's state rewrote the whole record. So the budget keeps room for them, and smtp.memory
-# bounds all the message data in the daemon: the sessions share what is left, at least one
-# message of smtp.max_size (two of the default 25 MB).
+# builds the row's record around its copy), psycopg one (its output buffer; a large message is
+# sent on its own, store/raw_messages.py PIPELINE_AT_MOST). For SQLite, a `zeroblob` written
+# through a blob handle saves nothing where the bytes are not the row's last column, and with
+# `data` last each UPDATE of a row's state rewrote the whole record. So the budget keeps room
+# for the copies, and smtp.memory bounds all the message data in the daemon: the sessions
+# share what is left, at least one message of smtp.max_size (two of the default 25 MB).
 STORAGE_COPIES = 2
 # A session that states no SIZE= asks for this much at a time as its message grows.
 BUDGET_STEP = 64 * 1024

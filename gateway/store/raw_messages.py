@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -129,6 +130,23 @@ class _RawInsert:
     def run(self, cursor: Any, rows: list[Any]) -> list[int | None]:
         if not self.pipelined:  # SQLite: in-process, a statement costs no round trip
             return [self._returned_id(cursor.execute(self.sql, row)) for row in rows]
+        ids: list[int | None] = []
+        for large, group in itertools.groupby(rows, key=self._is_large):
+            if large:
+                ids += [self._returned_id(cursor.execute(self.sql, row)) for row in group]
+            else:
+                ids += self._pipelined(cursor, list(group))
+        return ids
+
+    def _is_large(self, row: Any) -> bool:
+        """A message whose copy in the driver's output buffer counts. Pipelined, the buffer
+        holds the whole batch's bytes at once; intake's memory budget keeps room for the
+        copies of one message (smtp_session.STORAGE_COPIES), so large ones go one by one,
+        where their transfer takes longer than a round trip anyway."""
+        size = row[self.keys.index("size")] if self.positional else row["size"]
+        return int(size) > PIPELINE_AT_MOST
+
+    def _pipelined(self, cursor: Any, rows: list[Any]) -> list[int | None]:
         # PostgreSQL: psycopg sends the batch's statements at once (pipeline mode) and keeps
         # each one's result: one round trip for the batch instead of one per message, and
         # intake's senders wait for all of them.
@@ -145,6 +163,8 @@ class _RawInsert:
 
 
 _RAW = RawMessage.__table__
+# PostgreSQL: messages larger than this are sent in statements of their own (_RawInsert).
+PIPELINE_AT_MOST = 1 << 20
 
 
 # The processor's statements, in Core and built once: an ORM load and an ORM flush of each raw

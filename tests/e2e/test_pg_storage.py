@@ -1,10 +1,13 @@
-"""Storing raw messages on a real PostgreSQL, where a batch goes to the server in one round trip
-(psycopg's pipeline mode, beside SQLAlchemy): each id goes to its own message, the values are
+"""Storing raw messages on a real PostgreSQL, where a batch's small messages go to the server in
+one round trip (psycopg's pipeline mode, beside SQLAlchemy) and large ones one by one: each id
+goes to its own message, the store holds one copy of one large message at a time, the values are
 stored as SQLAlchemy would store them, and a database that goes away is a temporary fault the
 store recovers from."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -14,11 +17,12 @@ import pytest
 from sqlalchemy import event, text
 
 from gateway.config import load_config
+from gateway.intake.smtp_session import STORAGE_COPIES
 from gateway.runtime import worker as worker_module
 from gateway.store.engine import Store
 from gateway.store.faults import StorageUnavailable
 from gateway.store.models import utcnow
-from gateway.store.raw_messages import IncomingRaw
+from gateway.store.raw_messages import PIPELINE_AT_MOST, IncomingRaw
 from tests.e2e import postgres
 from tests.gateway.test_storage import (
     MAIL,
@@ -72,6 +76,66 @@ def test_each_new_message_of_a_batch_gets_its_own_id(store: Store) -> None:
         SAME_ID_OTHER_TEXT,
         WITHOUT_MESSAGE_ID,
     ]
+
+
+def large(n: int, size: int = 2 * PIPELINE_AT_MOST) -> bytes:
+    return MAIL.replace(b"broken.", b"broken (%d)." % n) + bytes(range(256)) * (size // 256)
+
+
+def test_large_messages_between_small_ones_get_their_own_ids(store: Store) -> None:
+    """Above PIPELINE_AT_MOST a message is sent on its own, between the pipelined runs of
+    small ones: the ids must still go to the right messages, in their order."""
+    batch = [MAIL, large(1), SAME_ID_OTHER_TEXT, large(1), large(2), WITHOUT_MESSAGE_ID]
+    ids = store.insert_raw([smtp(data) for data in batch])
+
+    assert ids[3] is None and None not in ids[:3] + ids[4:]
+    data = {row.id: row.data for row in stored(store)}
+    assert [data[i] for i in ids if i is not None] == [batch[n] for n in (0, 1, 2, 4, 5)]
+
+
+_PEAK_OF_A_BATCH = """
+import resource, sys
+from gateway.store.engine import Store
+from gateway.intake.smtp_session import STORAGE_COPIES
+from gateway.store.raw_messages import PIPELINE_AT_MOST, IncomingRaw
+store = Store(sys.argv[1])
+store.migrate()
+store.insert_raw([IncomingRaw(data=b"Subject: warm-up\\r\\n\\r\\nhi\\r\\n", via="pipe")])
+block = bytes(range(256)) * (20 << 12)  # 20 MiB
+batch = [IncomingRaw(data=b"Subject: %d\\r\\n\\r\\n" % n + block, via="pipe") for n in range(5)]
+for item in batch:
+    item.identity
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+store.insert_raw(batch)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((after - before) * 1024, len(batch[0].data))
+"""
+
+
+# Copies of the message being written that each driver holds: SQLite's bound parameter
+# (SQLITE_TRANSIENT) and the row's record; psycopg's output buffer.
+COPIES = {"sqlite": 2, "postgresql": 1}
+
+
+@pytest.mark.parametrize("dialect", sorted(COPIES))
+def test_the_store_copies_one_large_message_at_a_time(
+    dialect: str, database: str, tmp_path: Path
+) -> None:
+    """Intake's memory budget keeps room for STORAGE_COPIES of one message while the store
+    writes a batch (gateway/intake/smtp_session.py): a batch of five large messages may not
+    take more. Pipelined, psycopg's output buffer held 2.5 of the five at once. The copies
+    are the drivers', outside Python's allocator, so the peak is the process's."""
+    url = database if dialect == "postgresql" else f"sqlite:///{tmp_path / 'peak.db'}"
+    result = subprocess.run(
+        [sys.executable, "-c", _PEAK_OF_A_BATCH, url],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
+    grown, size = map(int, result.stdout.split())
+    assert COPIES[dialect] <= STORAGE_COPIES
+    assert grown < (COPIES[dialect] + 0.5) * size, f"{grown} bytes for five of {size}"
 
 
 def test_values_are_stored_as_sqlalchemy_stores_them(store: Store) -> None:
