@@ -19,8 +19,9 @@ _IDENTITY_FIELDS = (b"message-id", b"date", b"from", b"to", b"cc", b"subject")
 def message_identity(data: bytes) -> tuple[str | None, str]:
     """(Message-ID, content hash) of raw bytes, cheaply: no MIME parse on the intake path.
 
-    Neither the header nor the body is split into a list of lines at once: for a 25 MB message
-    that took 114 MB. The digest is the same as it always was (it is stored in databases)."""
+    Neither the header nor the body is split into a list of lines at once: for a large message
+    that took several times its size (docs/PERFORMANCE.md). The digest is the same as it always
+    was (it is stored in databases)."""
     match = _HEADER_END.search(data)
     head = data[: match.start()] if match else data
     fields: dict[bytes, bytes] = {}

@@ -1,6 +1,6 @@
 """An aiosmtpd session whose DATA is read into one buffer, held against a memory budget shared
-by all sessions: ten 25 MB messages arriving at once took 850 MB when aiosmtpd read each as one
-bytearray per line (issue 8). What the session does with a message is gateway/intake/smtp.py's.
+by all sessions: aiosmtpd read each message as one bytearray per line, several times its size
+(issue 8, docs/PERFORMANCE.md). What the session does with a message is gateway/intake/smtp.py's.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
 from gateway.intake.smtp_limits import SessionLimits
 from gateway.logs import log_event
 from gateway.runtime import heap
+from gateway.store.raw_messages import STORAGE_COPIES
 
 log = logging.getLogger("gateway.intake")
 
@@ -29,15 +30,9 @@ log = logging.getLogger("gateway.intake")
 # (issue 8; figures in docs/PERFORMANCE.md).
 # By default 100 MB, or what one message of a larger smtp.max_size needs with its copies.
 BUDGET_BYTES = 100 * 10**6
-# While the store writes a message, its driver holds copies of it for the time of the insert,
-# one message at a time: SQLite two (pysqlite binds the bytes SQLITE_TRANSIENT, and SQLite
-# builds the row's record around its copy), psycopg one (its output buffer; a large message is
-# sent on its own, store/raw_messages.py PIPELINE_AT_MOST). For SQLite, a `zeroblob` written
-# through a blob handle saves nothing where the bytes are not the row's last column, and with
-# `data` last each UPDATE of a row's state rewrote the whole record. So the budget keeps room
-# for the copies, and smtp.memory bounds all the message data in the daemon: the sessions
-# share what is left, at least one message of smtp.max_size (two of the default 25 MB).
-STORAGE_COPIES = 2
+# The budget keeps room for the copies the store's driver makes of the message it writes
+# (STORAGE_COPIES), so that smtp.memory bounds all the message data in the daemon: the sessions
+# share what is left, and at least one message of smtp.max_size.
 # A session that states no SIZE= asks for this much at a time as its message grows.
 BUDGET_STEP = 64 * 1024
 # How long a session waits for memory before it answers 452. Below the 120 s a client gives

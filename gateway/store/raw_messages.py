@@ -143,8 +143,12 @@ class _RawInsert:
         holds the whole batch's bytes at once; intake's memory budget keeps room for the
         copies of one message (smtp_session.STORAGE_COPIES), so large ones go one by one,
         where their transfer takes longer than a round trip anyway."""
-        size = row[self.keys.index("size")] if self.positional else row["size"]
+        size = row[self._size_at] if self.positional else row["size"]
         return int(size) > PIPELINE_AT_MOST
+
+    @functools.cached_property
+    def _size_at(self) -> int:
+        return self.keys.index("size")
 
     def _pipelined(self, cursor: Any, rows: list[Any]) -> list[int | None]:
         # PostgreSQL: psycopg sends the batch's statements at once (pipeline mode) and keeps
@@ -165,6 +169,13 @@ class _RawInsert:
 _RAW = RawMessage.__table__
 # PostgreSQL: messages larger than this are sent in statements of their own (_RawInsert).
 PIPELINE_AT_MOST = 1 << 20
+# The most copies of one message that a driver holds while the store writes it, one message at a
+# time; intake's memory budget keeps room for them (gateway/intake/smtp_session.py). SQLite: two,
+# as pysqlite binds the bytes SQLITE_TRANSIENT and SQLite builds the row's record around its
+# copy. A `zeroblob` written through a blob handle saves nothing where the bytes are not the
+# row's last column, and with `data` last each UPDATE of a row's state rewrote the whole record
+# (docs/PERFORMANCE.md). psycopg: one, its output buffer, as large messages go one by one.
+STORAGE_COPIES = 2
 
 
 # The processor's statements, in Core and built once: an ORM load and an ORM flush of each raw

@@ -1,9 +1,10 @@
 """The parser stage's reads of raw_messages, with the standard library's sqlite3.
 
-Not through SQLAlchemy: its import alone is 0.3 s of CPU, spent just when a flood begins and
-every core is busy. In WAL mode a reader never waits for a writer; each statement here reads
-the latest commit. The statements name the model's columns themselves, so
-tests/gateway/test_raw_reader.py checks them against `RawMessage` (gateway/store/models.py).
+Not through SQLAlchemy: its import alone costs a stage a good share of its CPU (figures in
+docs/PERFORMANCE.md), spent just when a flood begins and every core is busy. In WAL mode a
+reader never waits for a writer; each statement here reads the latest commit. The statements
+name the model's columns themselves, so tests/gateway/test_raw_reader.py checks them against
+`RawMessage` (gateway/store/models.py).
 """
 
 from __future__ import annotations

@@ -17,12 +17,11 @@ import pytest
 from sqlalchemy import event, text
 
 from gateway.config import load_config
-from gateway.intake.smtp_session import STORAGE_COPIES
 from gateway.runtime import worker as worker_module
 from gateway.store.engine import Store
 from gateway.store.faults import StorageUnavailable
 from gateway.store.models import utcnow
-from gateway.store.raw_messages import PIPELINE_AT_MOST, IncomingRaw
+from gateway.store.raw_messages import PIPELINE_AT_MOST, STORAGE_COPIES, IncomingRaw
 from tests.e2e import postgres
 from tests.gateway.test_storage import (
     MAIL,
@@ -96,8 +95,7 @@ def test_large_messages_between_small_ones_get_their_own_ids(store: Store) -> No
 _PEAK_OF_A_BATCH = """
 import resource, sys
 from gateway.store.engine import Store
-from gateway.intake.smtp_session import STORAGE_COPIES
-from gateway.store.raw_messages import PIPELINE_AT_MOST, IncomingRaw
+from gateway.store.raw_messages import IncomingRaw
 store = Store(sys.argv[1])
 store.migrate()
 store.insert_raw([IncomingRaw(data=b"Subject: warm-up\\r\\n\\r\\nhi\\r\\n", via="pipe")])
@@ -119,13 +117,17 @@ COPIES = {"sqlite": 2, "postgresql": 1}
 
 @pytest.mark.parametrize("dialect", sorted(COPIES))
 def test_the_store_copies_one_large_message_at_a_time(
-    dialect: str, database: str, tmp_path: Path
+    dialect: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     """Intake's memory budget keeps room for STORAGE_COPIES of one message while the store
     writes a batch (gateway/intake/smtp_session.py): a batch of five large messages may not
     take more. Pipelined, psycopg's output buffer held 2.5 of the five at once. The copies
     are the drivers', outside Python's allocator, so the peak is the process's."""
-    url = database if dialect == "postgresql" else f"sqlite:///{tmp_path / 'peak.db'}"
+    url = (
+        request.getfixturevalue("database")  # a PostgreSQL cluster only where it is measured
+        if dialect == "postgresql"
+        else f"sqlite:///{tmp_path / 'peak.db'}"
+    )
     result = subprocess.run(
         [sys.executable, "-c", _PEAK_OF_A_BATCH, url],
         capture_output=True,
